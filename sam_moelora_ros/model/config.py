@@ -1,0 +1,308 @@
+"""Typed model configuration and the presets (``tiny``, ``vit_b``, ``vit_l``, ``vit_h``).
+
+A :class:`ModelConfig` fully determines the architecture: it is stored in every adapter file's
+metadata, so an adapter can only be loaded into the model it was trained with. Configs round-trip
+through plain dicts, JSON and YAML; every value is validated and a bad one raises
+:class:`~sam_moelora_ros.model.errors.ModelConfigError` naming the field.
+
+Choices the paper leaves open (written down here, see PAPER.md "Design choices"):
+
+* ``tap_layers``: the encoder depths fused for multi-scale prediction. For SAM 1's ViT we tap
+  the outputs of four evenly spaced blocks (vit_b: 3, 6, 9, 12 in 1-based numbering, the blocks
+  with global attention) and turn them into a 4-level pyramid at strides 4, 8, 16 and 32.
+* ``lora_rank``: 16 for the ViT presets (keeps vit_b's trainable share under 10%; the paper's
+  Hiera-B+ uses 32), 8 for ``tiny``. ``lora_alpha`` defaults to the rank (scale 1).
+* ``fusion``: ``both`` (the paper: average stream + router-weighted stream), or the ablations
+  ``average`` and ``routed``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .. import MODALITIES
+from .errors import ModelConfigError
+
+FUSION_MODES = ("both", "average", "routed")
+LORA_TARGETS = ("q", "k", "v")
+BACKBONES = ("sam_vit",)
+CONFIG_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of a MoE-LoRA SAM segmentor.
+
+    Encoder fields mirror ``segment_anything``'s ``ImageEncoderViT`` arguments so that official
+    checkpoints load key for key.
+    """
+
+    name: str = "tiny"
+    backbone: str = "sam_vit"
+    # Frozen SAM ViT image encoder.
+    image_size: int = 256
+    patch_size: int = 16
+    embed_dim: int = 192
+    depth: int = 4
+    num_heads: int = 3
+    mlp_ratio: float = 4.0
+    window_size: int = 8
+    global_attn_indexes: tuple[int, ...] = (1, 3)
+    out_chans: int = 128
+    # Task.
+    num_classes: int = 25
+    modalities: tuple[str, ...] = MODALITIES
+    # Mixture of LoRA experts (one expert per modality on the listed attention projections).
+    lora_rank: int = 8
+    lora_alpha: float = 8.0
+    lora_targets: tuple[str, ...] = ("q", "v")
+    # Multi-scale fusion and heads.
+    tap_layers: tuple[int, ...] = (0, 1, 2, 3)
+    fusion: str = "both"
+    pyramid_dim: int = 64
+    aux_dim: int = 64
+    decoder_depth: int = 2
+    decoder_heads: int = 4
+    decoder_mlp_dim: int = 512
+    aux_loss_weight: float = 0.4
+
+    def __post_init__(self) -> None:
+        # Normalise sequences (YAML/JSON give lists) so configs compare and hash equal.
+        for name in ("global_attn_indexes", "modalities", "lora_targets", "tap_layers"):
+            value = getattr(self, name)
+            if isinstance(value, str) or not isinstance(value, Sequence):
+                raise ModelConfigError(f"ModelConfig.{name} must be a list, got {value!r}")
+            object.__setattr__(self, name, tuple(value))
+        self.validate()
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> None:
+        """Raise :class:`ModelConfigError` naming the first invalid field."""
+
+        def fail(name: str, problem: str) -> None:
+            raise ModelConfigError(f"ModelConfig.{name}: {problem} (got {getattr(self, name)!r})")
+
+        if self.backbone not in BACKBONES:
+            fail("backbone", f"must be one of {list(BACKBONES)}")
+        positive = (
+            "image_size patch_size embed_dim depth num_heads window_size out_chans num_classes "
+            "lora_rank pyramid_dim aux_dim decoder_depth decoder_heads decoder_mlp_dim"
+        )
+        for name in positive.split():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                fail(name, "must be a positive integer")
+        if self.image_size % self.patch_size:
+            fail("image_size", f"must be a multiple of patch_size={self.patch_size}")
+        if (self.image_size // self.patch_size) % 2:
+            fail("image_size", "image_size / patch_size must be even (the pyramid pools by 2)")
+        if self.embed_dim % self.num_heads:
+            fail("embed_dim", f"must be divisible by num_heads={self.num_heads}")
+        if self.out_chans % self.decoder_heads or self.out_chans % 8:
+            fail("out_chans", f"must be divisible by 8 and by decoder_heads={self.decoder_heads}")
+        if not self.mlp_ratio > 0:
+            fail("mlp_ratio", "must be positive")
+        if any(not 0 <= i < self.depth for i in self.global_attn_indexes):
+            fail("global_attn_indexes", f"every index must be in [0, depth={self.depth})")
+        if not self.modalities:
+            fail("modalities", "needs at least one modality")
+        if len(set(self.modalities)) != len(self.modalities):
+            fail("modalities", "must not repeat a modality")
+        if any(not isinstance(m, str) or not m.isidentifier() for m in self.modalities):
+            fail("modalities", "names must be identifiers such as 'rgb' or 'lidar'")
+        if not self.lora_alpha > 0:
+            fail("lora_alpha", "must be positive")
+        if not self.lora_targets or any(t not in LORA_TARGETS for t in self.lora_targets):
+            fail("lora_targets", f"must be a non-empty subset of {list(LORA_TARGETS)}")
+        if len(self.tap_layers) != 4:
+            fail("tap_layers", "needs exactly 4 block indices (one per pyramid level)")
+        if list(self.tap_layers) != sorted(set(self.tap_layers)):
+            fail("tap_layers", "must be strictly increasing")
+        if any(not 0 <= i < self.depth for i in self.tap_layers):
+            fail("tap_layers", f"every index must be in [0, depth={self.depth})")
+        if self.fusion not in FUSION_MODES:
+            fail("fusion", f"must be one of {list(FUSION_MODES)}")
+        if not self.aux_loss_weight >= 0:
+            fail("aux_loss_weight", "must be >= 0")
+
+    # ------------------------------------------------------------------ derived values
+    @property
+    def grid_size(self) -> int:
+        """Tokens per side of the encoder's feature map."""
+        return self.image_size // self.patch_size
+
+    @property
+    def lora_scale(self) -> float:
+        """LoRA's ``alpha / r`` scaling."""
+        return self.lora_alpha / self.lora_rank
+
+    # ------------------------------------------------------------------ presets
+    @classmethod
+    def preset(
+        cls,
+        name: str,
+        num_classes: int = 25,
+        modalities: Sequence[str] = MODALITIES,
+        **overrides: Any,
+    ) -> ModelConfig:
+        """A named architecture (``tiny``, ``vit_b``, ``vit_l``, ``vit_h``) for a task."""
+        if name not in PRESETS:
+            raise ModelConfigError(f"unknown model preset {name!r}; known presets: {list(PRESETS)}")
+        values = {**PRESETS[name], "name": name, "num_classes": num_classes}
+        values["modalities"] = modalities if isinstance(modalities, str) else tuple(modalities)
+        values.update(overrides)
+        return cls.from_dict(values)
+
+    # ------------------------------------------------------------------ serialisation
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (lists for tuples) with a format version, safe for JSON and YAML."""
+        out: dict[str, Any] = {"format_version": CONFIG_FORMAT_VERSION}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelConfig:
+        """Build from :meth:`to_dict` output; unknown keys are an error naming them."""
+        if not isinstance(data, Mapping):
+            raise ModelConfigError(f"a model config must be a mapping, got {type(data).__name__}")
+        values = dict(data)
+        version = values.pop("format_version", CONFIG_FORMAT_VERSION)
+        if version != CONFIG_FORMAT_VERSION:
+            raise ModelConfigError(
+                f"model config format_version {version} is not supported "
+                f"(this package reads version {CONFIG_FORMAT_VERSION})"
+            )
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ModelConfigError(
+                f"unknown ModelConfig field(s) {unknown}; known fields: {sorted(known)}"
+            )
+        try:
+            return cls(**values)
+        except TypeError as exc:  # e.g. a list where a number belongs
+            raise ModelConfigError(f"invalid ModelConfig: {exc}") from exc
+
+    def to_json(self) -> str:
+        """Sorted, compact JSON (the adapter-file metadata form)."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> ModelConfig:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ModelConfigError(f"model config is not valid JSON: {exc}") from exc
+        return cls.from_dict(data)
+
+    def save(self, path: str | Path) -> None:
+        """Write the config as YAML (``.yaml``/``.yml``) or JSON (anything else)."""
+        path = Path(path)
+        if path.suffix in (".yaml", ".yml"):
+            path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=True))
+        else:
+            path.write_text(json.dumps(self.to_dict(), sort_keys=True, indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> ModelConfig:
+        """Read a YAML or JSON config file written by :meth:`save` (or by hand)."""
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as exc:
+            raise ModelConfigError(f"cannot read model config {path}: {exc}") from exc
+        try:
+            data = yaml.safe_load(text)  # YAML is a superset of JSON
+        except yaml.YAMLError as exc:
+            raise ModelConfigError(f"model config {path} is not valid YAML/JSON: {exc}") from exc
+        try:
+            return cls.from_dict(data)
+        except ModelConfigError as exc:
+            raise ModelConfigError(f"{path}: {exc}") from exc
+
+    def replace(self, **changes: Any) -> ModelConfig:
+        """A copy with some fields changed (validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def differences(self, other: ModelConfig) -> dict[str, tuple[Any, Any]]:
+        """Fields whose values differ: ``{field: (self_value, other_value)}``."""
+        return {
+            f.name: (getattr(self, f.name), getattr(other, f.name))
+            for f in fields(self)
+            if f.compare and getattr(self, f.name) != getattr(other, f.name)
+        }
+
+
+_SAM_VIT = {
+    "backbone": "sam_vit",
+    "image_size": 1024,
+    "patch_size": 16,
+    "mlp_ratio": 4.0,
+    "window_size": 14,
+    "out_chans": 256,
+    "lora_rank": 16,
+    "lora_alpha": 16.0,
+    "pyramid_dim": 256,
+    "aux_dim": 256,
+    "decoder_depth": 2,
+    "decoder_heads": 8,
+    "decoder_mlp_dim": 2048,
+}
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # A SAM-architecture ViT small enough to train on a CPU (no official weights exist for it).
+    "tiny": {
+        "backbone": "sam_vit",
+        "image_size": 256,
+        "patch_size": 16,
+        "embed_dim": 192,
+        "depth": 4,
+        "num_heads": 3,
+        "mlp_ratio": 4.0,
+        "window_size": 8,
+        "global_attn_indexes": (1, 3),
+        "out_chans": 128,
+        "lora_rank": 8,
+        "lora_alpha": 8.0,
+        "tap_layers": (0, 1, 2, 3),
+        "pyramid_dim": 64,
+        "aux_dim": 64,
+        "decoder_depth": 2,
+        "decoder_heads": 4,
+        "decoder_mlp_dim": 512,
+    },
+    "vit_b": {
+        **_SAM_VIT,
+        "embed_dim": 768,
+        "depth": 12,
+        "num_heads": 12,
+        "global_attn_indexes": (2, 5, 8, 11),
+        "tap_layers": (2, 5, 8, 11),
+    },
+    "vit_l": {
+        **_SAM_VIT,
+        "embed_dim": 1024,
+        "depth": 24,
+        "num_heads": 16,
+        "global_attn_indexes": (5, 11, 17, 23),
+        "tap_layers": (5, 11, 17, 23),
+    },
+    "vit_h": {
+        **_SAM_VIT,
+        "embed_dim": 1280,
+        "depth": 32,
+        "num_heads": 16,
+        "global_attn_indexes": (7, 15, 23, 31),
+        "tap_layers": (7, 15, 23, 31),
+    },
+}
+"""Architecture presets; ``vit_*`` match ``segment_anything.build_sam`` key for key."""

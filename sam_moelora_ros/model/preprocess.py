@@ -1,0 +1,161 @@
+"""The one preprocessing path from modality images to model tensors (training and inference).
+
+Every modality reaches the model as a 3-channel ``uint8`` image at the camera's size (RGB as the
+camera sees it; depth, events and LiDAR as the network images of
+:mod:`sam_moelora_ros.sensors.representation`, which is also what DELIVER-layout PNGs hold).
+From there:
+
+* **normalisation** (:func:`normalize`): RGB with ImageNet mean/std (SAM's own pixel statistics),
+  every other modality divided by 255 (DELIVER's loader does the same);
+* **geometry** (:func:`letterbox_params`, :func:`to_model_tensor`): the image is scaled so its
+  long side equals the model's square input side, keeping the aspect ratio, and padded at the
+  bottom/right with zeros *after* normalisation (the mean colour for RGB). Labels are padded with
+  the ignore index in training, and predictions are cropped back with :func:`unletterbox`.
+
+Resampling: RGB and depth are smooth signals and use bilinear interpolation (antialiased when
+shrinking); event frames and LiDAR range images are sparse, so they use nearest-neighbour to keep
+isolated returns/events from being smeared into fake surfaces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+IMAGENET_MEAN = (123.675, 116.28, 103.53)
+"""SAM's ``pixel_mean`` (RGB, 0-255 scale)."""
+IMAGENET_STD = (58.395, 57.12, 57.375)
+"""SAM's ``pixel_std`` (RGB, 0-255 scale)."""
+
+SPARSE_MODALITIES = frozenset({"event", "lidar"})
+"""Modalities resampled with nearest-neighbour (see module docstring)."""
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """How an ``in_h x in_w`` image sits inside the model's ``size x size`` input."""
+
+    in_h: int
+    in_w: int
+    size: int
+    new_h: int
+    new_w: int
+
+    @property
+    def scale(self) -> float:
+        """Model pixels per input pixel."""
+        return self.new_h / self.in_h
+
+
+def letterbox_params(in_h: int, in_w: int, size: int) -> Letterbox:
+    """Scale ``in_h x in_w`` so the long side is ``size``; the rest of the square is padding."""
+    if in_h <= 0 or in_w <= 0:
+        raise ValueError(f"image size must be positive, got {in_h}x{in_w}")
+    if size <= 0:
+        raise ValueError(f"model input size must be positive, got {size}")
+    scale = size / max(in_h, in_w)
+    new_h = min(size, max(1, round(in_h * scale)))
+    new_w = min(size, max(1, round(in_w * scale)))
+    return Letterbox(in_h=in_h, in_w=in_w, size=size, new_h=new_h, new_w=new_w)
+
+
+def normalize(images: torch.Tensor, modality: str) -> torch.Tensor:
+    """Normalise ``B x 3 x H x W`` images holding 0-255 values (any float/uint8 dtype).
+
+    Returns a float tensor (float32 unless ``images`` already is a floating type).
+    """
+    if images.ndim != 4 or images.shape[1] != 3:
+        raise ValueError(
+            f"{modality}: expected a B x 3 x H x W tensor, got shape {tuple(images.shape)}"
+        )
+    x = images if images.is_floating_point() else images.float()
+    if modality == "rgb":
+        mean = torch.tensor(IMAGENET_MEAN, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+        std = torch.tensor(IMAGENET_STD, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+        return (x - mean) / std
+    return x / 255.0
+
+
+def resize(images: torch.Tensor, size_hw: tuple[int, int], modality: str) -> torch.Tensor:
+    """Resample ``B x C x H x W`` to ``size_hw`` with the modality's interpolation."""
+    if tuple(images.shape[-2:]) == tuple(size_hw):
+        return images
+    x = images if images.is_floating_point() else images.float()
+    if modality in SPARSE_MODALITIES:
+        return F.interpolate(x, size=size_hw, mode="nearest-exact")
+    shrinking = size_hw[0] < x.shape[-2] or size_hw[1] < x.shape[-1]
+    return F.interpolate(x, size=size_hw, mode="bilinear", align_corners=False, antialias=shrinking)
+
+
+def image_to_tensor(image: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
+    """``H x W x 3`` (or ``B x H x W x 3``) uint8/float array -> ``B x 3 x H x W`` float32."""
+    array = np.asarray(image)
+    if array.ndim == 2:
+        array = np.repeat(array[..., None], 3, axis=-1)
+    if array.ndim == 3:
+        array = array[None]
+    if array.ndim != 4 or array.shape[-1] not in (1, 3, 4):
+        raise ValueError(f"expected an H x W x 3 image, got shape {np.asarray(image).shape}")
+    if array.shape[-1] == 1:
+        array = np.repeat(array, 3, axis=-1)
+    elif array.shape[-1] == 4:
+        array = array[..., :3]
+    tensor = torch.from_numpy(np.ascontiguousarray(array)).to(device, non_blocking=True)
+    return tensor.permute(0, 3, 1, 2).float()
+
+
+def to_model_tensor(
+    images: torch.Tensor, modality: str, box: Letterbox, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
+    """Resize (to ``box``), normalise and pad 0-255 ``B x 3 x H x W`` images to the model input."""
+    x = resize(images, (box.new_h, box.new_w), modality)
+    x = normalize(x, modality).to(dtype)
+    pad_bottom, pad_right = box.size - box.new_h, box.size - box.new_w
+    if pad_bottom or pad_right:
+        x = F.pad(x, (0, pad_right, 0, pad_bottom), value=0.0)
+    return x
+
+
+def prepare_inputs(
+    images: Mapping[str, np.ndarray],
+    image_size: int,
+    size_hw: tuple[int, int] | None = None,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+) -> tuple[dict[str, torch.Tensor], Letterbox]:
+    """Turn a frame's modality images into the model's input dict.
+
+    Args:
+        images: modality -> ``H x W x 3`` image (uint8 0-255, or float in 0-255). Images whose size
+            differs from ``size_hw`` (e.g. DELIVER's smaller event frames) are first resampled
+            to it.
+        image_size: the model's square input side (``ModelConfig.image_size``).
+        size_hw: the frame's reference ``(H, W)``; defaults to the first image's size.
+    Returns:
+        ``({modality: 1 x 3 x S x S tensor}, letterbox)``.
+    """
+    if not images:
+        raise ValueError("prepare_inputs needs at least one modality image, got none")
+    tensors = {name: image_to_tensor(img, device) for name, img in images.items()}
+    if size_hw is None:
+        size_hw = tuple(next(iter(tensors.values())).shape[-2:])  # type: ignore[assignment]
+    box = letterbox_params(size_hw[0], size_hw[1], image_size)
+    out = {}
+    for name, tensor in tensors.items():
+        tensor = resize(tensor, size_hw, name)
+        out[name] = to_model_tensor(tensor, name, box, dtype)
+    return out, box
+
+
+def unletterbox(maps: torch.Tensor, box: Letterbox, mode: str = "bilinear") -> torch.Tensor:
+    """Crop the valid region of ``B x C x S x S`` model-resolution maps, resize to the input."""
+    valid = maps[..., : box.new_h, : box.new_w]
+    if (box.new_h, box.new_w) == (box.in_h, box.in_w):
+        return valid
+    if mode == "nearest":
+        return F.interpolate(valid, size=(box.in_h, box.in_w), mode="nearest-exact")
+    return F.interpolate(valid, size=(box.in_h, box.in_w), mode=mode, align_corners=False)

@@ -1,0 +1,39 @@
+"""ament_python build of sam_moelora_ros.
+
+Runtime Python dependencies are listed in ``requirements.txt`` (pinned) and are installed by
+``make venv``; on a robot, ROS 2 itself comes from the distribution, so the ``ros-*`` PyPI wheels
+are deliberately *not* in ``install_requires`` (they live in ``requirements-dev.txt`` for CI).
+"""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "sam_moelora_ros"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*", "training", "training.*"]),
+    package_data={PACKAGE: ["py.typed", "models/*.safetensors", "models/*.json", "models/*.md"]},
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.py")),
+        (f"share/{PACKAGE}/config", [p for p in glob("config/*") if not p.endswith("/")]),
+    ],
+    python_requires=">=3.10",
+    install_requires=["setuptools"],
+    zip_safe=False,
+    maintainer="sam_moelora_ros maintainers",
+    maintainer_email="maintainers@sam-moelora-ros.invalid",
+    description="SAM with a Mixture of LoRA Experts for multi-modal semantic segmentation on ROS 2",
+    license="Apache-2.0",
+    extras_require={"test": ["pytest"]},
+    entry_points={
+        "console_scripts": [
+            "model_summary = sam_moelora_ros.model.summary:main",
+            "perception_node = sam_moelora_ros.node:main",
+        ],
+    },
+)

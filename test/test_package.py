@@ -1,0 +1,52 @@
+"""Package metadata a ROS 2 workspace relies on (also run by `colcon test`)."""
+
+from __future__ import annotations
+
+import ast
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.colcon
+
+
+def test_package_xml_is_format_3_ament_python_with_the_runtime_dependencies():
+    root = ET.parse(ROOT / "package.xml").getroot()
+    assert root.get("format") == "3"
+    assert root.findtext("name") == "sam_moelora_ros"
+    assert root.findtext("export/build_type") == "ament_python"
+    depends = {e.text for e in root.findall("exec_depend")}
+    for name in ("rclpy", "sensor_msgs", "std_msgs", "geometry_msgs", "diagnostic_msgs"):
+        assert name in depends
+    assert {"python3-numpy", "python3-opencv"} <= depends
+
+
+def test_setup_installs_scripts_under_lib_and_share_files():
+    cfg = (ROOT / "setup.cfg").read_text()
+    assert "install_scripts=$base/lib/sam_moelora_ros" in cfg
+    assert "script_dir=$base/lib/sam_moelora_ros" in cfg
+    assert (ROOT / "resource" / "sam_moelora_ros").is_file()
+    text = ast.unparse(ast.parse((ROOT / "setup.py").read_text()))
+    assert "PACKAGE = 'sam_moelora_ros'" in text
+    assert "f'share/{PACKAGE}/launch', glob('launch/*.py')" in text
+    assert "f'share/{PACKAGE}/config'" in text
+
+
+def test_ros_wheels_stay_out_of_the_runtime_requirements():
+    lines = (ROOT / "requirements.txt").read_text().splitlines()
+    runtime = [line for line in lines if line.strip() and not line.startswith("#")]
+    for line in runtime:
+        assert not line.startswith(("ros-", "rclpy")), f"ROS wheel in runtime requirements: {line}"
+        assert "==" in line, f"unpinned runtime requirement: {line}"
+    dev = (ROOT / "requirements-dev.txt").read_text()
+    assert "ros-rclpy" in dev
+
+
+def test_version_agrees_between_package_xml_setup_and_module():
+    import sam_moelora_ros
+
+    version = ET.parse(ROOT / "package.xml").getroot().findtext("version")
+    assert sam_moelora_ros.__version__ == version
+    assert f'version="{version}"' in (ROOT / "setup.py").read_text()
