@@ -31,7 +31,7 @@ format: venv
 	$(VENV)/bin/ruff format .
 
 pytest: venv
-	$(PY) -m pytest
+	unshare -n sh -c 'ip link set lo up && exec "$$@"' sh $(PY) -m pytest
 
 # Build and test the package the way a ROS 2 workspace would, in a throw-away workspace.
 colcon: venv

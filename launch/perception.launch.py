@@ -1,0 +1,69 @@
+"""Launch the sam_moelora_ros perception node with a parameter file and topic remappings.
+
+    ros2 launch sam_moelora_ros perception.launch.py
+    ros2 launch sam_moelora_ros perception.launch.py params_file:=/path/robot.yaml \
+        rgb_topic:=/front/color/image_raw camera_info_topic:=/front/color/camera_info \
+        depth_topic:=/front/depth/image_rect_raw lidar_topic:=/velodyne_points
+
+Every input is subscribed under the name the parameter file gives (defaults in
+config/perception.yaml) and remapped here to the robot's topic, so the YAML stays generic and a
+robot needs only launch arguments. Outputs are private topics of the node
+(``/<namespace>/sam_moelora_perception/labels`` ...) and can be remapped the same way.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ament_index_python.packages import get_package_share_directory
+from launch.actions import DeclareLaunchArgument
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+from launch import LaunchDescription
+
+PACKAGE = "sam_moelora_ros"
+
+# (launch argument, the node's topic name in config/perception.yaml, help)
+REMAPPINGS = (
+    ("rgb_topic", "camera/image", "RGB camera image (sensor_msgs/Image)"),
+    ("depth_topic", "depth/image", "Depth image, 16UC1 mm or 32FC1 m (sensor_msgs/Image)"),
+    ("event_topic", "event/image", "Event frame (Image) or event cloud (PointCloud2)"),
+    ("lidar_topic", "lidar/points", "LiDAR point cloud (sensor_msgs/PointCloud2)"),
+    ("camera_info_topic", "camera/camera_info", "CameraInfo of the RGB camera"),
+    ("labels_topic", "~/labels", "Output: class ids (mono8 / 16UC1)"),
+    ("labels_color_topic", "~/labels_color", "Output: palette image (rgb8)"),
+    ("confidence_topic", "~/confidence", "Output: max softmax probability (32FC1)"),
+)
+
+
+def generate_launch_description() -> LaunchDescription:
+    """Declare the arguments and the one node."""
+    default_params = os.path.join(get_package_share_directory(PACKAGE), "config", "perception.yaml")
+    arguments = [
+        DeclareLaunchArgument(
+            "params_file",
+            default_value=default_params,
+            description="Node parameters (see config/perception.yaml for every one)",
+        ),
+        DeclareLaunchArgument("namespace", default_value="", description="Node namespace"),
+        DeclareLaunchArgument(
+            "log_level", default_value="info", description="debug | info | warn | error"
+        ),
+    ]
+    arguments += [
+        DeclareLaunchArgument(arg, default_value=topic, description=text)
+        for arg, topic, text in REMAPPINGS
+    ]
+    node = Node(
+        package="sam_moelora_ros",
+        executable="perception_node",
+        name="sam_moelora_perception",
+        namespace=LaunchConfiguration("namespace"),
+        parameters=[LaunchConfiguration("params_file")],
+        remappings=[(topic, LaunchConfiguration(arg)) for arg, topic, _ in REMAPPINGS],
+        arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
+        output="screen",
+        emulate_tty=True,
+    )
+    return LaunchDescription([*arguments, node])

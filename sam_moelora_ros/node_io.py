@@ -1,0 +1,258 @@
+"""Message <-> numpy glue of the perception node: decode each sensor, encode each output. No rclpy.
+
+Everything here works on message *fields* (duck-typed), so it takes rclpy messages and rosbags
+messages alike and is unit-tested without DDS. The hard parts live in :mod:`sensors` (codecs,
+projection, representations); this module only chooses which codec applies to which sensor and
+turns codec errors into :class:`BadMessage` with a reason fit for a warning and /diagnostics.
+
+Every decoder returns a :class:`Decoded`: the sensor's network image (``H x W x 3`` uint8, what
+the Segmenter takes) plus the header, so the labels can carry the anchor's header.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sam_moelora_ros.sensors.depth import depth_to_meters
+from sam_moelora_ros.sensors.events import events_from_cloud
+from sam_moelora_ros.sensors.image import image_to_numpy, numpy_to_image
+from sam_moelora_ros.sensors.lidar import read_points
+from sam_moelora_ros.sensors.projection import project_points
+from sam_moelora_ros.sensors.representation import (
+    depth_to_network_image,
+    event_frame_to_network_image,
+    events_to_representation,
+    lidar_to_network_image,
+)
+
+ASPECT_TOLERANCE = 0.02
+"""Relative aspect-ratio difference beyond which an image cannot be the camera's view."""
+
+RGB_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8", "rgb16", "bgr16", "rgba16", "bgra16")
+DEPTH_ENCODINGS = ("16UC1", "mono16", "32FC1", "64FC1")
+
+
+class BadMessage(ValueError):
+    """A message the node rejects (the text goes to the throttled warning and /diagnostics)."""
+
+
+@dataclass(frozen=True)
+class Camera:
+    """What a CameraInfo tells the node: image size, intrinsics, distortion, frame."""
+
+    height: int
+    width: int
+    K: np.ndarray
+    D: np.ndarray | None
+    frame_id: str
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """One sensor message, decoded: its network image and the header it came with."""
+
+    image: np.ndarray
+    header: Any
+
+    @property
+    def size_hw(self) -> tuple[int, int]:
+        return int(self.image.shape[0]), int(self.image.shape[1])
+
+
+def stamp_seconds(header: Any) -> float:
+    """``header.stamp`` (sec + nanosec) as float seconds."""
+    return float(header.stamp.sec) + float(header.stamp.nanosec) * 1e-9
+
+
+def _decode_image(msg: Any, what: str) -> np.ndarray:
+    if int(msg.height) <= 0 or int(msg.width) <= 0:
+        raise BadMessage(f"{what} image is empty ({msg.height}x{msg.width})")
+    try:
+        return image_to_numpy(msg)
+    except Exception as exc:  # the codecs raise ValueError/TypeError with the detail
+        raise BadMessage(f"{what} image ({msg.encoding}, {msg.height}x{msg.width}): {exc}") from exc
+
+
+def check_aspect(size_hw: tuple[int, int], reference_hw: tuple[int, int] | None, what: str) -> None:
+    """Reject an image whose aspect ratio cannot match the camera's (it would be distorted)."""
+    if reference_hw is None:
+        return
+    ratio = (size_hw[1] / size_hw[0]) / (reference_hw[1] / reference_hw[0])
+    if abs(ratio - 1.0) > ASPECT_TOLERANCE:
+        raise BadMessage(
+            f"{what} image is {size_hw[0]}x{size_hw[1]} but the camera is "
+            f"{reference_hw[0]}x{reference_hw[1]}: aspect ratios differ (size mismatch)"
+        )
+
+
+def to_rgb8(array: np.ndarray, encoding: str) -> np.ndarray:
+    """A decoded colour/mono image in ``encoding`` -> ``H x W x 3`` uint8 RGB."""
+    enc = encoding.lower()
+    if enc.startswith(("yuv", "uyvy", "yuyv", "bayer", "nv")):
+        enc = "rgb8"  # the image codec converts these to RGB
+    if enc not in RGB_ENCODINGS and enc not in ("8uc1", "8uc3", "8uc4", "mono16"):
+        raise BadMessage(f"rgb image encoding {encoding!r} is not a colour/mono encoding")
+    out = np.asarray(array)
+    if out.dtype == np.uint16:
+        out = (out >> 8).astype(np.uint8)
+    elif out.dtype != np.uint8:
+        raise BadMessage(f"rgb image encoding {encoding!r} decodes to {out.dtype}, not 8/16 bit")
+    if out.ndim == 2:
+        out = np.repeat(out[:, :, None], 3, axis=2)
+    elif out.shape[2] == 1:
+        out = np.repeat(out, 3, axis=2)
+    if enc.startswith("bgr"):
+        out = out[:, :, 2::-1]
+    elif out.shape[2] == 4:
+        out = out[:, :, :3]
+    return np.ascontiguousarray(out)
+
+
+def decode_rgb(msg: Any, reference_hw: tuple[int, int] | None = None) -> Decoded:
+    """RGB camera Image (rgb8/bgr8/mono8/rgba8/bgra8, 16-bit, YUV, Bayer) -> RGB network image."""
+    array = _decode_image(msg, "rgb")
+    image = to_rgb8(array, str(msg.encoding))
+    check_aspect(image.shape[:2], reference_hw, "rgb")
+    return Decoded(image=image, header=msg.header)
+
+
+def decode_depth(msg: Any, reference_hw: tuple[int, int] | None = None) -> Decoded:
+    """Depth Image (16UC1 mm, 32FC1 m; 0/NaN invalid) -> depth network image.
+
+    An image without a single valid pixel (a NaN flood) is rejected: it carries no information
+    and usually means a driver fault the user should see.
+    """
+    if str(msg.encoding) not in DEPTH_ENCODINGS:
+        raise BadMessage(
+            f"depth image encoding {msg.encoding!r} is not one of {list(DEPTH_ENCODINGS)}"
+        )
+    array = _decode_image(msg, "depth")
+    try:
+        meters = depth_to_meters(array, str(msg.encoding))
+    except Exception as exc:
+        raise BadMessage(f"depth image: {exc}") from exc
+    if meters.ndim != 2:
+        raise BadMessage(f"depth image must have one channel, got shape {meters.shape}")
+    if not np.any(np.isfinite(meters) & (meters > 0)):
+        raise BadMessage("depth image has no valid pixel (all 0/NaN/Inf)")
+    check_aspect(meters.shape, reference_hw, "depth")
+    return Decoded(image=depth_to_network_image(meters), header=msg.header)
+
+
+def decode_event_image(msg: Any, reference_hw: tuple[int, int] | None = None) -> Decoded:
+    """A rendered event frame (Image, any codec encoding) -> event network image."""
+    array = _decode_image(msg, "event")
+    try:
+        image = event_frame_to_network_image(array, str(msg.encoding))
+    except Exception as exc:
+        raise BadMessage(f"event image: {exc}") from exc
+    check_aspect(image.shape[:2], reference_hw, "event")
+    return Decoded(image=image, header=msg.header)
+
+
+def decode_event_cloud(msg: Any, size_hw: tuple[int, int] | None, kind: str = "frame") -> Decoded:
+    """Events as a PointCloud2 (x, y, t, polarity) -> event network image at the camera size."""
+    if size_hw is None:
+        raise BadMessage(
+            "event cloud arrived before the image size is known (no camera_info, no camera image)"
+        )
+    if int(msg.width) * int(msg.height) == 0:
+        raise BadMessage("event cloud is empty")
+    try:
+        x, y, t, p = events_from_cloud(msg)
+        image = events_to_representation(x, y, t, p, size=size_hw, kind=kind)
+    except Exception as exc:
+        raise BadMessage(f"event cloud: {exc}") from exc
+    return Decoded(image=image, header=msg.header)
+
+
+def decode_camera_info(msg: Any) -> Camera:
+    """CameraInfo -> :class:`Camera`; rejects zero sizes and non-positive focal lengths."""
+    height, width = int(msg.height), int(msg.width)
+    K = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
+    if height <= 0 or width <= 0:
+        raise BadMessage(f"camera_info has no image size ({height}x{width})")
+    if not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
+        raise BadMessage(f"camera_info K has no valid focal length (fx={K[0, 0]}, fy={K[1, 1]})")
+    D = np.asarray(msg.d, dtype=np.float64)
+    if D.size and not np.all(np.isfinite(D)):
+        raise BadMessage("camera_info D holds non-finite numbers")
+    model = str(getattr(msg, "distortion_model", "") or "")
+    use_d = D.size > 0 and np.any(D != 0) and model in ("plumb_bob", "rational_polynomial", "")
+    return Camera(
+        height=height, width=width, K=K, D=D if use_d else None, frame_id=msg.header.frame_id
+    )
+
+
+def decode_lidar(msg: Any, camera: Camera | None, T_cam_from_lidar: np.ndarray) -> Decoded:
+    """LiDAR PointCloud2 (x, y, z) -> projected range network image at the camera size.
+
+    Rejected: no camera_info yet, empty clouds, clouds without one finite point, and clouds of
+    which no point lands in the image (usually a wrong extrinsic; diagnostics shows why).
+    """
+    if camera is None:
+        raise BadMessage("lidar cloud arrived but no camera_info has been received (needed for K)")
+    if int(msg.width) * int(msg.height) == 0:
+        raise BadMessage("lidar cloud is empty")
+    try:
+        points = read_points(
+            msg, field_names=("x", "y", "z"), skip_nans=True, reshape_organized=False
+        )
+    except Exception as exc:
+        raise BadMessage(f"lidar cloud: {exc}") from exc
+    xyz = np.stack([points["x"], points["y"], points["z"]], axis=-1).reshape(-1, 3)
+    xyz = xyz[np.all(np.isfinite(xyz), axis=1)].astype(np.float64, copy=False)
+    if xyz.shape[0] == 0:
+        raise BadMessage("lidar cloud has no finite point (all NaN/Inf)")
+    try:
+        projected = project_points(
+            xyz, camera.K, T_cam_from_lidar, (camera.height, camera.width), D=camera.D
+        )
+    except Exception as exc:
+        raise BadMessage(f"lidar projection: {exc}") from exc
+    sparse = projected[0] if isinstance(projected, tuple) else projected
+    if not np.any(np.isfinite(sparse) & (sparse > 0)):
+        raise BadMessage(
+            f"no lidar point projects into the {camera.height}x{camera.width} camera image "
+            "(check lidar.extrinsic: it is T_cam_from_lidar)"
+        )
+    return Decoded(image=lidar_to_network_image(sparse), header=msg.header)
+
+
+def colorize(
+    labels: np.ndarray, palette: np.ndarray, rgb: np.ndarray | None, alpha: float
+) -> np.ndarray:
+    """Class ids -> ``H x W x 3`` uint8 palette image, blended over ``rgb`` with ``alpha``.
+
+    Ids outside the palette (never produced by the model, but cheap to guard) become black.
+    """
+    ids = np.minimum(labels.astype(np.int64, copy=False), len(palette))
+    table = np.concatenate([palette, np.zeros((1, 3), dtype=np.uint8)])
+    color = table[ids]
+    if rgb is None or alpha >= 1.0 or rgb.shape[:2] != labels.shape:
+        return color
+    blended = alpha * color.astype(np.float32) + (1.0 - alpha) * rgb.astype(np.float32)
+    return np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+
+
+def encode_outputs(
+    labels: np.ndarray,
+    header: Any,
+    msg_type: type,
+    *,
+    color: np.ndarray | None = None,
+    confidence: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """The output Images: ``labels`` (mono8 / 16UC1), ``labels_color`` (rgb8), ``confidence``."""
+    encoding = "mono8" if labels.dtype == np.uint8 else "16UC1"
+    out = {"labels": numpy_to_image(labels, encoding, msg_type=msg_type, header=header)}
+    if color is not None:
+        out["labels_color"] = numpy_to_image(color, "rgb8", msg_type=msg_type, header=header)
+    if confidence is not None:
+        out["confidence"] = numpy_to_image(
+            confidence.astype(np.float32, copy=False), "32FC1", msg_type=msg_type, header=header
+        )
+    return out
