@@ -1,0 +1,174 @@
+"""Shared pieces of the dataset readers: the sample dict, image I/O, checks, the base class.
+
+Every reader (DELIVER, MCubeS, MUSES) returns the same sample before its transform::
+
+    {"images": {modality: H x W x 3 uint8 ndarray (RGB channel order)},
+     "label": H x W uint8 ndarray (training ids, 255 = ignore),
+     "condition": str, "case": str ("clean" when no sensor failure), "name": str}
+
+so that the augmentation, the training loop and the evaluation never branch on the dataset.
+The file index is built and checked once, at construction: a frame whose modality file or label
+is missing is an error (listing the first few paths and the count), never a silently skipped
+sample, because a silently shrinking training set is the hardest data bug to find later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+from torch.utils.data import Dataset
+
+from sam_moelora_ros.classes import IGNORE_INDEX
+
+from .errors import DatasetError
+
+Sample = dict[str, Any]
+"""A sample dict as described in the module docstring (or as a transform rewrote it)."""
+Transform = Callable[[Sample], Sample]
+
+MAX_LISTED = 5
+"""How many offending paths an error message lists before it only gives the count."""
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """Bring a decoded image to uint8: uint16 scaled by 255/65535, uint8 unchanged.
+
+    Why scale instead of clip: 16-bit PNGs (MCubeS colour/NIR) use the full 0..65535 range.
+    """
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype == np.uint16:
+        return ((image.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    raise DatasetError(f"unsupported image dtype {image.dtype}; expected uint8 or uint16 PNGs")
+
+
+def to_three_channels(image: np.ndarray) -> np.ndarray:
+    """``H x W`` / ``H x W x {1,3,4}`` -> ``H x W x 3`` (1 channel repeated, alpha dropped).
+
+    The same rules as DELIVER's loader, so a one-channel depth PNG and a 3-channel HHA PNG both
+    become a 3-channel network image.
+    """
+    if image.ndim == 2:
+        image = image[:, :, None]
+    if image.ndim != 3 or image.shape[2] not in (1, 2, 3, 4):
+        raise DatasetError(f"expected an H x W (x 1/3/4) image, got shape {image.shape}")
+    if image.shape[2] == 1:
+        image = np.repeat(image, 3, axis=2)
+    elif image.shape[2] == 2:
+        image = np.concatenate([image, np.zeros_like(image[:, :, :1])], axis=2)
+    elif image.shape[2] == 4:
+        image = image[:, :, :3]
+    return np.ascontiguousarray(image)
+
+
+def read_raw(path: Path) -> np.ndarray:
+    """Decode an image file unchanged (bit depth kept), in RGB(A) channel order."""
+    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise DatasetError(
+            f"cannot decode {path}: the file is missing, truncated or not an image; "
+            "re-extract the dataset archive"
+        )
+    if image.ndim == 3 and image.shape[2] == 3:
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2RGBA)
+    return image
+
+
+def read_image(path: Path) -> np.ndarray:
+    """Read a modality image as ``H x W x 3`` uint8 RGB (see :func:`to_three_channels`)."""
+    return to_three_channels(to_uint8(read_raw(path)))
+
+
+def resize_nearest(image: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour resize to ``size_hw`` (DELIVER's event frames are smaller than RGB)."""
+    if image.shape[:2] == tuple(size_hw):
+        return image
+    out = cv2.resize(image, (size_hw[1], size_hw[0]), interpolation=cv2.INTER_NEAREST_EXACT)
+    return out if out.ndim == 3 else out[:, :, None]
+
+
+def clean_label(label: np.ndarray, num_classes: int) -> np.ndarray:
+    """Map every value outside ``0..num_classes-1`` to the ignore index (uint8 output).
+
+    Why not an error: some public label maps carry stray ids (void variants) that all
+    published loaders treat as "not evaluated".
+    """
+    label = label.astype(np.uint8, copy=True)
+    label[label >= num_classes] = IGNORE_INDEX
+    return label
+
+
+def check_choice(kind: str, values: Sequence[str], known: Sequence[str]) -> tuple[str, ...]:
+    """Reject unknown names (conditions, modalities, ...) with the list of known ones."""
+    values = tuple(values)
+    unknown = [v for v in values if v not in known]
+    if unknown:
+        raise DatasetError(f"unknown {kind} {unknown}; choose from {', '.join(known)}")
+    if len(set(values)) != len(values):
+        raise DatasetError(f"{kind} names repeat: {list(values)}")
+    return values
+
+
+def report_missing(missing: Mapping[str, list[Path]], where: str, fix: str) -> None:
+    """Raise one error listing, per kind, the missing paths (first few) and their count."""
+    missing = {kind: paths for kind, paths in missing.items() if paths}
+    if not missing:
+        return
+    lines = [f"{where}: {sum(map(len, missing.values()))} required files are missing"]
+    for kind, paths in missing.items():
+        shown = ", ".join(str(p) for p in paths[:MAX_LISTED])
+        more = f" (+{len(paths) - MAX_LISTED} more)" if len(paths) > MAX_LISTED else ""
+        lines.append(f"  {kind}: {len(paths)} missing, e.g. {shown}{more}")
+    lines.append(f"fix: {fix}")
+    raise DatasetError("\n".join(lines))
+
+
+class SegmentationDataset(Dataset):
+    """Base class: a checked list of frames, :meth:`load` per frame, an optional transform.
+
+    Subclasses set ``num_classes``, ``class_names``, ``modalities`` and ``frames`` and implement
+    :meth:`load`. ``frames`` entries are whatever the subclass needs to load one sample.
+    """
+
+    num_classes: int
+    class_names: tuple[str, ...]
+    ignore_index: int = IGNORE_INDEX
+
+    def __init__(self, modalities: Sequence[str], transform: Transform | None) -> None:
+        if isinstance(modalities, str):
+            modalities = (modalities,)
+        if not modalities:
+            raise DatasetError("modalities is empty; name at least one, e.g. ('rgb',)")
+        self.modalities: tuple[str, ...] = tuple(modalities)
+        self.transform = transform
+        self.frames: list[Any] = []
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    def load(self, index: int) -> Sample:
+        """The untransformed sample dict of frame ``index``."""
+        raise NotImplementedError
+
+    def __getitem__(self, index: int) -> Sample:
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} frames")
+        sample = self.load(index % len(self))
+        return self.transform(sample) if self.transform is not None else sample
+
+    def check_sample(self, sample: Sample, where: object) -> Sample:
+        """Every modality must match the label's ``H x W``; a mismatch is a data error."""
+        h, w = sample["label"].shape
+        for name, image in sample["images"].items():
+            if image.shape != (h, w, 3) or image.dtype != np.uint8:
+                raise DatasetError(
+                    f"{where}: {name} image is {image.shape} {image.dtype}, expected "
+                    f"({h}, {w}, 3) uint8 like the label; the files of this frame disagree"
+                )
+        return sample

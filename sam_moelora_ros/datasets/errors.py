@@ -1,0 +1,7 @@
+"""Errors raised by the dataset readers; each message names the input, the problem and the fix."""
+
+from __future__ import annotations
+
+
+class DatasetError(ValueError):
+    """A dataset folder is malformed or a selection is invalid (the message says how to fix it)."""
