@@ -8,15 +8,21 @@ PY     := $(VENV)/bin/python
 # changed is a no-op, and editing any of them triggers a re-install.
 REQ_HASH := $(shell cat requirements.txt requirements-dev.txt setup.py | sha256sum | cut -c1-16)
 STAMP  := $(VENV)/.stamp-$(REQ_HASH)
+PIP_FLAGS := --quiet --disable-pip-version-check
 
-.PHONY: venv test lint pytest colcon format demo bench clean
+.PHONY: venv test lint pytest colcon format demo demo-live bench clean
 
 venv: $(STAMP)
 
 $(STAMP):
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@# torch first: sam2 ships as an sdist and is built against the venv's torch (no isolation,
+	@# no CUDA extension: segmentation does not need SAM 2's optional post-processing kernel).
+	$(PY) -m pip install $(PIP_FLAGS) setuptools==79.0.1 wheel==0.48.0 \
+	    $$(grep -E '^(torch|torchvision)==' requirements.txt)
+	SAM2_BUILD_CUDA=0 $(PY) -m pip install $(PIP_FLAGS) --no-build-isolation \
+	    -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install $(PIP_FLAGS) --no-deps --no-build-isolation -e .
 	@rm -f $(VENV)/.stamp-*
 	@touch $@
 
@@ -37,8 +43,13 @@ pytest: venv
 colcon: venv
 	PY=$(PY) bash .ci/colcon_check.sh
 
-demo:
-	@echo "make demo arrives with the replay-evaluation issue (see README: 'Status')."; exit 1
+# The package's main job end to end on the shipped default model (see docs/replay.md).
+demo: venv
+	$(PY) -m sam_moelora_ros.replay.demo --out demo_output
+
+# The same bag through the real node over DDS, inside a private network namespace (loopback).
+demo-live: venv
+	unshare -n sh -c 'ip link set lo up && exec "$$@"' sh $(PY) -m sam_moelora_ros.replay.live --demo --out demo_output/live
 
 bench: venv
 	@echo "make bench arrives with the performance issue (see README: 'Status')."; exit 1

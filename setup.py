@@ -34,6 +34,9 @@ setup(
         "console_scripts": [
             "model_summary = sam_moelora_ros.model.summary:main",
             "perception_node = sam_moelora_ros.node:main",
+            "replay_eval = sam_moelora_ros.replay.cli:main",
+            "replay_live = sam_moelora_ros.replay.live:main",
+            "bag_play = sam_moelora_ros.replay.live:play_main",
         ],
     },
 )

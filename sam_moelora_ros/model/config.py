@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from .errors import ModelConfigError
 
 FUSION_MODES = ("both", "average", "routed")
 LORA_TARGETS = ("q", "k", "v")
-BACKBONES = ("sam_vit",)
+BACKBONES = ("sam_vit", "sam2_hiera")
 CONFIG_FORMAT_VERSION = 1
 
 
@@ -40,8 +40,10 @@ CONFIG_FORMAT_VERSION = 1
 class ModelConfig:
     """Architecture of a MoE-LoRA SAM segmentor.
 
-    Encoder fields mirror ``segment_anything``'s ``ImageEncoderViT`` arguments so that official
-    checkpoints load key for key.
+    Encoder fields mirror ``segment_anything``'s ``ImageEncoderViT`` arguments (``sam_vit``) or
+    ``sam2``'s ``Hiera`` trunk + ``FpnNeck`` (``sam2_hiera``: ``embed_dim``/``num_heads`` are the
+    first stage's, ``global_attn_indexes`` are Hiera's ``global_att_blocks``, ``out_chans`` the
+    FPN width), so that official checkpoints load key for key.
     """
 
     name: str = "tiny"
@@ -56,6 +58,10 @@ class ModelConfig:
     window_size: int = 8
     global_attn_indexes: tuple[int, ...] = (1, 3)
     out_chans: int = 128
+    # SAM 2 Hiera only (backbone "sam2_hiera"); empty for SAM 1's ViT.
+    hiera_stages: tuple[int, ...] = ()
+    hiera_window_spec: tuple[int, ...] = ()
+    hiera_pos_embed_size: tuple[int, ...] = ()
     # Task.
     num_classes: int = 25
     modalities: tuple[str, ...] = MODALITIES
@@ -75,7 +81,16 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         # Normalise sequences (YAML/JSON give lists) so configs compare and hash equal.
-        for name in ("global_attn_indexes", "modalities", "lora_targets", "tap_layers"):
+        sequences = (
+            "global_attn_indexes",
+            "modalities",
+            "lora_targets",
+            "tap_layers",
+            "hiera_stages",
+            "hiera_window_spec",
+            "hiera_pos_embed_size",
+        )
+        for name in sequences:
             value = getattr(self, name)
             if isinstance(value, str) or not isinstance(value, Sequence):
                 raise ModelConfigError(f"ModelConfig.{name} must be a list, got {value!r}")
@@ -99,10 +114,10 @@ class ModelConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 fail(name, "must be a positive integer")
-        if self.image_size % self.patch_size:
-            fail("image_size", f"must be a multiple of patch_size={self.patch_size}")
-        if (self.image_size // self.patch_size) % 2:
-            fail("image_size", "image_size / patch_size must be even (the pyramid pools by 2)")
+        if self.backbone == "sam_vit":
+            self._validate_vit(fail)
+        else:
+            self._validate_hiera(fail)
         if self.embed_dim % self.num_heads:
             fail("embed_dim", f"must be divisible by num_heads={self.num_heads}")
         if self.out_chans % self.decoder_heads or self.out_chans % 8:
@@ -121,22 +136,55 @@ class ModelConfig:
             fail("lora_alpha", "must be positive")
         if not self.lora_targets or any(t not in LORA_TARGETS for t in self.lora_targets):
             fail("lora_targets", f"must be a non-empty subset of {list(LORA_TARGETS)}")
+        if self.fusion not in FUSION_MODES:
+            fail("fusion", f"must be one of {list(FUSION_MODES)}")
+        if not self.aux_loss_weight >= 0:
+            fail("aux_loss_weight", "must be >= 0")
+
+    def _validate_vit(self, fail: Callable[[str, str], None]) -> None:
+        if self.image_size % self.patch_size:
+            fail("image_size", f"must be a multiple of patch_size={self.patch_size}")
+        if (self.image_size // self.patch_size) % 2:
+            fail("image_size", "image_size / patch_size must be even (the pyramid pools by 2)")
         if len(self.tap_layers) != 4:
             fail("tap_layers", "needs exactly 4 block indices (one per pyramid level)")
         if list(self.tap_layers) != sorted(set(self.tap_layers)):
             fail("tap_layers", "must be strictly increasing")
         if any(not 0 <= i < self.depth for i in self.tap_layers):
             fail("tap_layers", f"every index must be in [0, depth={self.depth})")
-        if self.fusion not in FUSION_MODES:
-            fail("fusion", f"must be one of {list(FUSION_MODES)}")
-        if not self.aux_loss_weight >= 0:
-            fail("aux_loss_weight", "must be >= 0")
+        for name in ("hiera_stages", "hiera_window_spec", "hiera_pos_embed_size"):
+            if getattr(self, name):
+                fail(name, "is only used by the sam2_hiera backbone; leave it empty for sam_vit")
+
+    def _validate_hiera(self, fail: Callable[[str, str], None]) -> None:
+        def positive_ints(name: str, length: int) -> None:
+            value = getattr(self, name)
+            if len(value) != length or any(
+                isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in value
+            ):
+                fail(name, f"needs {length} positive integers for the sam2_hiera backbone")
+
+        positive_ints("hiera_stages", 4)
+        positive_ints("hiera_window_spec", 4)
+        positive_ints("hiera_pos_embed_size", 2)
+        if self.depth != sum(self.hiera_stages):
+            fail("depth", f"must equal sum(hiera_stages) = {sum(self.hiera_stages)}")
+        tile = 4 * self.hiera_window_spec[0]
+        if self.image_size % 32 or self.image_size % tile:
+            fail("image_size", f"must be a multiple of 32 and of 4 * hiera_window_spec[0] = {tile}")
+        if self.tap_layers:
+            fail("tap_layers", "must be empty for sam2_hiera (its FPN levels are fused)")
 
     # ------------------------------------------------------------------ derived values
     @property
     def grid_size(self) -> int:
         """Tokens per side of the encoder's feature map."""
         return self.image_size // self.patch_size
+
+    @property
+    def num_levels(self) -> int:
+        """Feature levels the router fuses: 4 ViT taps, or Hiera's 3 FPN levels (scalp 1)."""
+        return 4 if self.backbone == "sam_vit" else 3
 
     @property
     def lora_scale(self) -> float:
@@ -258,6 +306,24 @@ _SAM_VIT = {
     "decoder_mlp_dim": 2048,
 }
 
+# SAM 2.1 Hiera image encoders (sam2 package, configs/sam2.1/sam2.1_hiera_*.yaml).
+_SAM2_HIERA = {
+    "backbone": "sam2_hiera",
+    "image_size": 1024,
+    "patch_size": 4,
+    "mlp_ratio": 4.0,
+    "window_size": 8,
+    "out_chans": 256,
+    "tap_layers": (),
+    "lora_rank": 32,
+    "lora_alpha": 32.0,
+    "pyramid_dim": 256,
+    "aux_dim": 256,
+    "decoder_depth": 2,
+    "decoder_heads": 8,
+    "decoder_mlp_dim": 2048,
+}
+
 PRESETS: dict[str, dict[str, Any]] = {
     # A SAM-architecture ViT small enough to train on a CPU (no official weights exist for it).
     "tiny": {
@@ -305,4 +371,68 @@ PRESETS: dict[str, dict[str, Any]] = {
         "tap_layers": (7, 15, 23, 31),
     },
 }
-"""Architecture presets; ``vit_*`` match ``segment_anything.build_sam`` key for key."""
+PRESETS.update(
+    {
+        "hiera_t": {
+            **_SAM2_HIERA,
+            "embed_dim": 96,
+            "num_heads": 1,
+            "hiera_stages": (1, 2, 7, 2),
+            "depth": 12,
+            "global_attn_indexes": (5, 7, 9),
+            "hiera_window_spec": (8, 4, 14, 7),
+            "hiera_pos_embed_size": (7, 7),
+        },
+        "hiera_s": {
+            **_SAM2_HIERA,
+            "embed_dim": 96,
+            "num_heads": 1,
+            "hiera_stages": (1, 2, 11, 2),
+            "depth": 16,
+            "global_attn_indexes": (7, 10, 13),
+            "hiera_window_spec": (8, 4, 14, 7),
+            "hiera_pos_embed_size": (7, 7),
+        },
+        "hiera_b+": {
+            **_SAM2_HIERA,
+            "embed_dim": 112,
+            "num_heads": 2,
+            "hiera_stages": (2, 3, 16, 3),
+            "depth": 24,
+            "global_attn_indexes": (12, 16, 20),
+            "hiera_window_spec": (8, 4, 14, 7),
+            "hiera_pos_embed_size": (14, 14),
+        },
+        "hiera_l": {
+            **_SAM2_HIERA,
+            "embed_dim": 144,
+            "num_heads": 2,
+            "hiera_stages": (2, 6, 36, 4),
+            "depth": 48,
+            "global_attn_indexes": (23, 33, 43),
+            "hiera_window_spec": (8, 4, 16, 8),
+            "hiera_pos_embed_size": (7, 7),
+        },
+        # A Hiera small enough for CPU tests (no official weights exist for it).
+        "hiera_tiny": {
+            **_SAM2_HIERA,
+            "image_size": 128,
+            "embed_dim": 24,
+            "num_heads": 1,
+            "hiera_stages": (1, 1, 2, 1),
+            "depth": 5,
+            "global_attn_indexes": (3,),
+            "hiera_window_spec": (8, 4, 4, 2),
+            "hiera_pos_embed_size": (4, 4),
+            "out_chans": 64,
+            "lora_rank": 4,
+            "lora_alpha": 4.0,
+            "pyramid_dim": 32,
+            "aux_dim": 32,
+            "decoder_heads": 4,
+            "decoder_mlp_dim": 256,
+        },
+    }
+)
+"""Architecture presets: ``vit_*`` match ``segment_anything.build_sam`` key for key, ``hiera_*``
+match the image encoders of ``sam2``'s packaged SAM 2.1 configs."""

@@ -1,14 +1,9 @@
-"""SAM's ViT image encoder, frozen, with a mixture of per-modality LoRA experts injected.
+"""SAM 1's ViT image encoder, frozen, with a mixture of per-modality LoRA experts injected.
 
 The encoder is ``segment_anything``'s own :class:`ImageEncoderViT` (so official checkpoints load
-key for key); every block's fused ``attn.qkv`` projection is wrapped in a
-:class:`~sam_moelora_ros.model.lora.MoELoRALinear`. Each modality also has a light trainable
-stem (a 1x1 convolution initialised to the identity) in front of the shared patch embedding, so a
-fresh adapter reproduces frozen SAM exactly.
-
-Every present modality goes through the encoder in **one** batched call (modality-major along
-the batch dimension); a missing modality is simply not in the batch and costs nothing. The
-encoder returns the outputs of the configured ``tap_layers`` blocks for multi-scale fusion.
+key for key). SAM 1's ViT is single-scale, so multi-scale fusion taps the outputs of the
+configured ``tap_layers`` blocks (all at stride 16); the segmentor turns the fused taps into a
+pyramid, and SAM's frozen neck turns the last fused tap into the mask decoder's image embedding.
 """
 
 from __future__ import annotations
@@ -20,22 +15,10 @@ import torch
 from segment_anything.modeling import ImageEncoderViT
 from torch import nn
 
+from .backbone import IdentityStem, MoELoRABackbone
 from .config import ModelConfig
-from .lora import MoELoRALinear
 
-
-class IdentityStem(nn.Module):
-    """Per-modality 1x1 colour mixing, initialised to the identity (trainable)."""
-
-    def __init__(self, channels: int = 3) -> None:
-        super().__init__()
-        self.mix = nn.Conv2d(channels, channels, kernel_size=1)
-        with torch.no_grad():
-            self.mix.weight.copy_(torch.eye(channels).view(channels, channels, 1, 1))
-            self.mix.bias.zero_()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.mix(x)
+__all__ = ["IdentityStem", "MoELoRAEncoder", "build_sam_vit"]
 
 
 def build_sam_vit(cfg: ModelConfig) -> ImageEncoderViT:
@@ -56,45 +39,15 @@ def build_sam_vit(cfg: ModelConfig) -> ImageEncoderViT:
     )
 
 
-class MoELoRAEncoder(nn.Module):
-    """Frozen SAM ViT + per-modality stems and LoRA experts.
+class MoELoRAEncoder(MoELoRABackbone):
+    """Frozen SAM ViT (``self.vit``) + per-modality stems and LoRA experts."""
 
-    Attributes:
-        vit: the ``ImageEncoderViT`` (frozen; its qkv layers wrapped with experts).
-        stems: modality -> :class:`IdentityStem` (trainable).
-    """
+    sam_attr = "vit"
 
     def __init__(self, cfg: ModelConfig) -> None:
-        super().__init__()
-        self.cfg = cfg
-        self.vit = build_sam_vit(cfg)
-        for param in self.vit.parameters():
-            param.requires_grad_(False)
-        self.lora_layers: list[MoELoRALinear] = []
-        for block in self.vit.blocks:
-            layer = MoELoRALinear(
-                block.attn.qkv,
-                modalities=cfg.modalities,
-                rank=cfg.lora_rank,
-                alpha=cfg.lora_alpha,
-                targets=cfg.lora_targets,
-            )
-            block.attn.qkv = layer
-            self.lora_layers.append(layer)
-        self.stems = nn.ModuleDict({m: IdentityStem() for m in cfg.modalities})
-
-    def frozen_state_dict(self) -> dict[str, torch.Tensor]:
-        """The frozen weights under their official SAM names (``image_encoder.`` prefix)."""
-        out = {}
-        for name, tensor in self.vit.state_dict().items():
-            if ".experts." in name:
-                continue
-            out["image_encoder." + name.replace(".base_layer.", ".")] = tensor
-        return out
-
-    def set_active(self, modalities: tuple[str, ...]) -> None:
-        for layer in self.lora_layers:
-            layer.set_active(modalities)
+        vit = build_sam_vit(cfg)
+        super().__init__(cfg, vit, vit.blocks)
+        self.level_channels = (cfg.embed_dim,) * len(cfg.tap_layers)
 
     def forward(
         self, inputs: Mapping[str, torch.Tensor], modalities: tuple[str, ...]
@@ -108,7 +61,7 @@ class MoELoRAEncoder(nn.Module):
             One tensor per tap layer, ``M x B x C x h x w`` (M = len(modalities)).
         """
         batch = inputs[modalities[0]].shape[0]
-        x = torch.cat([self.stems[m](inputs[m]) for m in modalities], dim=0)
+        x = self.stack_inputs(inputs, modalities)
         self.set_active(modalities)
         try:
             x = self.vit.patch_embed(x)
@@ -133,10 +86,8 @@ class MoELoRAEncoder(nn.Module):
         """SAM's frozen neck: ``B x C x h x w`` block features -> ``B x out_chans x h x w``."""
         return self.vit.neck(features)
 
-    def merge_lora(self) -> None:
-        for layer in self.lora_layers:
-            layer.merge()
-
-    def unmerge_lora(self) -> None:
-        for layer in self.lora_layers:
-            layer.unmerge()
+    def decoder_inputs(
+        self, fused: list[torch.Tensor], pyramid: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """SAM's neck on the last fused tap; the pyramid's stride-8 and stride-4 levels."""
+        return self.neck(fused[-1]), pyramid[1], pyramid[0]

@@ -4,6 +4,7 @@
   strides 4, 8, 16, 32 (ViTDet's simple feature pyramid: deconvolutions up, pooling down), since
   SAM 1's ViT is single-scale (PAPER.md: "for ViT take features after evenly spaced blocks and
   build a pyramid").
+* :class:`FpnPyramid` does the same for SAM 2's Hiera, whose FPN already has strides 4-16.
 * :class:`AuxHead` is a SegFormer-style all-MLP head over the whole pyramid; it supervises the
   multi-scale branch during training (loss weight ``aux_loss_weight``, 0.4).
 * :class:`SemanticMaskDecoder` is SAM's mask decoder used without prompts for K classes: K
@@ -56,6 +57,26 @@ class SimplePyramid(nn.Module):
         return [out(level) for out, level in zip(self.outputs, levels, strict=True)]
 
 
+class FpnPyramid(nn.Module):
+    """SAM 2's three fused FPN levels (strides 4, 8, 16) -> four levels at strides 4-32.
+
+    A 1x1 projection per level to the pyramid width, and the stride-32 level pooled from the
+    stride-16 one, so the auxiliary head sees the same four-level pyramid for either backbone.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.proj = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(in_channels, out_channels, 1), LayerNorm2d(out_channels))
+            for _ in range(3)
+        )
+        self.down2 = nn.MaxPool2d(2)
+
+    def forward(self, levels: list[torch.Tensor]) -> list[torch.Tensor]:
+        out = [proj(level) for proj, level in zip(self.proj, levels, strict=True)]
+        return [*out, self.down2(out[-1])]
+
+
 class AuxHead(nn.Module):
     """SegFormer-style head: per-level 1x1 projection, upsample to stride 4, fuse, classify."""
 
@@ -86,7 +107,8 @@ class SemanticMaskDecoder(nn.Module):
     Args:
         dim: transformer width (SAM: 256, the image embedding's channels).
         num_classes: K, the number of class tokens / output masks.
-        pyramid_dim: channels of the high-resolution pyramid levels added while upscaling.
+        pyramid_dim: channels of the high-resolution features added while upscaling (the
+            pyramid's for ViT; the FPN's for Hiera, so SAM 2's ``conv_s0``/``conv_s1`` load).
     """
 
     def __init__(

@@ -46,10 +46,13 @@ class LoRAExpert(nn.Module):
 
 
 class MoELoRALinear(nn.Module):
-    """A frozen ``Linear(C, 3C)`` (q, k, v) with a LoRA expert per modality on chosen targets.
+    """A frozen fused ``Linear(C, 3D)`` (q, k, v) with a LoRA expert per modality on targets.
+
+    ``D`` equals ``C`` in SAM 1's ViT; in SAM 2's Hiera the first block of a stage widens the
+    features, so ``D`` may differ from ``C``.
 
     Args:
-        base_layer: the frozen qkv projection (``out_features == 3 * in_features``).
+        base_layer: the frozen qkv projection (``out_features`` divisible by 3).
         modalities: every modality that owns an expert.
         rank, alpha: LoRA rank and scaling numerator (scale = alpha / rank).
         targets: which of ``q``, ``k``, ``v`` receive updates (the paper: ``q`` and ``v``).
@@ -65,9 +68,9 @@ class MoELoRALinear(nn.Module):
         targets: Sequence[str] = ("q", "v"),
     ) -> None:
         super().__init__()
-        if base_layer.out_features != 3 * base_layer.in_features:
+        if base_layer.out_features % 3:
             raise ValueError(
-                "MoELoRALinear wraps a fused qkv projection (out = 3 * in), got "
+                "MoELoRALinear wraps a fused qkv projection (out divisible by 3), got "
                 f"in={base_layer.in_features}, out={base_layer.out_features}"
             )
         if rank <= 0:
@@ -77,16 +80,20 @@ class MoELoRALinear(nn.Module):
             raise ValueError(f"LoRA targets must be a non-empty subset of q, k, v; got {targets}")
         self.base_layer = base_layer
         self.dim = base_layer.in_features
+        self.out_dim = base_layer.out_features // 3
         self.targets = tuple(targets)
         self.slots = tuple(_SLOT[t] for t in self.targets)
         self.scale = alpha / rank
         self.modalities = tuple(modalities)
         self.experts = nn.ModuleDict(
-            {m: LoRAExpert(len(self.targets), self.dim, self.dim, rank) for m in self.modalities}
+            {
+                m: LoRAExpert(len(self.targets), self.dim, self.out_dim, rank)
+                for m in self.modalities
+            }
         )
         self.active: tuple[str, ...] = ()
         self.merged_modalities: tuple[str, ...] = ()
-        self.merged_weight: torch.Tensor | None = None  # M x 3C x C when merged
+        self.merged_weight: torch.Tensor | None = None  # M x 3D x C when merged
 
     # ----------------------------------------------------------------- bookkeeping
     def set_active(self, modalities: Sequence[str]) -> None:
@@ -101,11 +108,11 @@ class MoELoRALinear(nn.Module):
         return self.merged_weight is not None
 
     def full_delta(self, modality: str) -> torch.Tensor:
-        """The scaled ``3C x C`` update of one modality (zeros in untargeted slots)."""
+        """The scaled ``3D x C`` update of one modality (zeros in untargeted slots)."""
         delta = self.experts[modality].delta_weight() * self.scale
         full = torch.zeros_like(self.base_layer.weight)
         for t, slot in enumerate(self.slots):
-            full[slot * self.dim : (slot + 1) * self.dim] = delta[t]
+            full[slot * self.out_dim : (slot + 1) * self.out_dim] = delta[t]
         return full
 
     @torch.no_grad()
@@ -149,8 +156,8 @@ class MoELoRALinear(nn.Module):
                 F.linear(chunks[i], self.merged_weight[self.merged_modalities.index(m)], bias)
                 for i, m in enumerate(self.active)
             ]
-            return torch.stack(outs).reshape(*lead, 3 * self.dim)
-        out = self.base_layer(chunks).reshape(num, -1, 3, self.dim)
+            return torch.stack(outs).reshape(*lead, 3 * self.out_dim)
+        out = self.base_layer(chunks).reshape(num, -1, 3, self.out_dim)
         lora_a = torch.stack([self.experts[m].lora_A for m in self.active])  # M x T x r x C
         lora_b = torch.stack([self.experts[m].lora_B for m in self.active])  # M x T x C x r
         low = torch.einsum("mnc,mtrc->mtnr", chunks, lora_a)
@@ -158,4 +165,4 @@ class MoELoRALinear(nn.Module):
         parts = list(out.unbind(2))
         for t, slot in enumerate(self.slots):
             parts[slot] = parts[slot] + delta[:, t]
-        return torch.stack(parts, dim=2).reshape(*lead, 3 * self.dim)
+        return torch.stack(parts, dim=2).reshape(*lead, 3 * self.out_dim)

@@ -3,11 +3,14 @@
 Data flow for a batch holding any non-empty subset of ``cfg.modalities``::
 
     {modality: B x 3 x S x S}
-      -> MoELoRAEncoder (frozen SAM ViT, per-modality stems + LoRA experts, one batched pass)
-      -> 4 taps, each M x B x C x S/16 x S/16
-      -> per tap: ModalityRouter weights (M x B) and two-stream fusion -> B x C x S/16 x S/16
-      -> SimplePyramid -> B x D maps at strides 4, 8, 16, 32 -> AuxHead (aux logits)
-      -> SAM's frozen neck on the last fused tap -> SemanticMaskDecoder (+ strides 8, 4)
+      -> backbone (frozen SAM encoder, per-modality stems + LoRA experts, one batched pass)
+         SAM 1 ViT: 4 block taps, each M x B x C x S/16 x S/16
+         SAM 2 Hiera: 3 FPN levels, M x B x 256 x S/4, S/8, S/16
+      -> per level: ModalityRouter weights (M x B) and two-stream fusion -> B x C x h x w
+      -> pyramid (ViT: SimplePyramid; Hiera: FpnPyramid) -> B x D maps at strides 4, 8, 16, 32
+         -> AuxHead (aux logits)
+      -> image embedding at stride 16 (ViT: SAM's frozen neck on the last fused tap; Hiera: the
+         fused stride-16 level) -> SemanticMaskDecoder (+ high-res strides 8, 4)
       -> main logits, upsampled to the input size.
 
 Only the LoRA experts, stems, routers, pyramid and heads train; the SAM encoder is frozen
@@ -24,9 +27,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .backbone import FROZEN_PREFIXES, build_backbone
 from .config import ModelConfig
-from .encoder import MoELoRAEncoder
-from .heads import AuxHead, SemanticMaskDecoder, SimplePyramid
+from .heads import AuxHead, FpnPyramid, SemanticMaskDecoder, SimplePyramid
 from .router import ModalityRouter, fuse
 
 
@@ -39,7 +42,8 @@ class MoELoRASegmentor(nn.Module):
     ``return_extras=True`` a tuple ``(logits, extras)`` where ``extras`` holds:
 
     * ``aux_logits``: ``B x K x H x W`` from the auxiliary multi-scale head;
-    * ``router_weights``: modality -> ``B x 4`` weights (one per fused level) for the present
+    * ``router_weights``: modality -> ``B x L`` weights (one per fused level: 4 for ViT, 3 for
+      Hiera) for the present
       modalities (absent modalities have no entry: they received no weight);
     * ``modalities``: the present modalities in canonical order.
     """
@@ -47,14 +51,19 @@ class MoELoRASegmentor(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.encoder = MoELoRAEncoder(cfg)
-        self.routers = nn.ModuleList(ModalityRouter(cfg.embed_dim) for _ in cfg.tap_layers)
-        self.pyramid = SimplePyramid(cfg.embed_dim, cfg.pyramid_dim)
+        self.encoder = build_backbone(cfg)
+        self.routers = nn.ModuleList(ModalityRouter(c) for c in self.encoder.level_channels)
+        if cfg.backbone == "sam_vit":
+            self.pyramid: nn.Module = SimplePyramid(cfg.embed_dim, cfg.pyramid_dim)
+            high_res_channels = cfg.pyramid_dim
+        else:
+            self.pyramid = FpnPyramid(cfg.out_chans, cfg.pyramid_dim)
+            high_res_channels = cfg.out_chans
         self.aux_head = AuxHead(cfg.pyramid_dim, cfg.aux_dim, cfg.num_classes)
         self.decoder = SemanticMaskDecoder(
             dim=cfg.out_chans,
             num_classes=cfg.num_classes,
-            pyramid_dim=cfg.pyramid_dim,
+            pyramid_dim=high_res_channels,
             depth=cfg.decoder_depth,
             num_heads=cfg.decoder_heads,
             mlp_dim=cfg.decoder_mlp_dim,
@@ -106,8 +115,8 @@ class MoELoRASegmentor(nn.Module):
             weights.append(w)
             fused.append(fuse(tap, w, self.cfg.fusion))
         pyramid = self.pyramid(fused)
-        embedding = self.encoder.neck(fused[-1])
-        logits = self.decoder(embedding, pyramid[1], pyramid[0])
+        embedding, high_res_s8, high_res_s4 = self.encoder.decoder_inputs(fused, pyramid)
+        logits = self.decoder(embedding, high_res_s8, high_res_s4)
         logits = F.interpolate(logits, size=out_size, mode="bilinear", align_corners=False)
         if not return_extras:
             return logits
@@ -155,4 +164,4 @@ class MoELoRASegmentor(nn.Module):
 
 def is_frozen_name(name: str) -> bool:
     """Whether a ``state_dict`` key of :class:`MoELoRASegmentor` is a frozen SAM weight."""
-    return name.startswith("encoder.vit.") and ".experts." not in name
+    return name.startswith(FROZEN_PREFIXES) and ".experts." not in name

@@ -1,0 +1,125 @@
+"""The backbone interface: a frozen SAM image encoder with per-modality stems and LoRA experts.
+
+Two implementations share it: SAM 1's ViT (:class:`~.encoder.MoELoRAEncoder`, single-scale, four
+block outputs tapped) and SAM 2's Hiera (:class:`~.hiera.HieraMoELoRAEncoder`, its FPN levels).
+What they have in common lives here: the official encoder module is frozen; every block's fused
+``attn.qkv`` projection is wrapped in a :class:`~.lora.MoELoRALinear`; each modality has a light
+trainable stem (a 1x1 convolution initialised to the identity) before the shared patch embedding,
+so a fresh adapter reproduces frozen SAM exactly; and all present modalities are stacked along
+the batch (modality-major) so the frozen encoder runs once per frame, whatever the subset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+import torch
+from torch import nn
+
+from .config import ModelConfig
+from .lora import MoELoRALinear
+
+FROZEN_PREFIXES = ("encoder.vit.", "encoder.hiera.")
+"""``state_dict`` prefixes of the frozen official encoders inside a segmentor."""
+
+
+class IdentityStem(nn.Module):
+    """Per-modality 1x1 colour mixing, initialised to the identity (trainable)."""
+
+    def __init__(self, channels: int = 3) -> None:
+        super().__init__()
+        self.mix = nn.Conv2d(channels, channels, kernel_size=1)
+        with torch.no_grad():
+            self.mix.weight.copy_(torch.eye(channels).view(channels, channels, 1, 1))
+            self.mix.bias.zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mix(x)
+
+
+class MoELoRABackbone(nn.Module):
+    """Shared machinery of the MoE-LoRA backbones (see the module docstring).
+
+    Subclasses store the official encoder under ``self.<sam_attr>`` and implement
+    :meth:`forward` (per-level features, ``M x B x C x h x w``) and :meth:`decoder_inputs`.
+    """
+
+    sam_attr: str = ""
+    level_channels: tuple[int, ...] = ()
+
+    def __init__(self, cfg: ModelConfig, sam_encoder: nn.Module, blocks: Iterable[nn.Module]):
+        super().__init__()
+        self.cfg = cfg
+        setattr(self, self.sam_attr, sam_encoder)
+        for param in sam_encoder.parameters():
+            param.requires_grad_(False)
+        self.lora_layers: list[MoELoRALinear] = []
+        for block in blocks:
+            layer = MoELoRALinear(
+                block.attn.qkv,
+                modalities=cfg.modalities,
+                rank=cfg.lora_rank,
+                alpha=cfg.lora_alpha,
+                targets=cfg.lora_targets,
+            )
+            block.attn.qkv = layer
+            self.lora_layers.append(layer)
+        self.stems = nn.ModuleDict({m: IdentityStem() for m in cfg.modalities})
+
+    @property
+    def sam(self) -> nn.Module:
+        """The frozen official encoder module."""
+        return getattr(self, self.sam_attr)
+
+    def frozen_state_dict(self) -> dict[str, torch.Tensor]:
+        """The frozen weights under their official names (``image_encoder.`` prefix)."""
+        return {
+            "image_encoder." + name.replace(".base_layer.", "."): tensor
+            for name, tensor in self.sam.state_dict().items()
+            if ".experts." not in name
+        }
+
+    def load_frozen(self, state: Mapping[str, torch.Tensor]) -> None:
+        """Copy official-name tensors (as :meth:`frozen_state_dict` names them) into the encoder."""
+        own = self.sam.state_dict()
+        with torch.no_grad():
+            for key, tensor in state.items():
+                name = key[len("image_encoder.") :]
+                if name not in own:
+                    name = name.replace("attn.qkv.", "attn.qkv.base_layer.")
+                own[name].copy_(tensor)
+
+    def stack_inputs(
+        self, inputs: Mapping[str, torch.Tensor], modalities: tuple[str, ...]
+    ) -> torch.Tensor:
+        """``(M * B) x 3 x S x S``: each present modality through its stem, modality-major."""
+        return torch.cat([self.stems[m](inputs[m]) for m in modalities], dim=0)
+
+    def set_active(self, modalities: tuple[str, ...]) -> None:
+        for layer in self.lora_layers:
+            layer.set_active(modalities)
+
+    def merge_lora(self) -> None:
+        for layer in self.lora_layers:
+            layer.merge()
+
+    def unmerge_lora(self) -> None:
+        for layer in self.lora_layers:
+            layer.unmerge()
+
+    def decoder_inputs(
+        self, fused: list[torch.Tensor], pyramid: list[torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(embedding at stride 16, high-res features at stride 8, at stride 4)``."""
+        raise NotImplementedError
+
+
+def build_backbone(cfg: ModelConfig) -> MoELoRABackbone:
+    """The backbone a config names (``sam_vit`` or ``sam2_hiera``)."""
+    if cfg.backbone == "sam_vit":
+        from .encoder import MoELoRAEncoder
+
+        return MoELoRAEncoder(cfg)
+    from .hiera import HieraMoELoRAEncoder
+
+    return HieraMoELoRAEncoder(cfg)
