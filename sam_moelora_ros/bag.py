@@ -1,0 +1,300 @@
+"""rosbag2 read/write (sqlite3 and mcap) with ``rosbags``: no ROS install needed. No rclpy.
+
+Why a module of our own over ``rosbags``: every replay tool needs the same three things --
+messages in *header-stamp* order (a bag is stored in receive order, and the synchroniser must see
+stamps the way the sensors produced them), the raw CDR bytes next to the deserialised message
+(the live player publishes those bytes unchanged), and an error that lists what the bag holds
+when a topic or a type is missing (the usual mistake on a user's bag is a topic name).
+
+Messages are rosbags dataclasses; the ``sensors`` codecs and :mod:`node_io` decoders read their
+fields exactly like rclpy messages. Types come from the bag's own embedded definitions when it
+has them, else from the ROS 2 Humble store (identical for the sensor types up to Kilted).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rosbags.interfaces import (
+    Qos,
+    QosDurability,
+    QosHistory,
+    QosLiveliness,
+    QosReliability,
+    QosTime,
+)
+from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+
+__all__ = [
+    "LATCHED_QOS",
+    "BagError",
+    "BagMessage",
+    "BagReader",
+    "BagWriter",
+    "header_stamp_ns",
+]
+
+STORE = Stores.ROS2_HUMBLE
+REORDER_WINDOW_S = 1.0
+"""How far (receive time) a message may trail one with a later stamp and still come out in
+stamp order; transport latencies are milliseconds, so a second is generous and bounds memory."""
+
+_INF = QosTime(2147483647, 4294967295)
+LATCHED_QOS = Qos(
+    QosHistory.KEEP_LAST,
+    1,
+    QosReliability.RELIABLE,
+    QosDurability.TRANSIENT_LOCAL,
+    _INF,
+    _INF,
+    QosLiveliness.AUTOMATIC,
+    _INF,
+    False,
+)
+"""The offered QoS of a latched topic (``/tf_static``): late joiners still receive it."""
+
+STORAGES = {"sqlite3": StoragePlugin.SQLITE3, "mcap": StoragePlugin.MCAP}
+
+
+class BagError(Exception):
+    """A bag cannot be read as asked (missing file, topic or type); the message lists topics."""
+
+
+@dataclass(frozen=True)
+class BagMessage:
+    """One bag record.
+
+    Attributes:
+        topic, msgtype: as stored in the bag.
+        log_ns: the bag's receive timestamp (ns).
+        stamp_ns: ``header.stamp`` (ns) when the message has a header, else ``log_ns``.
+        raw: the serialised CDR bytes (what the live player publishes).
+        msg: the deserialised message, or None when deserialisation failed (see ``error``).
+        error: why the bytes could not be deserialised (a corrupted record), else None.
+    """
+
+    topic: str
+    msgtype: str
+    log_ns: int
+    stamp_ns: int
+    raw: bytes = field(repr=False)
+    msg: Any = field(repr=False)
+    error: str | None = None
+
+    @property
+    def stamp_s(self) -> float:
+        return self.stamp_ns * 1e-9
+
+
+def header_stamp_ns(msg: Any) -> int | None:
+    """``msg.header.stamp`` in ns, or None for messages without a header (String, TFMessage)."""
+    header = getattr(msg, "header", None)
+    stamp = getattr(header, "stamp", None)
+    if stamp is None:
+        return None
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
+
+
+class BagReader:
+    """Open a rosbag2 folder (or its ``metadata.yaml``) for reading; a context manager.
+
+    Args:
+        path: the bag directory.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        path = Path(path)
+        if path.name == "metadata.yaml":
+            path = path.parent
+        if not (path / "metadata.yaml").is_file():
+            raise BagError(
+                f"{path} is not a rosbag2 folder (no metadata.yaml); pass the bag directory"
+            )
+        self.path = path
+        try:
+            self._reader = Reader(path)
+            self._reader.open()
+        except Exception as exc:
+            raise BagError(f"cannot open bag {path}: {exc}") from exc
+        self.typestore = get_typestore(STORE)
+        self._register_bag_types()
+
+    def __enter__(self) -> BagReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._reader.close()
+
+    def _register_bag_types(self) -> None:
+        """Add the bag's embedded message definitions for types the store does not know."""
+        for conn in self._reader.connections:
+            if conn.msgtype in self.typestore.types:
+                continue
+            msgdef = getattr(conn, "msgdef", None)
+            data = getattr(msgdef, "data", "") if msgdef is not None else ""
+            if data and "MSG" in str(getattr(msgdef, "format", "")):
+                try:
+                    self.typestore.register(get_types_from_msg(data, conn.msgtype))
+                except Exception:  # an unparsable definition: the type stays unknown
+                    continue
+
+    @property
+    def topics(self) -> dict[str, str]:
+        """Topic -> message type, as stored."""
+        return {c.topic: c.msgtype for c in self._reader.connections}
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """Topic -> number of messages."""
+        out: dict[str, int] = {}
+        for c in self._reader.connections:
+            out[c.topic] = out.get(c.topic, 0) + c.msgcount
+        return out
+
+    @property
+    def start_ns(self) -> int:
+        return int(self._reader.start_time)
+
+    @property
+    def duration_s(self) -> float:
+        return max(0, int(self._reader.end_time) - int(self._reader.start_time)) * 1e-9
+
+    def qos(self, topic: str) -> list[Qos]:
+        """The offered QoS profiles recorded for ``topic`` (empty when unknown)."""
+        for c in self._reader.connections:
+            if c.topic == topic:
+                return list(getattr(c.ext, "offered_qos_profiles", []) or [])
+        return []
+
+    def describe(self) -> str:
+        """``topic (type, N msgs)`` per line: what error messages show."""
+        counts = self.counts
+        return "\n".join(
+            f"  {t} ({ty}, {counts.get(t, 0)} msgs)" for t, ty in sorted(self.topics.items())
+        )
+
+    def require(self, topics: Iterable[str]) -> None:
+        """Raise :class:`BagError` naming the missing topics and listing the bag's topics."""
+        missing = [t for t in topics if t not in self.topics]
+        if missing:
+            raise BagError(
+                f"bag {self.path} has no topic {', '.join(missing)}; it holds:\n"
+                f"{self.describe()}\nremap with --topic NAME=TOPIC (see docs/replay.md)"
+            )
+        unknown = [t for t in topics if self.topics[t] not in self.typestore.types]
+        if unknown:
+            raise BagError(
+                f"bag {self.path}: unknown message type for "
+                + ", ".join(f"{t} ({self.topics[t]})" for t in unknown)
+                + f"; the bag embeds no definition for it. Topics:\n{self.describe()}"
+            )
+
+    def _records(self, topics: Sequence[str] | None) -> Iterator[BagMessage]:
+        conns = [c for c in self._reader.connections if topics is None or c.topic in topics]
+        for conn, log_ns, raw in self._reader.messages(connections=conns):
+            data = bytes(raw)
+            try:
+                msg = self.typestore.deserialize_cdr(data, conn.msgtype)
+            except Exception as exc:
+                yield BagMessage(
+                    conn.topic,
+                    conn.msgtype,
+                    log_ns,
+                    log_ns,
+                    data,
+                    None,
+                    f"{type(exc).__name__}: {exc}",
+                )
+                continue
+            stamp = header_stamp_ns(msg)
+            yield BagMessage(
+                conn.topic, conn.msgtype, log_ns, log_ns if stamp is None else stamp, data, msg
+            )
+
+    def messages(
+        self,
+        topics: Sequence[str] | None = None,
+        *,
+        order: str = "stamp",
+        window_s: float = REORDER_WINDOW_S,
+    ) -> Iterator[BagMessage]:
+        """Yield the records of ``topics`` (all when None), deserialised.
+
+        ``order="stamp"`` sorts by header stamp (ties by receive time) through a bounded reorder
+        buffer of ``window_s`` receive time; ``order="log"`` keeps the bag's receive order (what
+        a live player replays). A record that fails to deserialise is yielded with ``msg=None``
+        and ``error`` set, so the caller reports it instead of stopping.
+        """
+        if topics is not None:
+            self.require(topics)
+        if order == "log":
+            yield from self._records(topics)
+            return
+        if order != "stamp":
+            raise ValueError(f"order must be 'stamp' or 'log', got {order!r}")
+        window_ns = int(window_s * 1e9)
+        heap: list[tuple[int, int, int, BagMessage]] = []
+        seq = itertools.count()
+        for record in self._records(topics):
+            heapq.heappush(heap, (record.stamp_ns, record.log_ns, next(seq), record))
+            while heap and heap[0][0] < record.log_ns - window_ns:
+                yield heapq.heappop(heap)[3]
+        while heap:
+            yield heapq.heappop(heap)[3]
+
+
+class BagWriter:
+    """Write a rosbag2 (``storage`` sqlite3 or mcap); a context manager.
+
+    Topics are added with :meth:`add_topic` (``latched=True`` records transient-local QoS, as
+    ``/tf_static`` needs); :meth:`write` takes a rosbags message (serialised with the typestore)
+    or raw CDR bytes.
+    """
+
+    def __init__(self, path: str | Path, storage: str = "sqlite3", typestore: Any = None) -> None:
+        plugin = STORAGES.get(storage)
+        if plugin is None:
+            raise BagError(f"storage must be one of {sorted(STORAGES)}, got {storage!r}")
+        self.path = Path(path)
+        if self.path.exists():
+            raise BagError(f"{self.path} exists; delete it or choose another output path")
+        self.typestore = typestore or get_typestore(STORE)
+        self._writer = Writer(self.path, version=9, storage_plugin=plugin)
+        self._conns: dict[str, Any] = {}
+        self._types: dict[str, str] = {}
+
+    def __enter__(self) -> BagWriter:
+        self._writer.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._writer.close()
+
+    def add_topic(self, topic: str, msgtype: str, *, latched: bool = False) -> None:
+        if topic in self._conns:
+            return
+        if msgtype not in self.typestore.types:
+            raise BagError(f"unknown message type {msgtype!r} for topic {topic}")
+        qos = [LATCHED_QOS] if latched else []
+        self._conns[topic] = self._writer.add_connection(
+            topic, msgtype, typestore=self.typestore, offered_qos_profiles=qos
+        )
+        self._types[topic] = msgtype
+
+    def write(self, topic: str, log_ns: int, msg: Any) -> None:
+        """Write ``msg`` (a message object, or CDR ``bytes``) at receive time ``log_ns``."""
+        if topic not in self._conns:
+            raise BagError(f"topic {topic} was not added; call add_topic first")
+        data = msg if isinstance(msg, (bytes, bytearray, memoryview)) else None
+        if data is None:
+            data = self.typestore.serialize_cdr(msg, self._types[topic])
+        self._writer.write(self._conns[topic], int(log_ns), bytes(data))

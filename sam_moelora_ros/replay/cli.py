@@ -1,0 +1,282 @@
+"""``replay_eval``: evaluate the perception pipeline on a rosbag2, offline. No rclpy.
+
+Example::
+
+    replay_eval --bag demo_output/bag --out demo_output --drop lidar@4:9 --drop-rate event=0.5
+
+Writes ``metrics.json``, ``frames.json``, ``confusion.png``, ``robustness.png``,
+``overlays/*.png`` + ``overlays.gif`` and, with ``--output-bag``, ``labels_bag/`` to ``--out``.
+See docs/replay.md for the report's fields.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sam_moelora_ros.bag import BagError, BagReader
+from sam_moelora_ros.replay.pipeline import DEFAULT_TOPICS, ReplayRunner, parse_topic_overrides
+from sam_moelora_ros.replay.report import Evaluation, summary_rows
+from sam_moelora_ros.replay.scenarios import Scenario
+
+MAX_OVERLAYS = 48
+"""Most overlay PNGs written (evenly spread over the bag when it is longer)."""
+
+
+class DeliverLabels:
+    """Ground truth from a DELIVER-layout folder: the k-th anchor message <-> the k-th label.
+
+    Files ``semantic/<condition>/<split>/<sequence>/<frame>_semantic_front.png`` are ordered by
+    (sequence, frame): the order in which the synthetic generator writes them to its bag, and the
+    usual order of a recording split into sequences.
+    """
+
+    def __init__(self, root: Path) -> None:
+        from sam_moelora_ros.datasets.deliver import DeliverDataset
+
+        self._read = DeliverDataset.read_label
+        files = sorted(
+            Path(root).glob("semantic/*/*/*/*_semantic_front.png"),
+            key=lambda p: (p.parent.name, p.name),
+        )
+        if not files:
+            raise FileNotFoundError(
+                f"--labels-dir {root}: no semantic/<condition>/<split>/<sequence>/"
+                "*_semantic_front.png files (DELIVER layout)"
+            )
+        self.files = files
+
+    def lookup(self, index: int) -> np.ndarray | None:
+        return self._read(self.files[index]) if index < len(self.files) else None
+
+
+@dataclass
+class ReplayOutcome:
+    """What :func:`evaluate_bag` returns: the report and the per-frame labels (optional)."""
+
+    metrics: dict[str, Any]
+    labels: dict[int, np.ndarray]
+    out: Path
+
+
+def evaluate_bag(
+    bag: str | Path,
+    out: str | Path,
+    *,
+    segmenter: Any = None,
+    adapter: str | Path | None = None,
+    topics: dict[str, str] | None = None,
+    scenario: Scenario | None = None,
+    labels_dir: str | Path | None = None,
+    output_bag: bool = False,
+    max_frames: int | None = None,
+    overlays: bool = True,
+    keep_labels: bool = False,
+    progress: bool = True,
+    node_params: dict[str, Any] | None = None,
+    device: str = "auto",
+) -> ReplayOutcome:
+    """Replay ``bag`` through the node's pipeline and write the report to ``out``."""
+    from tqdm import tqdm
+
+    from sam_moelora_ros.classes import DELIVER_CLASSES, palette_for
+    from sam_moelora_ros.evaluation import save_confusion_png
+    from sam_moelora_ros.inference import Segmenter
+    from sam_moelora_ros.replay.artifacts import (
+        OutputBag,
+        overlay_image,
+        save_gif,
+        save_png,
+        save_robustness_plot,
+    )
+
+    started = time.perf_counter()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    explicit = set(topics or {}) & {"rgb", "depth", "event", "lidar", "labels"}
+    wanted = {**DEFAULT_TOPICS, **(topics or {})}
+    with BagReader(bag) as reader:  # fail on a wrong topic before paying for the model
+        roles = explicit | {"rgb"} | ({"labels"} if labels_dir is None else set())
+        reader.require(sorted({wanted[r] for r in roles}))
+    if segmenter is None:
+        segmenter = Segmenter.from_files(adapter or None, device=device)
+    k = segmenter.num_classes
+    names = list(DELIVER_CLASSES) if k == len(DELIVER_CLASSES) else [f"class{i}" for i in range(k)]
+    palette = palette_for(k)
+    scenario = scenario or Scenario()
+    truth: Any = "topic" if labels_dir is None else DeliverLabels(Path(labels_dir))
+    runner = ReplayRunner(segmenter, topics, scenario, node_params, truth)
+    labels: dict[int, np.ndarray] = {}
+    with BagReader(bag) as reader:
+        evaluation = Evaluation(names, scenario, reader.start_ns)
+        total = reader.counts.get(runner.topics["rgb"], 0)
+        stride = max(1, -(-(max_frames or total) // MAX_OVERLAYS))
+        outbag = OutputBag(out / "labels_bag", palette) if output_bag else None
+        on_message = None
+        if outbag is not None:
+
+            def on_message(rec: Any) -> None:
+                outbag.copy(rec, latched=rec.topic == runner.topics["tf_static"])
+
+        gif: list[np.ndarray] = []
+        bar = tqdm(total=max_frames or total, unit="frame", disable=not progress, desc="replay")
+        last = time.perf_counter()
+        try:
+            for index, result in enumerate(
+                runner.run(
+                    reader,
+                    explicit_topics=explicit,
+                    max_frames=max_frames,
+                    on_message=on_message,
+                )
+            ):
+                now = time.perf_counter()
+                frame_miou = evaluation.add(result, result.inference_s)
+                last = now
+                if keep_labels:
+                    labels[result.stamp_ns] = result.labels
+                if outbag is not None:
+                    outbag.add_result(result)
+                if overlays and index % stride == 0:
+                    t = (result.stamp_ns - reader.start_ns) * 1e-9
+                    score = "-" if frame_miou is None else f"{100 * frame_miou:.1f}"
+                    caption = (
+                        f"t={t:.2f}s {result.condition or ''} [{'+'.join(result.present)}] "
+                        f"mIoU {score}"
+                    )
+                    image = overlay_image(result, palette, caption)
+                    save_png(out / "overlays" / f"{index:05d}.png", image)
+                    gif.append(image)
+                bar.update(1)
+        finally:
+            bar.close()
+            if outbag is not None:
+                outbag.close()
+        del last
+        extra = {
+            "bag": str(bag),
+            "model": segmenter.describe(),
+            "topics": runner.topics,
+            "scenario": scenario.describe(),
+            "ground_truth": "topic " + runner.topics["labels"]
+            if labels_dir is None
+            else str(labels_dir),
+        }
+        metrics = evaluation.metrics(runner.log, extra)
+    metrics["runtime_s"] = round(time.perf_counter() - started, 3)
+    (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=False) + "\n")
+    (out / "frames.json").write_text(json.dumps(evaluation.frames, indent=1) + "\n")
+    save_confusion_png(evaluation.total, names, out / "confusion.png", title="replay confusion")
+    save_robustness_plot({**metrics, "per_frame": evaluation.frames}, out / "robustness.png")
+    if overlays:
+        save_gif(out / "overlays.gif", gif)
+    return ReplayOutcome(metrics, labels, out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="replay_eval",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--bag", required=True, type=Path, help="rosbag2 folder (sqlite3 or mcap)")
+    p.add_argument("--adapter", default="", help="adapter .safetensors (default: shipped model)")
+    p.add_argument("--out", required=True, type=Path, help="report folder")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument(
+        "--labels-topic",
+        default=None,
+        help=f"ground-truth Image topic ({DEFAULT_TOPICS['labels']})",
+    )
+    src.add_argument("--labels-dir", type=Path, default=None, help="DELIVER-layout label folder")
+    p.add_argument(
+        "--topic",
+        action="append",
+        default=[],
+        metavar="ROLE=TOPIC",
+        help=f"remap a role ({', '.join(DEFAULT_TOPICS)}) to the bag's topic",
+    )
+    p.add_argument("--drop", action="append", default=[], metavar="SENSOR@START:END")
+    p.add_argument("--drop-rate", action="append", default=[], metavar="SENSOR=P")
+    p.add_argument("--corrupt", action="append", default=[], metavar="SENSOR@START:END")
+    p.add_argument("--seed", type=int, default=0, help="seed of --drop-rate draws")
+    p.add_argument("--output-bag", action="store_true", help="write OUT/labels_bag with labels")
+    p.add_argument("--max-frames", type=int, default=None)
+    p.add_argument("--device", default="auto")
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="node parameter override, e.g. anchor=depth (YAML value)",
+    )
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def parse_params(items: Sequence[str]) -> dict[str, Any]:
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--param {item!r}: expected NAME=VALUE")
+        out[name] = yaml.safe_load(value)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console script ``replay_eval``; exit 2 on a usage/bag error, 1 on a model error."""
+    from sam_moelora_ros.evaluation import format_table
+    from sam_moelora_ros.inference import SegmenterError
+    from sam_moelora_ros.node_params import ParameterError
+
+    args = build_parser().parse_args(argv)
+    try:
+        topics = parse_topic_overrides(args.topic)
+        if args.labels_topic:
+            topics["labels"] = args.labels_topic
+        scenario = Scenario.parse(args.drop, args.drop_rate, args.corrupt, args.seed)
+        params = parse_params(args.param)
+        outcome = evaluate_bag(
+            args.bag,
+            args.out,
+            adapter=args.adapter or None,
+            topics=topics,
+            scenario=scenario,
+            labels_dir=args.labels_dir,
+            output_bag=args.output_bag,
+            max_frames=args.max_frames,
+            progress=not args.no_progress,
+            node_params=params,
+            device=args.device,
+        )
+    except (BagError, ValueError, ParameterError, FileNotFoundError) as exc:
+        print(f"replay_eval: error: {exc}", file=sys.stderr)
+        return 2
+    except SegmenterError as exc:
+        print(f"replay_eval: model error: {exc}", file=sys.stderr)
+        return 1
+    m = outcome.metrics
+    print(format_table(summary_rows(m), float_format="{:.1f}"))
+    rejected = m["messages"]["rejected"]
+    if rejected:
+        print(f"rejected messages (reported, skipped): {rejected}; see metrics.json")
+    print(
+        f"frames: {m['frames']['segmented']} segmented, {m['frames']['evaluated']} evaluated; "
+        f"report in {outcome.out}/metrics.json"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
