@@ -14,7 +14,7 @@ from enum import IntEnum
 
 import numpy as np
 
-from sam_moelora_ros.classes import DELIVER_ID
+from sam_moelora_ros.classes import DELIVER_CLASSES, DELIVER_ID
 
 
 class Texture(IntEnum):
@@ -71,31 +71,7 @@ REFLECTIVITY = {
     "Truck": 0.5,
 }
 
-SCENE_CLASSES: tuple[str, ...] = (
-    "Building",
-    "Fence",
-    "Pedestrian",
-    "Pole",
-    "RoadLine",
-    "Road",
-    "SideWalk",
-    "Vegetation",
-    "Cars",
-    "Wall",
-    "TrafficSign",
-    "Sky",
-    "Ground",
-    "Bridge",
-    "RailTrack",
-    "GroundRail",
-    "TrafficLight",
-    "Static",
-    "Dynamic",
-    "Terrain",
-    "TwoWheeler",
-    "Bus",
-    "Truck",
-)
+SCENE_CLASSES: tuple[str, ...] = tuple(c for c in DELIVER_CLASSES if c not in ("Other", "Water"))
 """DELIVER classes the generator can produce; ``Other`` and ``Water`` never appear."""
 
 

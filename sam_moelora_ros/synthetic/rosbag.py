@@ -14,17 +14,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from rosbags.interfaces import (
-    Qos,
-    QosDurability,
-    QosHistory,
-    QosLiveliness,
-    QosReliability,
-    QosTime,
-)
-from rosbags.rosbag2 import StoragePlugin, Writer
+from rosbags.rosbag2 import Writer
 from rosbags.typesys import Stores, get_typestore
 
+from sam_moelora_ros.bag import LATCHED_QOS, STORAGES
 from sam_moelora_ros.sensors import (
     FLOAT32,
     UINT16,
@@ -41,20 +34,6 @@ STORE = Stores.ROS2_HUMBLE
 """Message definitions written into the bag (identical for these types up to Kilted)."""
 
 LATENCY_S = {"camera": 0.008, "depth": 0.012, "event": 0.004, "lidar": 0.015}
-
-_ZERO = QosTime(0, 0)
-_INF = QosTime(2147483647, 4294967295)
-LATCHED = Qos(
-    QosHistory.KEEP_LAST,
-    1,
-    QosReliability.RELIABLE,
-    QosDurability.TRANSIENT_LOCAL,
-    _INF,
-    _INF,
-    QosLiveliness.AUTOMATIC,
-    _INF,
-    False,
-)
 
 
 @dataclass(frozen=True)
@@ -102,7 +81,7 @@ class SyntheticBagWriter:
     ) -> None:
         if depth_encoding not in ("16UC1", "32FC1"):
             raise ValueError(f"depth encoding must be 16UC1 or 32FC1, got {depth_encoding!r}")
-        plugin = {"sqlite3": StoragePlugin.SQLITE3, "mcap": StoragePlugin.MCAP}.get(storage)
+        plugin = STORAGES.get(storage)
         if plugin is None:
             raise ValueError(f"storage must be sqlite3 or mcap, got {storage!r}")
         self.path, self.rig, self.depth_encoding = Path(path), rig, depth_encoding
@@ -118,7 +97,7 @@ class SyntheticBagWriter:
     def __enter__(self) -> SyntheticBagWriter:
         self.writer.open()
         for topic, msgtype in tp.TOPIC_TYPES.items():
-            qos = [LATCHED] if topic == tp.TF_STATIC_TOPIC else []
+            qos = [LATCHED_QOS] if topic == tp.TF_STATIC_TOPIC else []
             self.conns[topic] = self.writer.add_connection(
                 topic, msgtype, typestore=self.ts, offered_qos_profiles=qos
             )
