@@ -51,8 +51,11 @@ demo: venv
 demo-live: venv
 	unshare -n sh -c 'ip link set lo up && exec "$$@"' sh $(PY) -m sam_moelora_ros.replay.live --demo --out demo_output/live
 
+# Benchmarks (not tests): ratios against baselines measured in the same run, JSON under
+# bench/results/. BENCH_ARGS=--quick for a ~1 minute smoke run; --device cuda for GPU figures.
+# bench/run.py puts the node benchmarks in a private network namespace itself (unshare -n).
 bench: venv
-	@echo "make bench arrives with the performance issue (see README: 'Status')."; exit 1
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 clean:
 	rm -rf build install log .pytest_cache .ruff_cache demo_output

@@ -7,8 +7,9 @@ its callers never see a tensor, a letterbox or a logit:
 * **input**: ``{modality: H x W x 3 uint8 network image}`` (RGB as the camera sees it, the other
   modalities as :mod:`sam_moelora_ros.sensors.representation` renders them), any non-empty subset
   of the model's modalities. Images of other sizes than the frame's reference size are resampled to
-  it by :func:`~sam_moelora_ros.model.preprocess.prepare_inputs` -- the one preprocessing path
-  shared with training, deliberately not re-implemented here.
+  it with the tensor functions of :mod:`~sam_moelora_ros.model.preprocess` (``resize``,
+  ``to_model_tensor``: the ops of ``prepare_inputs``, shared with training, only run on the
+  device; a test checks the tensors are identical).
 * **output**: :class:`Segmentation` with ``labels`` (``H x W`` uint8, or uint16 beyond 256
   classes), ``confidence`` (``H x W`` float32 max softmax probability) and the router's mean weight
   per present modality.
@@ -29,13 +30,35 @@ Choices, and why:
 * Batching (:meth:`Segmenter.segment_batch`) groups frames by their modality set, because a batch
   must share one input dict; frames of different sizes can share a batch (each is letterboxed to
   the same square).
+
+Hot path (measured by ``make bench``; ``docs/performance.md``):
+
+* Images travel to the device as **uint8** (a quarter of float32's bytes) and are converted,
+  resampled, normalised and letterboxed there with the tensor functions of
+  :mod:`~sam_moelora_ros.model.preprocess` (the same ops, in the same order, as
+  ``prepare_inputs``). On CUDA the upload goes through a **pinned** staging buffer per
+  (modality, shape) with a ``non_blocking`` copy; a CUDA event guards the buffer so the next
+  frame cannot overwrite it while the previous copy is in flight. On the CPU the message buffer
+  is wrapped without a copy.
+* The router weights are read with forward hooks on the routers and the model is called without
+  ``return_extras``: the extras' auxiliary head (a full-resolution K-class map) is a training
+  signal, and computing it for every frame cost as much as the encoder of the tiny model.
+* ``compile`` (off by default): ``torch.compile`` of the model with ``dynamic=False``. One graph
+  per modality set, compiled the first time that set is seen (``warmup`` can pre-compile sets).
+  ``reduce-overhead`` adds CUDA graphs, which is safe here because every output is copied to the
+  host before the next call; on the CPU it degrades to ``default`` (CUDA graphs need CUDA). If
+  compiling fails (no C++ compiler, an unsupported op), the Segmenter logs it once and runs
+  eagerly: compiling is an optimisation, never a reason to stop segmenting.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.resources
+import logging
+import threading
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +67,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from sam_moelora_ros.model.preprocess import Letterbox, prepare_inputs, unletterbox
+from sam_moelora_ros.model.preprocess import (
+    Letterbox,
+    letterbox_params,
+    resize,
+    to_model_tensor,
+    unletterbox,
+)
 
 if TYPE_CHECKING:
     from torch import nn
@@ -55,6 +84,15 @@ DTYPES: dict[str, torch.dtype] = {
     "bfloat16": torch.bfloat16,
 }
 """Accepted ``dtype`` names -> torch dtypes."""
+
+COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
+"""Accepted ``compile`` values: ``none`` (eager) or a ``torch.compile`` mode."""
+
+MAX_STAGING_BUFFERS = 16
+"""Pinned staging buffers kept per Segmenter (one per modality and image shape); beyond this the
+cache is cleared, so a stream of ever-changing sizes cannot grow pinned memory without bound."""
+
+LOG = logging.getLogger(__name__)
 
 DEFAULT_MODEL_RESOURCE = ("models", "default_tiny.safetensors")
 """Where the package's shipped default adapter lives (inside ``sam_moelora_ros``)."""
@@ -143,6 +181,23 @@ def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
         raise SegmenterError(message) from None
 
 
+def resolve_compile(mode: str | bool | None, device: torch.device) -> str:
+    """``True``/``False``/``None`` or a name of :data:`COMPILE_MODES` -> the mode to use.
+
+    ``reduce-overhead`` (CUDA graphs) becomes ``default`` on a CPU device.
+    """
+    if mode is None or mode is False:
+        return "none"
+    if mode is True:
+        return "default"
+    if mode not in COMPILE_MODES:
+        raise SegmenterError(f"compile mode {mode!r} is not supported; use one of {COMPILE_MODES}")
+    if mode == "reduce-overhead" and device.type != "cuda":
+        LOG.info("compile mode 'reduce-overhead' uses CUDA graphs; using 'default' on %s", device)
+        return "default"
+    return mode
+
+
 class Segmenter:
     """Run a :class:`~sam_moelora_ros.model.MoELoRASegmentor` on numpy frames.
 
@@ -151,6 +206,10 @@ class Segmenter:
         device: ``"auto"`` (cuda if available), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
         dtype: ``"float32"``, ``"float16"`` or ``"bfloat16"``; the model's weights are cast to it.
         merge_lora: fold the LoRA experts into the base weights (inference only).
+        compile: ``"none"`` (default), ``"default"``, ``"reduce-overhead"`` (+ CUDA graphs),
+            ``"max-autotune"``, or a bool; see the module docstring.
+        pin_memory: stage CUDA uploads in pinned host memory (default: on when the device is
+            CUDA; ignored on the CPU, where there is no copy to speed up).
     """
 
     def __init__(
@@ -160,8 +219,13 @@ class Segmenter:
         device: str | torch.device = "auto",
         dtype: str | torch.dtype = "float32",
         merge_lora: bool = True,
+        compile: str | bool = "none",
+        pin_memory: bool | None = None,
     ) -> None:
         self.device = resolve_device(device)
+        self.compile_mode = resolve_compile(compile, self.device)
+        cuda = self.device.type == "cuda"
+        self.pin_memory = cuda and (pin_memory is None or pin_memory)
         self.dtype = resolve_dtype(dtype)
         config = getattr(model, "config", None) or getattr(model, "cfg", None)
         if config is None:
@@ -177,6 +241,24 @@ class Segmenter:
         # Weights stay float32; half precision runs under autocast (see the module docstring).
         self.model = model.eval().to(device=self.device)
         self.label_dtype = np.uint8 if self.num_classes <= 256 else np.uint16
+        self._staging: dict[tuple[str, tuple[int, ...], str], tuple[torch.Tensor, Any]] = {}
+        self._hooked = threading.local()  # router weights of the running forward, per thread
+        self._hook_routers()
+        self._forward: Any = self.model
+        if self.compile_mode != "none":
+            self._forward = torch.compile(self.model, mode=self.compile_mode, dynamic=False)
+
+    def _hook_routers(self) -> None:
+        """Collect each router's ``M x B`` weights as the forward produces them."""
+        routers = getattr(self.model, "routers", None)
+        self._router_hooks = routers is not None
+        for router in routers or ():
+            router.register_forward_hook(self._on_router)
+
+    def _on_router(self, _module: Any, _inputs: Any, output: torch.Tensor) -> None:
+        sink = getattr(self._hooked, "weights", None)
+        if sink is not None:
+            sink.append(output.detach())
 
     @classmethod
     def from_files(
@@ -187,6 +269,8 @@ class Segmenter:
         device: str | torch.device = "auto",
         dtype: str | torch.dtype = "float32",
         merge_lora: bool = True,
+        compile: str | bool = "none",
+        pin_memory: bool | None = None,
     ) -> Segmenter:
         """Load a saved adapter (and optionally the SAM checkpoint it was trained on).
 
@@ -221,7 +305,14 @@ class Segmenter:
         except Exception as exc:
             message = f"could not load the model from {str(adapter_path)!r}: {exc}"
             raise SegmenterError(message) from exc
-        return cls(model, device=device, dtype=dtype, merge_lora=merge_lora)
+        return cls(
+            model,
+            device=device,
+            dtype=dtype,
+            merge_lora=merge_lora,
+            compile=compile,
+            pin_memory=pin_memory,
+        )
 
     def _check_images(self, images: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Validate a frame's images; return them in the model's modality order."""
@@ -250,9 +341,57 @@ class Segmenter:
     def _prepare(
         self, images: Mapping[str, np.ndarray], size_hw: tuple[int, int] | None
     ) -> tuple[dict[str, np.ndarray], dict[str, torch.Tensor], Letterbox]:
+        """Check, upload (uint8) and preprocess on the device: ``prepare_inputs``' ops, in order."""
         ordered = self._check_images(images)
-        tensors, box = prepare_inputs(ordered, self.image_size, size_hw=size_hw, device=self.device)
+        uploaded = {name: self._upload(name, image) for name, image in ordered.items()}
+        if size_hw is None:
+            size_hw = tuple(next(iter(uploaded.values())).shape[-2:])  # type: ignore[assignment]
+        box = letterbox_params(size_hw[0], size_hw[1], self.image_size)
+        tensors = {
+            name: to_model_tensor(resize(tensor, size_hw, name), name, box)
+            for name, tensor in uploaded.items()
+        }
         return ordered, tensors, box
+
+    def _upload(self, name: str, image: np.ndarray) -> torch.Tensor:
+        """``H x W [x C]`` array -> ``1 x 3 x H x W`` tensor (its own dtype) on the device.
+
+        CPU: a view of the array (no copy). CUDA: through a pinned staging buffer, non-blocking.
+        Mono images are broadcast to 3 channels and RGBA loses alpha *after* the upload, so only
+        the bytes the sensor produced cross the bus.
+        """
+        array = np.ascontiguousarray(image)
+        with warnings.catch_warnings():  # message buffers are read-only; nothing writes to them
+            warnings.simplefilter("ignore", UserWarning)
+            host = torch.from_numpy(array)
+        if self.device.type == "cuda":
+            host = self._to_cuda(name, host)
+        if host.ndim == 2:
+            host = host.unsqueeze(-1)
+        if host.shape[-1] == 1:
+            host = host.expand(-1, -1, 3)
+        elif host.shape[-1] == 4:
+            host = host[..., :3]
+        return host.permute(2, 0, 1).unsqueeze(0)
+
+    def _to_cuda(self, name: str, host: torch.Tensor) -> torch.Tensor:
+        if not self.pin_memory:
+            return host.to(self.device)
+        key = (name, tuple(host.shape), str(host.dtype))
+        slot = self._staging.get(key)
+        if slot is None:
+            if len(self._staging) >= MAX_STAGING_BUFFERS:
+                for _, event in self._staging.values():
+                    event.synchronize()
+                self._staging.clear()
+            slot = (torch.empty(host.shape, dtype=host.dtype, pin_memory=True), torch.cuda.Event())
+            self._staging[key] = slot
+        buffer, event = slot
+        event.synchronize()  # the previous copy out of this buffer has finished
+        buffer.copy_(host)
+        device_tensor = buffer.to(self.device, non_blocking=True)
+        event.record(torch.cuda.current_stream(self.device))
+        return device_tensor
 
     def __call__(
         self, images: Mapping[str, np.ndarray], size_hw: tuple[int, int] | None = None
@@ -285,28 +424,59 @@ class Segmenter:
         for names, indices in groups.items():
             start = time.perf_counter()
             batch = {n: torch.cat([prepared[i][1][n] for i in indices]) for n in names}
+            boxes = [prepared[i][2] for i in indices]
             with torch.inference_mode(), self._autocast():
-                logits, extras = self.model(batch, return_extras=True)
-                router = extras.get("router_weights", {}) if isinstance(extras, dict) else {}
-                outputs = [
-                    self._postprocess(logits[j : j + 1], prepared[i][2])
-                    for j, i in enumerate(indices)
-                ]
-                weights = {
-                    n: w.float().reshape(w.shape[0], -1).mean(dim=1).cpu().numpy()
-                    for n, w in router.items()
-                }
+                logits, levels = self._run(batch)
+                labels, confidence = self._postprocess_batch(logits, boxes)
+                # M x B x L -> per modality, per frame: mean over fused levels.
+                weights = (
+                    torch.stack(levels, dim=-1).float().mean(dim=-1).cpu().numpy()
+                    if levels
+                    else None
+                )
             elapsed = (time.perf_counter() - start) / len(indices)
             for j, i in enumerate(indices):
-                labels, confidence = outputs[j]
                 results[i] = Segmentation(
-                    labels=labels,
-                    confidence=confidence,
-                    router_weights={n: float(weights[n][j]) for n in names if n in weights},
+                    labels=labels[j],
+                    confidence=confidence[j],
+                    router_weights=(
+                        {n: float(weights[m, j]) for m, n in enumerate(names)}
+                        if weights is not None
+                        else {}
+                    ),
                     modalities=names,
                     inference_s=elapsed,
                 )
         return [r for r in results if r is not None]
+
+    def _run(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Forward (compiled when asked) -> logits and the routers' ``M x B`` weights per level.
+
+        A compiled forward that fails is logged once and replaced by the eager model.
+        """
+        try:
+            return self._forward_collect(self._forward, batch)
+        except Exception as exc:
+            if self._forward is self.model:
+                raise
+            LOG.warning("torch.compile failed (%s); running the model eagerly", exc)
+            self._forward, self.compile_mode = self.model, "none"
+            return self._forward_collect(self.model, batch)
+
+    def _forward_collect(
+        self, forward: Any, batch: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        if not self._router_hooks:  # a model without .routers: ask it for its extras
+            logits, extras = forward(batch, return_extras=True)
+            router = extras.get("router_weights", {}) if isinstance(extras, dict) else {}
+            levels = torch.stack(list(router.values())).unbind(-1) if router else ()
+            return logits, list(levels)  # modality -> B x L  =>  per level M x B
+        self._hooked.weights = []
+        try:
+            logits = forward(batch)
+            return logits, self._hooked.weights
+        finally:
+            self._hooked.weights = None
 
     def _autocast(self) -> Any:
         """float16/bfloat16: ``torch.autocast`` on the device; float32: a no-op context."""
@@ -314,29 +484,60 @@ class Segmenter:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.dtype)
 
-    def _postprocess(self, logits: torch.Tensor, box: Letterbox) -> tuple[np.ndarray, np.ndarray]:
-        """``1 x K x S x S`` logits -> (labels, confidence) numpy at the letterbox's input size."""
-        full = unletterbox(logits.float(), box, mode="bilinear")
-        probs = torch.softmax(full, dim=1)
-        confidence, labels = probs.max(dim=1)
-        labels_np = labels[0].to(torch.int32).cpu().numpy().astype(self.label_dtype)
-        return labels_np, confidence[0].cpu().numpy().astype(np.float32, copy=False)
+    def _postprocess_batch(
+        self, logits: torch.Tensor, boxes: Sequence[Letterbox]
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """``B x K x S x S`` logits -> per frame (labels, confidence) numpy at its input size.
 
-    def warmup(self, size_hw: tuple[int, int] = (64, 64)) -> float:
-        """Run one all-modality frame so the first real frame does not pay for lazy init.
+        Frames sharing a letterbox are resized in one call. Labels and confidence are computed
+        on the device, and only they (not K maps) are copied to the host, in one transfer each.
+        """
+        labels: list[np.ndarray] = []
+        confidence: list[np.ndarray] = []
+        j = 0
+        while j < len(boxes):
+            k = j + 1
+            while k < len(boxes) and boxes[k] == boxes[j]:
+                k += 1
+            full = unletterbox(logits[j:k].float(), boxes[j], mode="bilinear")
+            conf, ids = torch.softmax(full, dim=1).max(dim=1)
+            ids = ids.to(torch.uint8 if self.label_dtype == np.uint8 else torch.int32)
+            ids_np = ids.cpu().numpy().astype(self.label_dtype, copy=False)
+            conf_np = conf.cpu().numpy().astype(np.float32, copy=False)
+            labels.extend(ids_np)
+            confidence.extend(conf_np)
+            j = k
+        return labels, confidence
 
+    def warmup(
+        self,
+        size_hw: tuple[int, int] = (64, 64),
+        modality_sets: Sequence[Sequence[str]] | None = None,
+    ) -> float:
+        """Run blank frames so the first real frame does not pay for lazy init (or compiling).
+
+        Args:
+            size_hw: the blank frames' size (the model input is the same square whatever it is).
+            modality_sets: the modality sets to run; default: all modalities, plus each single
+                modality when the model is compiled (one graph per set, see the module docstring).
         Returns the seconds the warm-up took.
         """
         start = time.perf_counter()
         blank = np.zeros((*size_hw, 3), dtype=np.uint8)
-        self({name: blank for name in self.modalities}, size_hw)
+        if modality_sets is None:
+            modality_sets = [self.modalities]
+            if self.compile_mode != "none" and len(self.modalities) > 1:
+                modality_sets += [(m,) for m in self.modalities]
+        for names in modality_sets:
+            self({name: blank for name in names}, size_hw)
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         return time.perf_counter() - start
 
     def describe(self) -> str:
         """One line for logs and diagnostics: device, dtype, size, classes, modalities."""
+        compiled = "" if self.compile_mode == "none" else f" compile={self.compile_mode}"
         return (
             f"{self.device} {str(self.dtype).removeprefix('torch.')} S={self.image_size} "
-            f"K={self.num_classes} modalities={','.join(self.modalities)}"
+            f"K={self.num_classes} modalities={','.join(self.modalities)}{compiled}"
         )

@@ -21,6 +21,9 @@ QOS_PROFILES = ("sensor_data", "reliable")
 """``qos.profile`` values: ROS's ``qos_profile_sensor_data`` (best effort) or reliable."""
 DEVICES_HINT = "'auto', 'cpu', 'cuda' or 'cuda:N'"
 DTYPE_NAMES = ("float32", "float16", "bfloat16")
+COMPILE_NAMES = ("none", "default", "reduce-overhead", "max-autotune")
+"""``model.compile``: eager, or a ``torch.compile`` mode (``inference.COMPILE_MODES``; kept as a
+literal so this module does not import torch)."""
 EVENT_MESSAGE_TYPES = ("image", "cloud")
 """``sensors.event.message_type``: a rendered event frame (Image) or raw events (PointCloud2)."""
 EVENT_REPRESENTATIONS = ("frame", "voxel")
@@ -169,6 +172,13 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ),
     ParamSpec("model.merge_lora", True, "Fold LoRA experts into the base weights at load time."),
     ParamSpec(
+        "model.compile",
+        "none",
+        f"torch.compile the model: {list(COMPILE_NAMES)}; reduce-overhead adds CUDA graphs (GPU "
+        "only, 'default' on a CPU). Compiles at warm-up; falls back to eager if compiling fails.",
+        check=_one_of(COMPILE_NAMES),
+    ),
+    ParamSpec(
         "model.torch_threads",
         0,
         "CPU threads torch may use for inference (0: torch's default).",
@@ -298,6 +308,7 @@ class NodeConfig:
     dtype: str
     merge_lora: bool
     torch_threads: int
+    compile_mode: str
     anchor: str
     fallback_anchors: tuple[str, ...]
     anchor_timeout: float
@@ -432,6 +443,7 @@ def build_config(values: Mapping[str, Any]) -> NodeConfig:
         dtype=str(merged["model.dtype"]),
         merge_lora=bool(merged["model.merge_lora"]),
         torch_threads=int(merged["model.torch_threads"]),
+        compile_mode=str(merged["model.compile"]),
         anchor=anchor,
         fallback_anchors=tuple(fallbacks),
         anchor_timeout=float(merged["anchor_timeout"]),

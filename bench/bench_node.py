@@ -1,0 +1,353 @@
+"""Node benchmarks through real DDS: end-to-end latency vs the bare model, sustained throughput.
+
+Run through ``bench/run.py`` (``make bench``), which puts it in a private network namespace, or
+alone inside one: ``unshare -n sh -c 'ip link set lo up && exec "$@"' sh .venv/bin/python
+bench/bench_node.py [--quick]``. The node runs as on a robot (its own process, the shipped
+``config/perception.yaml``, reliable QoS so no frame is lost to discovery), fed 640x480 messages
+by a harness node in this process (``test/ros/ros_harness.py``): rgb8 camera, 16UC1 depth, a
+mono8 event frame and a 130 k-point cloud with CameraInfo.
+
+* **latency**: one frame at a time. The other sensors are published first; the clock starts when
+  the camera (anchor) message is published and stops when ``~/labels`` with its stamp arrives.
+  Each node frame is paired with one call of the bare :class:`Segmenter` on the same frame's
+  network images in this process (same thread count), and the ratio is the median of the pairs.
+* **sustained**: every sensor at its nominal rate (camera, depth and events 20 Hz, LiDAR 10 Hz)
+  for the run's length; labels rate, frames dropped (the node's diagnostics), label latency
+  (arrival - anchor stamp) and the node's resident memory sampled through the run.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "test" / "ros"))
+
+from bench_model import K_CAM, H, W, build_model, lidar_cloud  # noqa: E402
+from common import REPO, Ratio, percentile  # noqa: E402
+
+RATES_HZ = {"rgb": 20.0, "depth": 20.0, "event": 20.0, "lidar": 10.0, "camera_info": 1.0}
+
+
+def isolated() -> bool:
+    """Only loopback in this network namespace (ENVIRONMENT.md: no DDS packet leaves)."""
+    from conftest import interfaces
+
+    return interfaces() == ["lo"]
+
+
+def _messages() -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """640x480 sensor messages and the network images the node will make of them."""
+    from ros_harness import header
+    from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+
+    from sam_moelora_ros.sensors import (
+        lidar_to_network_image,
+        numpy_to_image,
+        project_points,
+        read_points_numpy,
+    )
+    from sam_moelora_ros.sensors.representation import (
+        depth_to_network_image,
+        event_frame_to_network_image,
+    )
+
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (H, W, 3), dtype=np.uint8)
+    depth_mm = rng.integers(500, 20_000, (H, W), dtype=np.uint16)
+    event = np.zeros((H, W), np.uint8)
+    event[rng.integers(0, H, 50_000), rng.integers(0, W, 50_000)] = 255
+    info = CameraInfo(height=H, width=W, distortion_model="plumb_bob")
+    info.header = header(0.0)
+    info.k = [float(v) for v in K_CAM.ravel()]
+    info.d = [0.0] * 5
+    info.p = [float(v) for v in np.hstack([K_CAM, np.zeros((3, 1))]).ravel()]
+    lidar = lidar_cloud(msg_type=PointCloud2)
+    lidar.header = header(0.0, "lidar")
+    msgs = {
+        "rgb": numpy_to_image(rgb, "rgb8", msg_type=Image, header=header(0.0)),
+        "depth": numpy_to_image(depth_mm, "16UC1", msg_type=Image, header=header(0.0)),
+        "event": numpy_to_image(event, "mono8", msg_type=Image, header=header(0.0)),
+        "lidar": lidar,
+        "camera_info": info,
+    }
+    xyz = read_points_numpy(lidar, ["x", "y", "z"], skip_nans=True)
+    sparse, _ = project_points(xyz, K_CAM, np.eye(4), (H, W))
+    images = {
+        "rgb": rgb,
+        "depth": depth_to_network_image(depth_mm.astype(np.float32) / 1000.0),
+        "event": event_frame_to_network_image(event, "mono8"),
+        "lidar": lidar_to_network_image(sparse),
+    }
+    return msgs, images
+
+
+def _stamp(msg: Any, t: float) -> None:
+    msg.header.stamp.sec = int(t)
+    msg.header.stamp.nanosec = round((t - int(t)) * 1e9) % 1_000_000_000
+
+
+def _inference_values(harness: Any) -> dict[str, str]:
+    from ros_harness import values
+
+    status = harness.latest_status(": inference")
+    return {} if status is None else values(status)
+
+
+def run_node(
+    quick: bool = False,
+    threads: int = 0,
+    device: str = "cpu",
+    preset: str = "tiny",
+    duration_s: float | None = None,
+    rate_scale: float = 1.0,
+) -> tuple[list[Ratio], dict[str, Any]]:
+    """Both node benchmarks; skipped (with a message) outside a private network namespace."""
+    if not isolated():
+        message = (
+            "node benchmarks need a private network namespace (only loopback): run `make bench`"
+        )
+        print(f"[bench] {message}")
+        return [Ratio("node benchmarks", None, "", None, message)], {"skipped": message}
+    import torch
+    from ros_harness import TOPICS, TYPES, Harness, NodeProcess, wait_until
+
+    from sam_moelora_ros.inference import Segmenter
+    from sam_moelora_ros.model import save_adapter
+
+    threads = threads or (os.cpu_count() or 1)
+    torch.set_num_threads(threads)
+    domain = 100 + os.getpid() % 100
+    env = dict(os.environ)
+    env.update(
+        ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST",
+        ROS_DOMAIN_ID=str(domain),
+        PYTHONUNBUFFERED="1",
+        RMW_IMPLEMENTATION=env.get("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp"),
+    )
+    env.pop("ROS_STATIC_PEERS", None)
+    os.environ.update(ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", ROS_DOMAIN_ID=str(domain))
+    dtype = "bfloat16" if device.startswith("cuda") else "float32"
+    figures: dict[str, Any] = {
+        "threads": threads,
+        "device": device,
+        "preset": preset,
+        "size": [H, W],
+    }
+    with tempfile.TemporaryDirectory() as tmp:
+        adapter = Path(tmp) / f"{preset}.safetensors"
+        image_size = 512 if preset == "vit_b" else None
+        save_adapter(build_model(preset, image_size), adapter, include_backbone=True)
+        args = ["--params-file", str(REPO / "config" / "perception.yaml")]
+        for p in (
+            f"model.adapter:={adapter}",
+            f"model.device:={device}",
+            f"model.dtype:={dtype}",
+            f"model.torch_threads:={threads}",
+            "qos.profile:=reliable",
+            "diagnostics.period:=0.5",
+            # One frame at a time leaves the camera silent between frames; without this the
+            # depth fallback anchor would drive frames (and labels) of its own.
+            "anchor_timeout:=3600.0",
+            # ... and a loaded CPU can delay a callback past the 0.5 s default staleness.
+            *(f"sensors.{n}.stale_timeout:=5.0" for n in ("rgb", "depth", "event", "lidar")),
+        ):
+            args += ["-p", p]
+        node = NodeProcess(args, env)
+        harness = Harness(domain)
+        try:
+            node.wait_for_log("warm-up took", timeout=300)
+            figures["rss_mb_after_startup"] = node.rss_mb()
+            msgs, images = _messages()
+            for name in msgs:
+                harness.publisher(name, TYPES[name], TOPICS[name])
+            harness.wait_matched(60)
+            harness.pubs["camera_info"].publish(msgs["camera_info"])  # LiDAR needs K first
+            time.sleep(0.5)
+            bare = Segmenter.from_files(adapter, device=device, dtype=dtype)
+            bare.warmup((H, W))
+            ratios = _latency(harness, bare, msgs, images, 4 if quick else 20, wait_until, figures)
+            duration = duration_s or (10.0 if quick else 120.0)
+            ratios += _sustained(harness, node, msgs, duration, rate_scale, figures)
+        finally:
+            harness.close()
+            code, took = node.stop()
+            figures["node_exit"] = {"code": code, "stop_s": took}
+    return ratios, figures
+
+
+def _latency(harness, bare, msgs, images, frames, wait_until, figures) -> list[Ratio]:
+    node_s: list[float] = []
+    bare_s: list[float] = []
+    used: list[str] = []
+    inner_s: list[float] = []  # the node's own Segmenter time for the same frame (diagnostics)
+    for _ in range(frames):
+        t = time.time()
+        for name in ("camera_info", "depth", "event", "lidar", "rgb"):
+            _stamp(msgs[name], t)
+        for name in ("depth", "event", "lidar"):
+            harness.pubs[name].publish(msgs[name])
+        time.sleep(0.05)  # the others are in the node's buffers before the anchor arrives
+        want = (msgs["rgb"].header.stamp.sec, msgs["rgb"].header.stamp.nanosec)
+        start = time.time()
+        harness.pubs["rgb"].publish(msgs["rgb"])
+
+        def arrived(want=want) -> float | None:
+            for arrival, msg in harness.arrivals("labels"):
+                if (msg.header.stamp.sec, msg.header.stamp.nanosec) == want:
+                    return arrival
+            return None
+
+        node_s.append(wait_until(arrived, 120, "labels of the latency frame") - start)
+        time.sleep(0.7)  # the node publishes colour/confidence, goes idle, sends diagnostics
+        diag = _inference_values(harness)
+        used.append(diag.get("modalities", "?"))
+        inner_s.append(float(diag.get("inference_ms", "nan")) / 1e3)
+        t0 = time.perf_counter()
+        result = bare(images, (H, W))
+        bare_s.append(time.perf_counter() - t0)
+        assert result.modalities == ("rgb", "depth", "event", "lidar")
+    full = [i for i, u in enumerate(used) if u == "rgb,depth,event,lidar"] or list(range(frames))
+    ratio = statistics.median(node_s[i] / inner_s[i] for i in full)
+    cross = statistics.median(node_s[i] / bare_s[i] for i in full)
+    figures["latency"] = {
+        "frames": frames,
+        "node_ms": [1e3 * v for v in node_s],
+        "node_inference_ms": [1e3 * v for v in inner_s],
+        "bare_segmenter_ms": [1e3 * v for v in bare_s],
+        "node_p50_ms": 1e3 * statistics.median(node_s),
+        "node_inference_p50_ms": 1e3 * statistics.median(inner_s),
+        "bare_p50_ms": 1e3 * statistics.median(bare_s),
+        "node_modalities": used,
+        "frames_with_all_four": len(full),
+        "ratio_vs_bare_in_bench_process": cross,
+    }
+    return [
+        Ratio(
+            "node end-to-end latency (DDS, 640x480) / model",
+            ratio,
+            "<= 1.10",
+            ratio <= 1.10,
+            f"e2e p50 {1e3 * statistics.median(node_s):.0f} ms vs the node's Segmenter "
+            f"{1e3 * statistics.median(inner_s):.0f} ms; {len(full)}/{frames} frames with all 4",
+        ),
+        Ratio(
+            "node end-to-end latency / bare Segmenter (other process)",
+            cross,
+            "(info)",
+            None,
+            f"bare p50 {1e3 * statistics.median(bare_s):.0f} ms, in turn with each node frame",
+        ),
+    ]
+
+
+def _sustained(harness, node, msgs, duration, rate_scale, figures) -> list[Ratio]:
+    before = _inference_values(harness)
+    harness.clear()
+    stop = threading.Event()
+    published = dict.fromkeys(msgs, 0)
+
+    def publish_loop() -> None:
+        due = dict.fromkeys(msgs, time.monotonic())
+        while not stop.is_set():
+            now = time.monotonic()
+            for name, when in due.items():
+                if now >= when:
+                    _stamp(msgs[name], time.time())
+                    harness.pubs[name].publish(msgs[name])
+                    published[name] += 1
+                    due[name] = when + 1.0 / (RATES_HZ[name] * rate_scale)
+                    if due[name] < now:  # fell behind: skip, do not burst
+                        due[name] = now + 1.0 / (RATES_HZ[name] * rate_scale)
+            time.sleep(max(0.0, min(due.values()) - time.monotonic()))
+
+    rss = [(0.0, node.rss_mb())]
+    publisher = threading.Thread(target=publish_loop, daemon=True)
+    start = time.monotonic()
+    publisher.start()
+    while time.monotonic() - start < duration:
+        time.sleep(min(5.0, duration / 6))
+        rss.append((time.monotonic() - start, node.rss_mb()))
+    stop.set()
+    publisher.join(5)
+    elapsed = time.monotonic() - start
+    time.sleep(1.5)  # the last diagnostics
+    after = _inference_values(harness)
+    labels = harness.arrivals("labels")
+    latency = [
+        arrival - (m.header.stamp.sec + m.header.stamp.nanosec * 1e-9) for arrival, m in labels
+    ]
+
+    def delta(key: str) -> int:
+        return int(after.get(key, 0)) - int(before.get(key, 0))
+
+    frames_in, frames_out, dropped = (
+        delta("frames_in"),
+        delta("frames_out"),
+        delta("frames_dropped"),
+    )
+    steady = [m for t, m in rss if t >= min(30.0, duration / 3)] or [rss[-1][1]]
+    growth = rss[-1][1] - steady[0]
+    figures["sustained"] = {
+        "duration_s": elapsed,
+        "published": published,
+        "published_hz": {k: v / elapsed for k, v in published.items()},
+        "labels_received": len(labels),
+        "labels_hz": len(labels) / elapsed,
+        "frames_in": frames_in,
+        "frames_out": frames_out,
+        "frames_dropped": dropped,
+        "latency_p50_ms": 1e3 * percentile(latency, 50) if latency else None,
+        "latency_p99_ms": 1e3 * percentile(latency, 99) if latency else None,
+        "inference_ms_last": after.get("inference_ms"),
+        "rss_mb": [(round(t, 1), round(m, 1)) for t, m in rss],
+    }
+    rate = len(labels) / elapsed
+    p50 = figures["sustained"]["latency_p50_ms"]
+    return [
+        Ratio(
+            "sustained labels rate (Hz), all sensors nominal",
+            rate,
+            "(info)",
+            None,
+            f"{frames_out} out / {frames_in} frames in, {dropped} dropped, {elapsed:.0f} s, "
+            f"latency p50 {p50 or 0:.0f} ms",
+        ),
+        Ratio(
+            "node RSS growth, steady part of the run (MB)",
+            growth,
+            "flat (<20)",
+            abs(growth) < 20,
+            f"start {rss[0][1]:.0f} MB -> end {rss[-1][1]:.0f} MB "
+            f"(after start-up {figures['rss_mb_after_startup']:.0f} MB)",
+        ),
+    ]
+
+
+def main() -> None:
+    import argparse
+
+    from common import machine, print_table, write_json
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--duration", type=float, default=None)
+    args = parser.parse_args()
+    ratios, figures = run_node(args.quick, args.threads, duration_s=args.duration)
+    print_table(ratios)
+    print(write_json("node-cpu", machine(), ratios, figures))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,94 @@
+"""``make bench``: every benchmark, one table of ratios against targets, one JSON file.
+
+Usage: ``.venv/bin/python bench/run.py [--quick] [--device cpu|cuda] [--compile MODE]``.
+
+* ``--quick``: a ~1-minute smoke run (fewer rounds, a 15 s sustained run).
+* ``--device cuda``: the GPU figures (vit_b, 4 modalities, 512 px, bf16: latency p50/p99 at batch
+  1, batched frames/s, peak memory) and the node on the GPU; without CUDA this says so and skips.
+
+The node benchmarks start rclpy nodes, which must only ever talk over loopback: when this
+process is not already in a private network namespace it re-runs itself in one (``unshare -n``,
+as ``make pytest`` does); where that is impossible the node benchmarks are skipped, not run on
+the machine's network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import Ratio, machine, print_table, write_json
+
+REEXEC_FLAG = "SAM_MOELORA_BENCH_NETNS"
+
+
+def ensure_private_netns() -> None:
+    """Re-exec under ``unshare -n`` (loopback only) unless already there or impossible."""
+    from bench_node import isolated
+
+    if isolated() or os.environ.get(REEXEC_FLAG) or shutil.which("unshare") is None:
+        return
+    os.environ[REEXEC_FLAG] = "1"
+    script = 'ip link set lo up && exec "$@"'
+    argv = ["unshare", "-n", "sh", "-c", script, "sh", sys.executable, *sys.argv]
+    try:
+        os.execvp("unshare", argv)
+    except OSError as exc:  # pragma: no cover - no permission: node benches will be skipped
+        print(f"[bench] cannot enter a private network namespace ({exc})")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a ~1 minute smoke run")
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--compile", default="none", help="Segmenter compile mode (cuda mode)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
+    parser.add_argument("--duration", type=float, default=None, help="sustained run seconds")
+    parser.add_argument("--skip-node", action="store_true", help="model benchmarks only")
+    args = parser.parse_args()
+    if not args.skip_node:
+        ensure_private_netns()
+    import torch
+    from bench_model import run_cpu, run_cuda
+    from bench_node import run_node
+
+    torch.set_num_threads(args.threads or os.cpu_count() or 1)
+    meta = machine()
+    print(f"[bench] {meta['cpu']} x{meta['cpu_count']}, load {meta['load_average_1_5_15']}, "
+          f"torch {meta['torch']}, commit {meta['git_commit']}")  # fmt: skip
+    start = time.monotonic()
+    ratios: list[Ratio] = []
+    figures: dict[str, object] = {"args": vars(args)}
+    if args.device == "cuda":
+        r, figures["model_cuda"] = run_cuda(args.quick, args.compile)
+        ratios += r
+        if torch.cuda.is_available() and not args.skip_node:
+            # the GPU node: vit_b at 512 px, camera/depth/events at 5x nominal (100 Hz)
+            r, figures["node_cuda"] = run_node(
+                args.quick, args.threads, "cuda", "vit_b", args.duration, rate_scale=5.0
+            )
+            ratios += r
+    else:
+        print("[bench] model benchmarks (tiny preset, CPU) ...", flush=True)
+        r, figures["model_cpu"] = run_cpu(args.quick)
+        ratios += r
+        if not args.skip_node:
+            print("[bench] node benchmarks (DDS in a private netns) ...", flush=True)
+            r, figures["node_cpu"] = run_node(args.quick, args.threads, duration_s=args.duration)
+            ratios += r
+    figures["wall_s"] = time.monotonic() - start
+    meta["load_average_1_5_15_end"] = list(os.getloadavg())
+    print_table(ratios)
+    path = write_json(f"bench-{args.device}{'-quick' if args.quick else ''}", meta, ratios, figures)
+    print(f"[bench] {figures['wall_s']:.0f} s; results: {path.relative_to(Path.cwd())}"
+          if path.is_relative_to(Path.cwd()) else f"[bench] results: {path}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
