@@ -4,6 +4,9 @@ A thin adapter (DESIGN.md, "The node's contract"): it declares parameters, subsc
 messages with :mod:`node_io` (the ``sensors`` codecs), groups them into frames with
 :class:`~sam_moelora_ros.sync.Synchronizer`, segments frames with
 :class:`~sam_moelora_ros.inference.Segmenter` and publishes the results. Nothing hard lives here.
+How frames are assembled (the synchroniser's configuration, which decoder gets which reference
+size, a frame's model inputs) is :mod:`~sam_moelora_ros.frame_assembly`, shared with offline bag
+replay so the two cannot drift apart.
 
 Threads, and why: subscription callbacks and timers run on the executor thread and only decode
 and push (milliseconds); inference (tens of ms to seconds) runs on one worker thread fed by a
@@ -39,7 +42,16 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 from sam_moelora_ros import MODALITIES
-from sam_moelora_ros.inference import Segmenter, SegmenterError
+from sam_moelora_ros.frame_assembly import (
+    CLOUD,
+    SYNC_MAX_BUFFER,
+    SensorDecoders,
+    frame_inputs,
+    message_kind,
+    needs_camera_info,
+    sync_config,
+)
+from sam_moelora_ros.inference import Segmenter, SegmenterError, default_adapter_path
 from sam_moelora_ros.node_diagnostics import (
     camera_info_report,
     inference_report,
@@ -50,12 +62,6 @@ from sam_moelora_ros.node_io import (
     Camera,
     Decoded,
     colorize,
-    decode_camera_info,
-    decode_depth,
-    decode_event_cloud,
-    decode_event_image,
-    decode_lidar,
-    decode_rgb,
     encode_outputs,
     stamp_seconds,
 )
@@ -70,15 +76,14 @@ from sam_moelora_ros.node_params import (
 )
 from sam_moelora_ros.node_runtime import InferenceStats, LatestSlot, SensorHealth, Throttle
 from sam_moelora_ros.sensors.messages import plain_header
-from sam_moelora_ros.sync import Frame, SensorSpec, SyncConfig, Synchronizer
+from sam_moelora_ros.sync import Frame, SyncConfig, Synchronizer
 
 NODE_NAME = "sam_moelora_perception"
 WARN_PERIOD_S = 5.0
 """At most one warning per sensor per this many seconds (the rest are counted)."""
 ROUTER_WINDOW = 30
 """Frames over which /diagnostics averages the router weight of each modality."""
-SYNC_MAX_BUFFER = 8
-"""Messages kept per sensor by the synchroniser (bounds memory: decoded images are held)."""
+__all__ = ["NODE_NAME", "SYNC_MAX_BUFFER", "PerceptionNode", "StartupError", "input_qos", "main"]
 
 
 class _RosLogHandler(logging.Handler):
@@ -147,11 +152,10 @@ class PerceptionNode(Node):
         self._output = _Output(cfg.color, cfg.color_alpha, cfg.confidence)
         self.sync = Synchronizer(self._sync_config(cfg))
         self._tf = self._make_tf_lookup(cfg)
+        self._decoders = SensorDecoders(cfg, self._extrinsic)
 
         self._health = {name: SensorHealth(name) for name in MODALITIES}
         self._camera_health = SensorHealth("camera_info")
-        self._camera: Camera | None = None
-        self._last_size: dict[str, tuple[int, int]] = {}
         self._newest: dict[str, float] = {}
         self._throttle = Throttle(WARN_PERIOD_S)
         self._slot: LatestSlot[Frame] = LatestSlot()
@@ -206,6 +210,7 @@ class PerceptionNode(Node):
                 device=cfg.device,
                 dtype=cfg.dtype,
                 merge_lora=cfg.merge_lora,
+                compile=cfg.compile_mode,
             )
             check_model_modalities(cfg, segmenter.modalities)
         except SegmenterError as exc:
@@ -217,8 +222,9 @@ class PerceptionNode(Node):
             raise StartupError(f"parameter 'model.adapter' = {cfg.adapter!r}: {exc}{hint}") from exc
         except ParameterError as exc:
             raise StartupError(str(exc)) from exc
+        source = cfg.adapter or f"{default_adapter_path()} (the shipped default model)"
         warm = segmenter.warmup()
-        self.get_logger().info(f"model warm-up took {warm * 1e3:.0f} ms")
+        self.get_logger().info(f"model {source}: warm-up took {warm * 1e3:.0f} ms")
         return segmenter
 
     def _load_palette(self, cfg: NodeConfig) -> tuple[tuple[str, ...], Any]:
@@ -229,23 +235,8 @@ class PerceptionNode(Node):
 
     @staticmethod
     def _sync_config(cfg: NodeConfig) -> SyncConfig:
-        sensors = [
-            SensorSpec(
-                name=s.name,
-                tolerance_s=s.tolerance,
-                max_wait_s=s.max_wait,
-                stale_timeout_s=s.stale_timeout,
-                enabled=s.enabled,
-            )
-            for s in (cfg.sensors[n] for n in MODALITIES)
-        ]
-        return SyncConfig(
-            sensors=tuple(sensors),
-            anchor=cfg.anchor,
-            fallback_anchors=cfg.fallback_anchors,
-            anchor_timeout_s=cfg.anchor_timeout,
-            max_buffer=SYNC_MAX_BUFFER,
-        )
+        """The shared :func:`frame_assembly.sync_config` (offline replay builds the same)."""
+        return sync_config(cfg)
 
     def _make_tf_lookup(self, cfg: NodeConfig) -> Any:
         """A tf2 buffer+listener when ``lidar.use_tf`` (needs tf2_ros from the ROS install)."""
@@ -264,22 +255,10 @@ class PerceptionNode(Node):
 
     def _subscribe(self, cfg: NodeConfig) -> None:
         qos = input_qos(cfg.qos_profile, cfg.qos_depth)
-        decoders: dict[str, tuple[type, Callable[[Any], Decoded]]] = {
-            "rgb": (Image, lambda m: decode_rgb(m, self._camera_size())),
-            "depth": (Image, lambda m: decode_depth(m, self._reference_size())),
-            "lidar": (PointCloud2, lambda m: decode_lidar(m, self._camera, self._extrinsic(m))),
-        }
-        if cfg.event_message_type == "cloud":
-            decoders["event"] = (
-                PointCloud2,
-                lambda m: decode_event_cloud(m, self._reference_size(), cfg.event_representation),
-            )
-        else:
-            decoders["event"] = (Image, lambda m: decode_event_image(m, self._reference_size()))
         self._subs = []
         for name in cfg.enabled:
-            msg_type, decode = decoders[name]
-            callback = self._make_callback(name, decode)
+            msg_type = PointCloud2 if message_kind(cfg, name) == CLOUD else Image
+            callback = self._make_callback(name, lambda m, n=name: self._decoders.decode(n, m))
             self._subs.append(
                 self.create_subscription(msg_type, cfg.sensors[name].topic, callback, qos)
             )
@@ -291,21 +270,18 @@ class PerceptionNode(Node):
             )
 
     def _needs_camera_info(self) -> bool:
-        cfg = self.config
-        return cfg.sensors["lidar"].enabled or (
-            cfg.sensors["event"].enabled and cfg.event_message_type == "cloud"
-        )
+        return needs_camera_info(self.config)
 
     # ------------------------------------------------------------------ callbacks
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
-    def _camera_size(self) -> tuple[int, int] | None:
-        return None if self._camera is None else (self._camera.height, self._camera.width)
+    @property
+    def _camera(self) -> Camera | None:
+        return self._decoders.camera
 
-    def _reference_size(self) -> tuple[int, int] | None:
-        """The camera's size: camera_info when known, else the last RGB (or depth) image."""
-        return self._camera_size() or self._last_size.get("rgb") or self._last_size.get("depth")
+    def _camera_size(self) -> tuple[int, int] | None:
+        return self._decoders.camera_size()
 
     def _extrinsic(self, msg: PointCloud2) -> Any:
         if self._tf is None or self._camera is None:
@@ -360,7 +336,7 @@ class PerceptionNode(Node):
                 health.reject(f"stamp went backwards ({last:.3f} -> {stamp:.3f} s)", now)
             self._newest[name] = stamp
             health.ok(now)
-            self._last_size[name] = decoded.size_hw
+            self._decoders.accept(name, decoded)
             self._dispatch(self.sync.push(name, stamp, decoded, now))
 
         return callback
@@ -368,7 +344,7 @@ class PerceptionNode(Node):
     def _on_camera_info(self, msg: CameraInfo) -> None:
         now = self._now()
         try:
-            self._camera = decode_camera_info(msg)
+            self._decoders.camera_info(msg)
         except BadMessage as exc:
             self._reject(self._camera_health, str(exc), now)
             return
@@ -401,9 +377,7 @@ class PerceptionNode(Node):
                 self._warn("inference", f"inference failed: {type(exc).__name__}: {exc}")
 
     def _segment_and_publish(self, frame: Frame) -> None:
-        present = [n for n in frame.present if n in self.segmenter.modalities]
-        images = {n: frame.messages[n].image for n in present}
-        anchor: Decoded = frame.messages[frame.anchor]
+        _, images, anchor = frame_inputs(frame, self.segmenter.modalities)
         result = self.segmenter(images, anchor.size_hw)
         header = anchor.header
         camera = self._camera

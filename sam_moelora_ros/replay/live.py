@@ -14,20 +14,27 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import rclpy
+import rclpy.executors
+import yaml
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from sam_moelora_ros.bag import BagReader
+from sam_moelora_ros.node_params import SPECS, build_config
 from sam_moelora_ros.replay.pipeline import DEFAULT_TOPICS, bag_extrinsic
 from sam_moelora_ros.replay.scenarios import CORRUPT, DROP, Scenario, corrupt_message
 
@@ -80,13 +87,25 @@ class BagPlayer:
             self.pubs[topic] = node.create_publisher(cls, topic, LATCHED if latched else RELIABLE)
         self.published = 0
 
-    def wait_for_subscribers(self, topics: Sequence[str], timeout: float = 30.0) -> None:
+    def wait_for_subscribers(
+        self,
+        topics: Sequence[str],
+        timeout: float = 30.0,
+        check: Callable[[], None] | None = None,
+    ) -> None:
+        """Until every topic in ``topics`` has a subscriber; ``check()`` may raise to stop early
+        (the node died), so a start-up failure is reported at once, not as this time-out."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if all(self.pubs[t].get_subscription_count() > 0 for t in topics if t in self.pubs):
+            missing = [
+                t for t in topics if t in self.pubs and self.pubs[t].get_subscription_count() == 0
+            ]
+            if not missing:
                 return
+            if check is not None:
+                check()
             time.sleep(0.05)
-        raise TimeoutError(f"no subscriber on some of {list(topics)} after {timeout} s")
+        raise TimeoutError(f"no subscriber on {missing} after {timeout} s")
 
     def play(self) -> int:
         """Publish every record (receive order); returns the number published."""
@@ -136,18 +155,152 @@ class Recorder:
             return dict(self.labels)
 
 
-def node_command(adapter: str, topics: dict[str, str], extrinsic: np.ndarray) -> list[str]:
-    """``perception_node`` with the bag's topic names, the bag's extrinsic and reliable QoS."""
-    params = {
+def node_parameters(
+    adapter: str,
+    topics: Mapping[str, str],
+    extrinsic: np.ndarray,
+    overrides: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The node's parameters for a live replay: the bag's topics and extrinsic, reliable QoS.
+
+    Every value is coerced to the type of the parameter's declared default (``node_params``):
+    rclpy refuses e.g. ``[1, 0, ...]`` (INTEGER_ARRAY) for ``lidar.extrinsic`` (DOUBLE_ARRAY),
+    and that start-up failure is what made the first live runs wait for a node that had exited.
+    """
+    params: dict[str, Any] = {
         "model.adapter": adapter,
         "model.device": "cpu",
         "qos.profile": "reliable",
         "camera_info_topic": topics["camera_info"],
-        "lidar.extrinsic": "[" + ",".join(f"{v:.12g}" for v in np.asarray(extrinsic).ravel()) + "]",
+        "lidar.extrinsic": np.asarray(extrinsic, dtype=float).ravel().tolist(),
         **{f"sensors.{r}.topic": topics[r] for r in SENSOR_ROLES},
+        **(overrides or {}),
     }
-    args = [item for k, v in params.items() for item in ("-p", f"{k}:={v}")]
-    return [sys.executable, "-m", "sam_moelora_ros.node", "--ros-args", *args]
+    return {name: _as_declared(name, value) for name, value in params.items()}
+
+
+def _as_declared(name: str, value: Any) -> Any:
+    spec = SPECS.get(name)
+    if spec is None:
+        raise ValueError(f"{name!r} is not a parameter of the node")
+    default = spec.default
+    if isinstance(default, bool):
+        return bool(value)
+    if isinstance(default, float):
+        return float(value)
+    if isinstance(default, (list, tuple)) and default and isinstance(default[0], float):
+        return [float(v) for v in value]
+    if isinstance(default, (list, tuple)):
+        return list(value)
+    return type(default)(value)
+
+
+def write_params_file(path: Path, params: Mapping[str, Any], node_name: str = NODE[1:]) -> Path:
+    """A ROS 2 parameters YAML for ``--params-file``: no ``-p`` quoting; floats stay floats."""
+    tree: dict[str, Any] = {}
+    for name, value in params.items():
+        *parents, leaf = name.split(".")
+        level = tree
+        for part in parents:
+            level = level.setdefault(part, {})
+        level[leaf] = value
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({node_name: {"ros__parameters": tree}}, sort_keys=False))
+    return path
+
+
+def node_command(params_file: Path) -> list[str]:
+    """``python -m sam_moelora_ros.node`` with only our parameters (node defaults otherwise,
+    the same defaults the offline replay's ``build_config`` uses)."""
+    return [
+        sys.executable,
+        "-m",
+        "sam_moelora_ros.node",
+        "--ros-args",
+        "--params-file",
+        str(params_file),
+    ]
+
+
+class NodeProcess:
+    """The node subprocess with its output drained (a full pipe would block it) into a log file.
+
+    :meth:`check` raises with the node's last lines as soon as it has exited, so a start-up
+    error surfaces in seconds instead of as a subscriber time-out.
+    """
+
+    def __init__(self, command: Sequence[str], env: Mapping[str, str] | None, log: Path) -> None:
+        self.tail: deque[str] = deque(maxlen=60)
+        self.log = log
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            list(command),
+            env=None if env is None else dict(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            bufsize=1,
+        )
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        assert self.proc.stdout is not None
+        with self.log.open("w", encoding="utf-8") as sink:
+            for line in self.proc.stdout:
+                sink.write(line)
+                sink.flush()
+                self.tail.append(line.rstrip("\n"))
+
+    def check(self) -> None:
+        """Raise :class:`RuntimeError` (with the node's output) if the node has exited."""
+        if self.proc.poll() is not None:
+            self._reader.join(2)
+            raise RuntimeError(
+                f"the perception node exited with code {self.proc.returncode}; its output "
+                f"({self.log}):\n" + "\n".join(self.tail)
+            )
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._reader.join(2)
+
+
+@contextmanager
+def ros_environment(env: Mapping[str, str] | None) -> Iterator[None]:
+    """Give this process the node's DDS settings while the player runs.
+
+    rmw reads ``ROS_DOMAIN_ID`` / ``ROS_AUTOMATIC_DISCOVERY_RANGE`` / ``RMW_IMPLEMENTATION`` from
+    the environment at ``rclpy.init``; if the player's differed from the node's they would
+    never discover each other.
+    """
+    keys = (
+        "ROS_DOMAIN_ID",
+        "ROS_AUTOMATIC_DISCOVERY_RANGE",
+        "ROS_STATIC_PEERS",
+        "RMW_IMPLEMENTATION",
+    )
+    saved = {k: os.environ.get(k) for k in keys}
+    try:
+        if env is not None:
+            for key in keys:
+                if key in env:
+                    os.environ[key] = env[key]
+                else:
+                    os.environ.pop(key, None)
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def score(bag: Path, recorded: dict[int, np.ndarray], labels_topic: str, k: int = 25) -> dict:
@@ -175,25 +328,52 @@ def run_live(
     out: Path,
     *,
     rate: float = 1.0,
-    env: dict | None = None,
+    env: Mapping[str, str] | None = None,
     scenario: Scenario | None = None,
-    settle_s: float = 5.0,
+    node_params: Mapping[str, Any] | None = None,
+    settle_s: float = 10.0,
+    idle_s: float = 2.0,
+    startup_timeout_s: float = 120.0,
 ) -> dict[int, np.ndarray]:
-    """Start the node, play ``bag`` into it, record its labels; write ``out/live_metrics.json``."""
+    """Start the node, play ``bag`` into it, record its labels; write ``out/live_metrics.json``.
+
+    ``env``: the node's environment (None: this process's); the player uses the same DDS
+    settings. ``node_params``: node parameter overrides (dotted names). After the last message
+    the recorder waits until no label arrived for ``idle_s`` (at most ``settle_s``). The node's
+    output goes to ``out/node.log``.
+    """
     topics = dict(DEFAULT_TOPICS)
     with BagReader(bag) as reader:
-        from sam_moelora_ros.node_params import build_config
-
         extrinsic = bag_extrinsic(reader, topics, build_config({}).extrinsic)
-    proc = subprocess.Popen(
-        node_command(adapter, topics, extrinsic),
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    params = node_parameters(adapter, topics, extrinsic, node_params)
+    params_file = write_params_file(out / "node_params.yaml", params)
+    node_proc = NodeProcess(node_command(params_file), env, out / "node.log")
+    domain = (env or os.environ).get("ROS_DOMAIN_ID")
+    try:
+        with ros_environment(env):
+            recorded = _play_and_record(
+                bag, topics, node_proc, rate, scenario, domain, settle_s, idle_s, startup_timeout_s
+            )
+    finally:
+        node_proc.stop()
+    metrics = score(bag, recorded, topics["labels"])
+    (out / "live_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return recorded
+
+
+def _play_and_record(
+    bag: Path,
+    topics: Mapping[str, str],
+    node_proc: NodeProcess,
+    rate: float,
+    scenario: Scenario | None,
+    domain: str | None,
+    settle_s: float,
+    idle_s: float,
+    startup_timeout_s: float,
+) -> dict[int, np.ndarray]:
     context = rclpy.Context()
-    rclpy.init(context=context)
+    rclpy.init(context=context, domain_id=int(domain) if domain else None)
     node = Node("replay_live", context=context)
     executor = rclpy.executors.SingleThreadedExecutor(context=context)
     executor.add_node(node)
@@ -202,33 +382,38 @@ def run_live(
         recorder = Recorder(node)
         spin.start()
         with BagReader(bag) as reader:
-            play = [
-                t
-                for r, t in topics.items()
-                if r in (*SENSOR_ROLES, "camera_info", "tf_static") and t in reader.topics
-            ]
+            roles = (*SENSOR_ROLES, "camera_info", "tf_static")
+            play = [t for r, t in topics.items() if r in roles and t in reader.topics]
             player = BagPlayer(node, reader, play, rate, scenario, topics)
-            player.wait_for_subscribers([topics[r] for r in SENSOR_ROLES], timeout=120)
-            deadline = time.monotonic() + 60
-            while node.count_publishers(recorder.topic) == 0 and time.monotonic() < deadline:
-                time.sleep(0.05)
-            time.sleep(0.5)
+            # camera_info too: the node subscribes to it (LiDAR projection) and the bag carries it
+            # beside the first frames, which must not be lost to discovery.
+            needed = [topics[r] for r in (*SENSOR_ROLES, "camera_info") if topics[r] in play]
+            player.wait_for_subscribers(needed, startup_timeout_s, node_proc.check)
+            _wait(lambda: node.count_publishers(recorder.topic) > 0, 30.0, node_proc.check)
+            time.sleep(0.5)  # both sides of every match discovered (ENVIRONMENT.md)
             player.play()
-        time.sleep(settle_s)
-        recorded = recorder.snapshot()
+        deadline = time.monotonic() + settle_s
+        last_count, last_change = len(recorder.snapshot()), time.monotonic()
+        while time.monotonic() < deadline and time.monotonic() - last_change < idle_s:
+            time.sleep(0.05)
+            count = len(recorder.snapshot())
+            if count != last_count:
+                last_count, last_change = count, time.monotonic()
+        node_proc.check()
+        return recorder.snapshot()
     finally:
         executor.shutdown()
         node.destroy_node()
         rclpy.try_shutdown(context=context)
-        proc.send_signal(2)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    out.mkdir(parents=True, exist_ok=True)
-    metrics = score(bag, recorded, topics["labels"])
-    (out / "live_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-    return recorded
+
+
+def _wait(predicate: Callable[[], bool], timeout: float, check: Callable[[], None]) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        check()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout} s")
+        time.sleep(0.05)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -239,6 +424,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--rate", type=float, default=1.0)
     p.add_argument("--drop", action="append", default=[])
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="node parameter override (YAML value), e.g. sensors.lidar.max_wait=0.2",
+    )
     p.add_argument("--demo", action="store_true", help="generate the demo bag first")
     args = p.parse_args(argv)
     bag = args.bag
@@ -277,8 +469,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         bag = data / "bags" / "synthetic_train_seed7"
     if bag is None:
         p.error("--bag is required (or --demo)")
+    overrides = {}
+    for item in args.param:
+        name, sep, value = item.partition("=")
+        if not sep:
+            p.error(f"--param {item!r}: expected NAME=VALUE")
+        overrides[name] = yaml.safe_load(value)
+    env = dict(os.environ)
+    env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")  # ENVIRONMENT.md: loopback only
     recorded = run_live(
-        bag, args.adapter, args.out, rate=args.rate, scenario=Scenario.parse(drop=args.drop)
+        bag,
+        args.adapter,
+        args.out,
+        rate=args.rate,
+        env=env,
+        scenario=Scenario.parse(drop=args.drop),
+        node_params=overrides,
     )
     print(json.loads((args.out / "live_metrics.json").read_text()), f"({len(recorded)} frames)")
     return 0

@@ -1,16 +1,12 @@
 """Offline replay: bag messages in stamp order through the node's decoders, Synchronizer, Segmenter.
 
-One code path with the node (DESIGN.md): messages are decoded by :mod:`node_io` (the functions
-the node's callbacks call, with the same reference sizes), grouped by the same
-:class:`~sam_moelora_ros.sync.Synchronizer` built from the node's parameter defaults
-(:func:`node_params.build_config`), and segmented by the same
-:class:`~sam_moelora_ros.inference.Segmenter`. Replay pushes in stamp order with ``now = stamp``
-(what :mod:`sync` documents for replay), so a run is deterministic: two runs give the same frames.
-
-The small amount of wiring that lives in ``PerceptionNode`` (which decoder gets which reference
-size, the node's ``SyncConfig``) is mirrored in :class:`NodeDecoders` and :func:`sync_config_for`
-because ``node.py`` imports rclpy; they are a dozen lines and the live-vs-offline test checks they
-agree. No rclpy here.
+One code path with the node (DESIGN.md): :mod:`sam_moelora_ros.frame_assembly` is what the node
+itself uses to configure its :class:`~sam_moelora_ros.sync.Synchronizer` from its parameters
+(:func:`node_params.build_config`), to decode each sensor's message with the same reference sizes
+(:class:`~frame_assembly.SensorDecoders`) and to pick a frame's model inputs; the same
+:class:`~sam_moelora_ros.inference.Segmenter` segments. Replay pushes in stamp order with
+``now = stamp`` (what :mod:`sync` documents for replay), so a run is deterministic: two runs give
+the same frames. The live-vs-offline ROS test checks the two paths give identical labels. No rclpy.
 """
 
 from __future__ import annotations
@@ -25,25 +21,14 @@ import numpy as np
 
 from sam_moelora_ros import MODALITIES
 from sam_moelora_ros.bag import BagMessage, BagReader, header_stamp_ns
+from sam_moelora_ros.frame_assembly import SensorDecoders, frame_inputs, sync_config
 from sam_moelora_ros.inference import Segmenter
-from sam_moelora_ros.node_io import (
-    BadMessage,
-    Camera,
-    Decoded,
-    decode_camera_info,
-    decode_depth,
-    decode_event_cloud,
-    decode_event_image,
-    decode_lidar,
-    decode_rgb,
-)
-from sam_moelora_ros.node_params import NodeConfig, build_config, extrinsic_matrix
+from sam_moelora_ros.node_io import BadMessage, Decoded
+from sam_moelora_ros.node_params import build_config, extrinsic_matrix
 from sam_moelora_ros.replay.scenarios import CORRUPT, DROP, Scenario, corrupt_message
-from sam_moelora_ros.sync import Frame, SensorSpec, SyncConfig, Synchronizer
+from sam_moelora_ros.sync import Frame, Synchronizer
 from sam_moelora_ros.synthetic import topics as tp
 
-SYNC_MAX_BUFFER = 8
-"""As ``node.SYNC_MAX_BUFFER``: messages kept per sensor by the synchroniser."""
 GT_TOLERANCE_NS = 1_000_000
 """A ground-truth image matches a frame when their stamps differ by at most 1 ms."""
 SETTLE_NS = 500_000_000
@@ -73,27 +58,6 @@ def parse_topic_overrides(items: list[str] | None) -> dict[str, str]:
             )
         out[role] = topic
     return out
-
-
-def sync_config_for(cfg: NodeConfig) -> SyncConfig:
-    """The node's synchroniser configuration (mirrors ``PerceptionNode._sync_config``)."""
-    sensors = tuple(
-        SensorSpec(
-            name=s.name,
-            tolerance_s=s.tolerance,
-            max_wait_s=s.max_wait,
-            stale_timeout_s=s.stale_timeout,
-            enabled=s.enabled,
-        )
-        for s in (cfg.sensors[n] for n in MODALITIES)
-    )
-    return SyncConfig(
-        sensors=sensors,
-        anchor=cfg.anchor,
-        fallback_anchors=cfg.fallback_anchors,
-        anchor_timeout_s=cfg.anchor_timeout,
-        max_buffer=SYNC_MAX_BUFFER,
-    )
 
 
 def _transform(tf: Any) -> np.ndarray:
@@ -155,42 +119,6 @@ def bag_extrinsic(reader: BagReader, topics: Mapping[str, str], default: np.ndar
         )
     except ValueError:
         return default
-
-
-class NodeDecoders:
-    """Decode each sensor's message as the node's subscription callbacks do (same sizes)."""
-
-    def __init__(self, cfg: NodeConfig, extrinsic: np.ndarray) -> None:
-        self.cfg = cfg
-        self.extrinsic = extrinsic
-        self.camera: Camera | None = None
-        self.last_size: dict[str, tuple[int, int]] = {}
-
-    def camera_size(self) -> tuple[int, int] | None:
-        return None if self.camera is None else (self.camera.height, self.camera.width)
-
-    def reference_size(self) -> tuple[int, int] | None:
-        return self.camera_size() or self.last_size.get("rgb") or self.last_size.get("depth")
-
-    def camera_info(self, msg: Any) -> None:
-        self.camera = decode_camera_info(msg)
-
-    def decode(self, sensor: str, msg: Any) -> Decoded:
-        """Raises :class:`BadMessage` (as the node rejects) for anything it cannot use."""
-        if msg is None:
-            raise BadMessage(f"{sensor} message could not be deserialised")
-        if sensor == "rgb":
-            decoded = decode_rgb(msg, self.camera_size())
-        elif sensor == "depth":
-            decoded = decode_depth(msg, self.reference_size())
-        elif sensor == "lidar":
-            decoded = decode_lidar(msg, self.camera, self.extrinsic)
-        elif self.cfg.event_message_type == "cloud":
-            decoded = decode_event_cloud(msg, self.reference_size(), self.cfg.event_representation)
-        else:
-            decoded = decode_event_image(msg, self.reference_size())
-        self.last_size[sensor] = decoded.size_hw
-        return decoded
 
 
 @dataclass
@@ -294,8 +222,8 @@ class ReplayRunner:
         enabled = {f"sensors.{n}.enabled": n in sensors for n in MODALITIES}
         cfg = build_config({**self.params, **enabled})
         extrinsic = bag_extrinsic(reader, self.topics, cfg.extrinsic)
-        decoders = NodeDecoders(cfg, extrinsic)
-        self.sync = sync = Synchronizer(sync_config_for(cfg))
+        decoders = SensorDecoders(cfg, extrinsic)
+        self.sync = sync = Synchronizer(sync_config(cfg))
         by_topic = {t: n for n, t in sensors.items()}
         extra = [self.topics[r] for r in ("camera_info", "labels", "condition")]
         read = [*sensors.values(), *(t for t in extra if t in reader.topics)]
@@ -354,7 +282,7 @@ class ReplayRunner:
         self,
         rec: BagMessage,
         sensor: str,
-        decoders: NodeDecoders,
+        decoders: SensorDecoders,
         sync: Synchronizer,
         start_ns: int,
         anchor_index: dict[int, int],
@@ -373,7 +301,7 @@ class ReplayRunner:
             msg = corrupt_message(msg)
         start = time.perf_counter()
         try:
-            decoded = decoders.decode(sensor, msg)
+            decoded = decoders.decode_and_accept(sensor, msg)
         except BadMessage as exc:
             reason = f"{exc}" + (f" ({rec.error})" if rec.error else "")
             log.reject(sensor, rec.stamp_ns, reason)
@@ -388,9 +316,7 @@ class ReplayRunner:
 
     def _segment(self, frame: Frame) -> FrameResult:
         """As ``PerceptionNode._segment_and_publish``: the present modalities, anchor's size."""
-        present = tuple(n for n in frame.present if n in self.segmenter.modalities)
-        images = {n: frame.messages[n].image for n in present}
-        anchor = frame.messages[frame.anchor]
+        present, images, anchor = frame_inputs(frame, self.segmenter.modalities)
         result = self.segmenter(images, anchor.size_hw)
         return FrameResult(
             stamp_ns=header_stamp_ns(anchor) or round(frame.stamp * 1e9),

@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from ros_harness import NodeProcess, node_args
 
+from sam_moelora_ros.inference import default_adapter_path
+
 pytestmark = [pytest.mark.ros, pytest.mark.timeout(90)]
 
 
@@ -34,6 +36,7 @@ def test_invalid_parameter_names_itself(
     assert "Traceback" not in proc.output
 
 
+@pytest.mark.skipif(default_adapter_path() is not None, reason="the package ships a model")
 def test_no_model_tells_the_user_what_to_pass(ros_env: dict[str, str]) -> None:
     proc = NodeProcess(
         ["--params-file", str(Path(__file__).parents[2] / "config" / "perception.yaml")],
@@ -44,3 +47,18 @@ def test_no_model_tells_the_user_what_to_pass(ros_env: dict[str, str]) -> None:
     proc.stop()
     assert code == 2, proc.output
     proc.wait_for_log(r"model.adapter.*default_tiny.safetensors.*pass", timeout=1)
+
+
+@pytest.mark.skipif(default_adapter_path() is None, reason="this install ships no default model")
+def test_no_model_given_runs_the_shipped_default_model(ros_env: dict[str, str]) -> None:
+    proc = NodeProcess(
+        ["--params-file", str(Path(__file__).parents[2] / "config" / "perception.yaml")],
+        ros_env,
+        script=True,
+    )
+    try:
+        proc.wait_for_log(r"default_tiny\.safetensors \(the shipped default model\)", timeout=60)
+        proc.wait_for_log(r"ready: model", timeout=30)
+        assert proc.proc.poll() is None, proc.output  # still running
+    finally:
+        proc.stop()
