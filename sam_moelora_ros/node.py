@@ -384,21 +384,24 @@ class PerceptionNode(Node):
         if frame.anchor in ("lidar", "event") and camera is not None and camera.frame_id:
             # LiDAR and event images were rendered into the camera: label them in its frame.
             header = plain_header(int(header.stamp.sec), int(header.stamp.nanosec), camera.frame_id)
-        out = self._output
-        color = None
-        if out.color:
-            rgb = images.get("rgb")
-            color = colorize(result.labels, self.palette, rgb, out.color_alpha)
-        msgs = encode_outputs(
-            result.labels,
-            header,
-            Image,
-            color=color,
-            confidence=result.confidence if out.confidence else None,
-        )
-        for key, msg in msgs.items():
-            self._pub[key].publish(msg)
+        # Class ids first: their consumers should not wait for the colour blend.
+        self._pub["labels"].publish(encode_outputs(result.labels, header, Image)["labels"])
         latency = self._now() - frame.arrival_s
+        out = self._output
+        if out.color or out.confidence:
+            color = None
+            if out.color:
+                color = colorize(result.labels, self.palette, images.get("rgb"), out.color_alpha)
+            extras = encode_outputs(
+                result.labels,
+                header,
+                Image,
+                color=color,
+                confidence=result.confidence if out.confidence else None,
+                include_labels=False,
+            )
+            for key, msg in extras.items():
+                self._pub[key].publish(msg)
         with self._stats.lock:
             stats = self._stats
             stats.frames_out += 1

@@ -19,7 +19,7 @@ import numpy as np
 from sam_moelora_ros.sensors.depth import depth_to_meters
 from sam_moelora_ros.sensors.events import events_from_cloud
 from sam_moelora_ros.sensors.image import image_to_numpy, numpy_to_image
-from sam_moelora_ros.sensors.lidar import read_points
+from sam_moelora_ros.sensors.lidar import read_points_numpy
 from sam_moelora_ros.sensors.projection import project_points
 from sam_moelora_ros.sensors.representation import (
     depth_to_network_image,
@@ -198,14 +198,12 @@ def decode_lidar(msg: Any, camera: Camera | None, T_cam_from_lidar: np.ndarray) 
     if int(msg.width) * int(msg.height) == 0:
         raise BadMessage("lidar cloud is empty")
     try:
-        points = read_points(
-            msg, field_names=("x", "y", "z"), skip_nans=True, reshape_organized=False
-        )
+        # N x 3 in the cloud's own float type (float32 for every common driver): no float64
+        # copy; project_points drops the non-finite rows itself.
+        xyz = read_points_numpy(msg, field_names=("x", "y", "z"), skip_nans=True)
     except Exception as exc:
         raise BadMessage(f"lidar cloud: {exc}") from exc
-    xyz = np.stack([points["x"], points["y"], points["z"]], axis=-1).reshape(-1, 3)
-    xyz = xyz[np.all(np.isfinite(xyz), axis=1)].astype(np.float64, copy=False)
-    if xyz.shape[0] == 0:
+    if not np.isfinite(xyz).all(axis=1).any():
         raise BadMessage("lidar cloud has no finite point (all NaN/Inf)")
     try:
         projected = project_points(
@@ -245,10 +243,17 @@ def encode_outputs(
     *,
     color: np.ndarray | None = None,
     confidence: np.ndarray | None = None,
+    include_labels: bool = True,
 ) -> dict[str, Any]:
-    """The output Images: ``labels`` (mono8 / 16UC1), ``labels_color`` (rgb8), ``confidence``."""
-    encoding = "mono8" if labels.dtype == np.uint8 else "16UC1"
-    out = {"labels": numpy_to_image(labels, encoding, msg_type=msg_type, header=header)}
+    """The output Images: ``labels`` (mono8 / 16UC1), ``labels_color`` (rgb8), ``confidence``.
+
+    ``include_labels=False`` encodes only the optional outputs (the node publishes the labels
+    first, before it spends time on the colour blend).
+    """
+    out = {}
+    if include_labels:
+        encoding = "mono8" if labels.dtype == np.uint8 else "16UC1"
+        out["labels"] = numpy_to_image(labels, encoding, msg_type=msg_type, header=header)
     if color is not None:
         out["labels_color"] = numpy_to_image(color, "rgb8", msg_type=msg_type, header=header)
     if confidence is not None:

@@ -172,3 +172,11 @@ def test_encode_outputs_round_trip() -> None:
     np.testing.assert_array_equal(image_to_numpy(out["confidence"]), conf)
     wide = encode_outputs(labels.astype(np.uint16) + 300, HDR, None)
     assert wide["labels"].encoding == "16UC1" and set(wide) == {"labels"}
+
+
+def test_encode_outputs_can_leave_the_labels_out() -> None:
+    """The node publishes the labels first and encodes the optional outputs afterwards."""
+    labels = np.zeros((3, 4), np.uint8)
+    conf = np.ones((3, 4), np.float32)
+    out = encode_outputs(labels, HDR, None, confidence=conf, include_labels=False)
+    assert set(out) == {"confidence"}
