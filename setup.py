@@ -37,6 +37,8 @@ setup(
             "replay_eval = sam_moelora_ros.replay.cli:main",
             "replay_live = sam_moelora_ros.replay.live:main",
             "bag_play = sam_moelora_ros.replay.live:play_main",
+            "sam_moelora_train = training.train:main",
+            "sam_moelora_evaluate = training.evaluate:main",
         ],
     },
 )

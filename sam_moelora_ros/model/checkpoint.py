@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 from pathlib import Path
 
 import torch
@@ -61,6 +62,9 @@ def save_adapter(model: MoELoRASegmentor, path: str | Path, include_backbone: bo
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata=metadata)
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o666 & ~umask)  # safetensors writes 0600; an adapter is a file to share
     tmp.replace(path)  # atomic: a crash never leaves a half-written adapter behind
     return path
 

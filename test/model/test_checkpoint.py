@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -213,3 +215,12 @@ def test_official_vit_b_checkpoint_from_segment_anything_loads_where_it_should(t
     torch.testing.assert_close(
         model.decoder.no_mask_embed.weight, official["prompt_encoder.no_mask_embed.weight"]
     )
+
+
+def test_adapter_files_follow_the_umask_not_safetensors_0600(tmp_path):
+    old = os.umask(0o022)
+    try:
+        path = save_adapter(_trained_small_model(), tmp_path / "shared.safetensors")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644

@@ -1,0 +1,19 @@
+"""Offline training of the MoE-LoRA SAM segmentor: config, loop, torchrun DDP, evaluation.
+
+Run from the repository root::
+
+    python -m training.train --config training/configs/synthetic_tiny.yaml
+    torchrun --nproc_per_node=4 -m training.train --config training/configs/deliver_vit_b.yaml
+    python -m training.evaluate --adapter runs/x/checkpoints/best.safetensors --data ROOT
+
+Dataset readers, augmentation and metrics live in ``sam_moelora_ros`` (the node and the
+evaluation use them too); this package holds only what training itself needs. See
+``docs/training.md``.
+"""
+
+from __future__ import annotations
+
+from .config import TrainConfig, TrainConfigError
+from .dropout import sample_modalities
+
+__all__ = ["TrainConfig", "TrainConfigError", "sample_modalities"]

@@ -1,0 +1,143 @@
+"""Datasets and loaders for training: reproducible shuffling, augmentation and mid-epoch resume.
+
+Exact ``--resume`` needs the data stream after a restart to be the one an uninterrupted run
+would have seen. Two pieces make that so, independent of worker count and world size:
+
+* :class:`ResumableSampler` is a ``DistributedSampler`` (shuffled per epoch from ``seed + epoch``,
+  sharded by rank) that can start part-way into an epoch: it skips the samples already consumed.
+* :class:`SeededDataset` makes each sample's augmentation a pure function of
+  ``(seed, epoch, index)``: it reseeds the Python, NumPy and torch RNGs before calling the
+  reader + transform, inside a fork of those RNGs, so the global streams of the training process
+  (the aux head's dropout, for instance) are left exactly as they were.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+
+from .config import TrainConfig
+
+
+class SeededDataset(Dataset):
+    """Wrap a dataset so sample ``i`` of epoch ``e`` is always drawn with the same RNG seed."""
+
+    def __init__(self, base: Dataset, seed: int) -> None:
+        self.base = base
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.base)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> Any:
+        seed = (self.seed * 1_000_003 + self.epoch * 10_007 + index) % (2**31 - 1)
+        py_state, np_state = random.getstate(), np.random.get_state()
+        with torch.random.fork_rng(devices=[]):
+            random.seed(seed)
+            np.random.seed(seed)
+            torch.manual_seed(seed)
+            try:
+                return self.base[index]
+            finally:
+                random.setstate(py_state)
+                np.random.set_state(np_state)
+
+
+class ResumableSampler(DistributedSampler):
+    """``DistributedSampler`` that can resume ``start`` samples into the current epoch."""
+
+    def __init__(self, dataset: Dataset, num_replicas: int, rank: int, seed: int) -> None:
+        super().__init__(
+            dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed, drop_last=True
+        )
+        self.start = 0
+
+    def __iter__(self) -> Iterator[int]:
+        indices = list(super().__iter__())
+        return iter(indices[self.start :])
+
+    def __len__(self) -> int:
+        return max(self.num_samples - self.start, 0)
+
+
+class ShardSampler(Sampler[int]):
+    """Evaluation shard ``rank::world`` (no padding, so no sample is counted twice)."""
+
+    def __init__(self, length: int, num_replicas: int, rank: int) -> None:
+        self.indices = list(range(rank, length, num_replicas))
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset | None]:
+    """The training set (with :class:`TrainAugment`) and the validation set (letterbox)."""
+    from sam_moelora_ros.datasets import build_dataset
+    from sam_moelora_ros.datasets.augment import EvalTransform, TrainAugment
+
+    model_cfg = cfg.model_config()
+    d = cfg.data
+    common: dict[str, Any] = {"modalities": model_cfg.modalities}
+    if d.conditions is not None:  # only DELIVER/MUSES know conditions; pass what is set
+        common["conditions"] = d.conditions
+    if d.cases is not None:
+        common["cases"] = d.cases
+    train_set = build_dataset(
+        d.dataset,
+        d.root,
+        d.train_split,
+        transform=TrainAugment(model_cfg.image_size, scale_range=d.scale_range),
+        **common,
+    )
+    val_set = None
+    if d.val_split:
+        val_set = build_dataset(
+            d.dataset,
+            d.val_root or d.root,
+            d.val_split,
+            transform=EvalTransform(model_cfg.image_size),
+            **common,
+        )
+        if d.max_val_samples is not None and len(val_set) > d.max_val_samples:
+            # An evenly spaced subset keeps every condition represented.
+            step = len(val_set) / d.max_val_samples
+            keep = [int(i * step) for i in range(d.max_val_samples)]
+            val_set = torch.utils.data.Subset(val_set, keep)
+    return train_set, val_set
+
+
+def make_loader(
+    dataset: Dataset,
+    sampler: Sampler[int],
+    batch_size: int,
+    num_workers: int,
+    drop_last: bool,
+    pin_memory: bool = False,
+) -> DataLoader:
+    from sam_moelora_ros.datasets.augment import collate
+
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=num_workers,
+        collate_fn=collate,
+        drop_last=drop_last,
+        pin_memory=pin_memory,
+        persistent_workers=False,  # workers must see the new epoch's seed each epoch
+        # Its own generator: creating an iterator must not consume the global torch RNG, or a
+        # resumed run (which creates one mid-epoch) would drift from an uninterrupted one.
+        generator=torch.Generator().manual_seed(0),
+    )

@@ -1,0 +1,383 @@
+"""The training loop: frozen SAM encoder, MoE-LoRA + heads trained with AdamW, DDP-ready.
+
+One :class:`Trainer` per process. Per optimizer step it runs ``optim.accumulate`` micro-batches;
+each micro-batch sees the modality subset drawn by
+:func:`~training.dropout.sample_modalities` (same draw on every rank: one shared generator
+seed), computes ``CE(main) + aux_weight * CE(aux)`` (ignore 255, OHEM optional) under AMP on
+GPUs, and back-propagates (DDP's gradient all-reduce only on the last micro-batch). The learning
+rate follows :func:`~training.optim.lr_factor` per optimizer step.
+
+Checkpoints (rank 0 only), under ``<out>/checkpoints/``:
+
+* ``last.safetensors`` / ``best.safetensors``: adapters written by ``save_adapter``; when no
+  official SAM checkpoint was loaded (the ``tiny`` preset) they carry the frozen encoder too, so
+  they are complete models the node can load;
+* ``last_state.safetensors``: optimizer, step/epoch/position in the epoch, best score, the
+  dropout generator and every rank's torch RNG state (see :mod:`training.state`; no pickle).
+
+Checkpoints are only taken at optimizer-step boundaries (no pending gradients), and the data
+stream is a pure function of ``(seed, epoch, position)`` (:mod:`training.data`), so ``--resume``
+continues bit-for-bit on the same hardware.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel as DDP
+from tqdm import tqdm
+
+from sam_moelora_ros.evaluation import modality_subsets
+from sam_moelora_ros.model import (
+    MoELoRASegmentor,
+    count_parameters,
+    load_adapter,
+    load_sam_checkpoint,
+    save_adapter,
+)
+
+from . import distributed as D
+from .config import TrainConfig
+from .data import ResumableSampler, SeededDataset, ShardSampler, make_loader
+from .dropout import sample_modalities
+from .losses import segmentation_loss
+from .optim import build_optimizer, lr_factor, set_lr
+from .state import global_rng_state, load_state, save_state, set_global_rng_state
+from .validate import run_inference, summarise
+
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class Trainer:
+    """Trains one run; ``train_set`` yields transformed samples (``inputs``, ``label``, ...)."""
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        train_set: torch.utils.data.Dataset,
+        val_set: torch.utils.data.Dataset | None = None,
+        info: D.DistInfo | None = None,
+        out_dir: str | Path | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.info = info or D.DistInfo()
+        self.device = self.info.device
+        self.out = Path(out_dir or cfg.run.out)
+        self.ckpt_dir = self.out / "checkpoints"
+        self.model_cfg = cfg.model_config()
+        if len(train_set) < cfg.optim.batch_size * self.info.world_size:  # type: ignore[arg-type]
+            raise ValueError(
+                f"the training set has {len(train_set)} samples, fewer than one batch "  # type: ignore[arg-type]
+                f"(optim.batch_size={cfg.optim.batch_size} x {self.info.world_size} ranks)"
+            )
+        torch.manual_seed(cfg.run.seed)  # identical initialisation on every rank
+        self.model = MoELoRASegmentor(self.model_cfg)
+        self.sam_loaded = False
+        if cfg.model.sam_checkpoint:
+            load_sam_checkpoint(self.model, cfg.model.sam_checkpoint)
+            self.sam_loaded = True
+        self.model.to(self.device).train()
+        self.ddp: nn.Module = self.model
+        if self.info.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            if self.device.type == "cuda":  # batch 4 per GPU: normalise over the global batch
+                nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
+            # Dropped modalities leave their experts and stems without gradients this step.
+            self.ddp = DDP(self.model, device_ids=ids, find_unused_parameters=True)
+        o = cfg.optim
+        self.optimizer = build_optimizer(self.model, o.lr, o.weight_decay, tuple(o.betas))
+        amp = cfg.run.amp if self.device.type == "cuda" else "none"  # AMP on GPU only
+        self.amp_dtype = AMP_DTYPES.get(amp)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=amp == "fp16")
+        self.train_set = SeededDataset(train_set, cfg.run.seed)
+        self.sampler = ResumableSampler(
+            self.train_set, self.info.world_size, self.info.rank, cfg.run.seed
+        )
+        pin = self.device.type == "cuda"
+        self.loader = make_loader(
+            self.train_set, self.sampler, o.batch_size, cfg.data.num_workers, True, pin
+        )
+        self.val_loader = None
+        if val_set is not None and len(val_set) > 0:  # type: ignore[arg-type]
+            shard = ShardSampler(len(val_set), self.info.world_size, self.info.rank)  # type: ignore[arg-type]
+            self.val_loader = make_loader(
+                val_set, shard, o.batch_size, cfg.data.num_workers, False, pin
+            )
+        batches = self.sampler.num_samples // o.batch_size
+        self.steps_per_epoch = batches // o.accumulate
+        if self.steps_per_epoch < 1:
+            raise ValueError(
+                f"one epoch has {batches} batches per rank, fewer than optim.accumulate="
+                f"{o.accumulate}; lower accumulate or batch_size"
+            )
+        self.total_steps = o.max_steps or o.epochs * self.steps_per_epoch
+        self.warmup_steps = (
+            o.warmup_steps
+            if o.warmup_steps is not None
+            else round(o.warmup_epochs * self.steps_per_epoch)
+        )
+        self.generator = torch.Generator().manual_seed(cfg.run.seed + 7919)
+        self.step = 0
+        self.epoch = 0
+        self.position = 0  # micro-batches of the current epoch already consumed
+        self.best = -math.inf
+        self.best_step = -1
+        torch.manual_seed(cfg.run.seed + 1000 * self.info.rank)  # per-rank dropout layers
+
+    # ------------------------------------------------------------------ helpers
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+
+    def log(self, record: dict[str, Any]) -> None:
+        if not self.info.is_main:
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        with (self.out / "metrics.jsonl").open("a") as handle:
+            handle.write(json.dumps(record, sort_keys=True) + "\n")
+
+    @property
+    def include_backbone(self) -> bool:
+        """Adapters carry the encoder when no official checkpoint can provide it."""
+        return not self.sam_loaded
+
+    def sync_buffers(self) -> None:
+        """Copy rank 0's buffers (batch-norm statistics) to every rank.
+
+        DDP broadcasts buffers at the start of each forward, so after the last forward each rank
+        holds its own statistics; validation and checkpoints must all see rank 0's.
+        """
+        if self.info.enabled:
+            for buffer in self.model.buffers():
+                torch.distributed.broadcast(buffer, src=0)
+
+    # ------------------------------------------------------------------ state
+    def save_checkpoint(self, name: str = "last") -> None:
+        """Write the adapter and (for ``last``) the resumable state; rank 0 writes."""
+        self.sync_buffers()
+        rng = D.gather_tensors(torch.get_rng_state(), self.info)
+        cuda_rng = None
+        if self.device.type == "cuda":
+            cuda_rng = D.gather_tensors(torch.cuda.get_rng_state(self.device), self.info)
+        if self.info.is_main:
+            save_adapter(self.model, self.ckpt_dir / f"{name}.safetensors", self.include_backbone)
+            if name == "last":
+                state = {
+                    "step": self.step,
+                    "epoch": self.epoch,
+                    "position": self.position,
+                    "best": self.best if math.isfinite(self.best) else None,
+                    "best_step": self.best_step,
+                    "world_size": self.info.world_size,
+                    "config": self.cfg.to_dict(),
+                    "optimizer": self.optimizer.state_dict(),
+                    "scaler": self.scaler.state_dict(),
+                    "generator": self.generator.get_state(),
+                    "rng": global_rng_state(),
+                    "rank_rng": rng,
+                    "rank_cuda_rng": cuda_rng,
+                }
+                save_state(self.ckpt_dir / "last_state.safetensors", state)
+        D.barrier(self.info)
+
+    def resume(self, path: str | Path) -> None:
+        """Continue from ``path``: a run folder, its ``checkpoints/`` folder or a state file."""
+        path = Path(path)
+        if path.is_dir():
+            path = path / "checkpoints" if (path / "checkpoints").is_dir() else path
+            path = path / "last_state.safetensors"
+        state = load_state(path)
+        if state["world_size"] != self.info.world_size:
+            raise ValueError(
+                f"{path} was written by a {state['world_size']}-rank run; resuming on "
+                f"{self.info.world_size} ranks would change the data order (use the same count)"
+            )
+        load_adapter(self.model, path.with_name("last.safetensors"))
+        self.optimizer.load_state_dict(state["optimizer"])
+        if state["scaler"]:
+            self.scaler.load_state_dict(state["scaler"])
+        self.generator.set_state(state["generator"].to(torch.uint8))
+        set_global_rng_state(state["rng"])
+        torch.set_rng_state(state["rank_rng"][self.info.rank].to(torch.uint8))
+        if state.get("rank_cuda_rng") and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rank_cuda_rng"][self.info.rank].to(torch.uint8))
+        self.step, self.epoch, self.position = state["step"], state["epoch"], state["position"]
+        self.best = state["best"] if state["best"] is not None else -math.inf
+        self.best_step = state["best_step"]
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> dict[str, Any]:
+        """mIoU with all modalities (and every subset when ``run.val_subsets``)."""
+        assert self.val_loader is not None
+        self.sync_buffers()
+        full = tuple(self.model_cfg.modalities)
+        subsets = modality_subsets(full) if self.cfg.run.val_subsets else [full]
+        result = run_inference(
+            self.model,
+            self.val_loader,
+            subsets,
+            self.model_cfg.num_classes,
+            self.device,
+            self.info,
+            autocast=self.autocast,
+            progress=self.cfg.run.progress,
+        )
+        summary = summarise(result, self.model_cfg.num_classes)
+        record: dict[str, Any] = {"kind": "val", "step": self.step, "epoch": self.epoch}
+        record["miou"] = summary[full]["miou"]
+        record["per_condition"] = {
+            c: 100.0 * cm.miou() for c, cm in summary[full]["per_condition"].items()
+        }
+        if self.cfg.run.val_subsets:
+            record["subsets"] = {"+".join(s): e["miou"] for s, e in summary.items()}
+        return record
+
+    # ------------------------------------------------------------------ training
+    def train_step(self, batches: list[dict[str, Any]]) -> dict[str, float]:
+        """One optimizer step over ``len(batches)`` micro-batches."""
+        cfg = self.cfg
+        lr = set_lr(
+            self.optimizer,
+            cfg.optim.lr,
+            lr_factor(
+                self.step,
+                self.total_steps,
+                self.warmup_steps,
+                cfg.optim.warmup_ratio,
+                cfg.optim.power,
+            ),
+        )
+        self.optimizer.zero_grad(set_to_none=True)
+        totals: dict[str, float] = {}
+        for i, batch in enumerate(batches):
+            kept = sample_modalities(
+                self.model_cfg.modalities, cfg.dropout.p, cfg.dropout.p_rgb, self.generator
+            )
+            inputs = {m: batch["inputs"][m].to(self.device, non_blocking=True) for m in kept}
+            target = batch["label"].to(self.device, non_blocking=True)
+            sync = (
+                self.ddp.no_sync()
+                if self.info.enabled and i < len(batches) - 1
+                else contextlib.nullcontext()
+            )
+            with sync:
+                with self.autocast():
+                    logits, extras = self.ddp(inputs, return_extras=True)
+                loss, parts = segmentation_loss(
+                    logits,
+                    extras["aux_logits"],
+                    target,
+                    cfg.aux_weight,
+                    cfg.loss.ohem,
+                    cfg.loss.ohem_thresh,
+                    cfg.loss.ohem_min_kept,
+                )
+                self.scaler.scale(loss / len(batches)).backward()
+            parts["loss"] = float(loss.detach())
+            parts["modalities"] = len(kept)
+            for k, v in parts.items():
+                totals[k] = totals.get(k, 0.0) + v / len(batches)
+        if cfg.optim.grad_clip is not None:
+            self.scaler.unscale_(self.optimizer)
+            params = [p for p in self.model.parameters() if p.requires_grad]
+            totals["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(params, cfg.optim.grad_clip))
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.step += 1
+        totals["lr"] = lr
+        return totals
+
+    def train(self, stop_at: int | None = None) -> dict[str, Any]:
+        """Train until ``total_steps`` (or ``stop_at``, for tests and time-boxed runs)."""
+        cfg = self.cfg
+        stop = min(self.total_steps, stop_at) if stop_at is not None else self.total_steps
+        if self.info.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            cfg.save(self.out / "config.yaml")
+            counts = count_parameters(self.model)
+            self.log(
+                {
+                    "kind": "start",
+                    "step": self.step,
+                    "total_steps": self.total_steps,
+                    "steps_per_epoch": self.steps_per_epoch,
+                    "world_size": self.info.world_size,
+                    "device": str(self.device),
+                    "params": counts,
+                }
+            )
+        val_every = cfg.run.val_every or self.steps_per_epoch
+        ckpt_every = cfg.run.ckpt_every or val_every
+        accum = cfg.optim.accumulate
+        limit = self.steps_per_epoch * accum  # micro-batches used per epoch (rest skipped)
+        bar = tqdm(
+            total=stop,
+            initial=self.step,
+            desc="train",
+            disable=not (cfg.run.progress and self.info.is_main),
+            dynamic_ncols=True,
+        )
+        started, window = time.perf_counter(), []
+        last_val: dict[str, Any] | None = None
+        while self.step < stop:
+            if self.position >= limit:
+                self.epoch, self.position = self.epoch + 1, 0
+            self.sampler.set_epoch(self.epoch)
+            self.train_set.set_epoch(self.epoch)
+            self.sampler.start = self.position * cfg.optim.batch_size
+            pending: list[dict[str, Any]] = []
+            for batch in self.loader:
+                pending.append(batch)
+                self.position += 1
+                if len(pending) < accum:
+                    continue
+                parts = self.train_step(pending)
+                pending = []
+                window.append(parts["loss"])
+                bar.update(1)
+                bar.set_postfix(loss=f"{parts['loss']:.3f}", lr=f"{parts['lr']:.2e}")
+                if cfg.run.log_every and self.step % cfg.run.log_every == 0:
+                    rec = {"kind": "train", "step": self.step, "epoch": self.epoch, **parts}
+                    rec["loss_avg"] = sum(window) / len(window)
+                    rec["elapsed_s"] = time.perf_counter() - started
+                    self.log(rec)
+                    window = []
+                if self.position >= limit:
+                    self.epoch, self.position = self.epoch + 1, 0
+                done = self.step >= stop
+                if self.val_loader is not None and (self.step % val_every == 0 or done):
+                    last_val = self.validate()
+                    self.log(last_val)
+                    if last_val["miou"] > self.best:
+                        self.best, self.best_step = last_val["miou"], self.step
+                        if self.info.is_main:
+                            save_adapter(
+                                self.model,
+                                self.ckpt_dir / "best.safetensors",
+                                self.include_backbone,
+                            )
+                if self.step % ckpt_every == 0 or done:
+                    self.save_checkpoint("last")
+                if done or self.position == 0:
+                    break  # epoch finished (or run over): restart the loader at the new epoch
+            else:  # the loader ran dry (cannot happen with drop_last; kept as a guard)
+                self.epoch, self.position = self.epoch + 1, 0
+        bar.close()
+        summary = {
+            "kind": "end",
+            "step": self.step,
+            "elapsed_s": time.perf_counter() - started,
+            "best_miou": self.best if math.isfinite(self.best) else None,
+            "best_step": self.best_step,
+            "last_val": last_val,
+        }
+        self.log(summary)
+        return summary

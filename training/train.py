@@ -1,0 +1,79 @@
+"""Command line: ``python -m training.train --config training/configs/<name>.yaml [overrides]``.
+
+Also the entry point of ``torchrun --nproc_per_node=N -m training.train ...`` (one process per
+GPU; NCCL on GPUs, gloo on CPUs; see ``docs/training.md`` for multi-node rendezvous) and of the
+``sam_moelora_train`` console script. Overrides are ``section.key=value`` pairs (YAML values),
+e.g. ``optim.lr=3e-4 run.seed=1 data.root=/data/DELIVER``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+import torch
+
+from . import distributed as D
+from .config import TrainConfig, TrainConfigError
+from .data import build_datasets
+from .loop import Trainer
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m training.train",
+        description="Train the MoE-LoRA SAM segmentor (single process or under torchrun).",
+    )
+    parser.add_argument("--config", required=True, help="training YAML (training/configs/...)")
+    parser.add_argument("--out", help="output folder (overrides run.out)")
+    parser.add_argument(
+        "--resume",
+        help="continue a run: its folder, checkpoints/ folder or last_state.safetensors",
+    )
+    parser.add_argument(
+        "--max-steps",
+        type=int,
+        help="stop after this optimizer step (the schedule still spans the configured length)",
+    )
+    parser.add_argument("overrides", nargs="*", help="section.key=value overrides")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    overrides = list(args.overrides)
+    if args.out:
+        overrides.append(f"run.out={args.out}")
+    try:
+        cfg = TrainConfig.load(args.config, overrides)
+    except TrainConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if cfg.run.threads:
+        torch.set_num_threads(cfg.run.threads)
+    info = D.setup(cfg.run.device)
+    try:
+        train_set, val_set = build_datasets(cfg)
+        trainer = Trainer(cfg, train_set, val_set, info)
+        if args.resume:
+            trainer.resume(args.resume)
+        if info.is_main:
+            mods = "+".join(cfg.model.modalities)
+            print(
+                f"training {cfg.model.preset} ({cfg.model.fusion}, {mods}) on "
+                f"{len(train_set)} samples, {trainer.total_steps} steps "  # type: ignore[arg-type]
+                f"({trainer.steps_per_epoch}/epoch), world size {info.world_size}, {info.device}",
+                flush=True,
+            )
+        summary = trainer.train(stop_at=args.max_steps)
+        if info.is_main:
+            print(json.dumps(summary, indent=2, default=str), flush=True)
+    finally:
+        D.teardown()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
