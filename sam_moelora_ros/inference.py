@@ -36,7 +36,8 @@ Hot path (measured by ``make bench``; ``docs/performance.md``):
 * Images travel to the device as **uint8** (a quarter of float32's bytes) and are converted,
   resampled, normalised and letterboxed there with the tensor functions of
   :mod:`~sam_moelora_ros.model.preprocess` (the same ops, in the same order, as
-  ``prepare_inputs``). On CUDA the upload goes through a **pinned** staging buffer per
+  ``prepare_inputs``). On CUDA the upload (:class:`~sam_moelora_ros.inference_device.Uploader`)
+  goes through a **pinned** staging buffer per
   (modality, shape) with a ``non_blocking`` copy; a CUDA event guards the buffer so the next
   frame cannot overwrite it while the previous copy is in flight. On the CPU the message buffer
   is wrapped without a copy.
@@ -58,7 +59,6 @@ import importlib.resources
 import logging
 import threading
 import time
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +67,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from sam_moelora_ros.inference_device import (
+    COMPILE_MODES,
+    DTYPES,
+    SegmenterError,
+    Uploader,
+    resolve_compile,
+    resolve_device,
+    resolve_dtype,
+)
 from sam_moelora_ros.model.preprocess import (
     Letterbox,
     letterbox_params,
@@ -75,31 +84,25 @@ from sam_moelora_ros.model.preprocess import (
     unletterbox,
 )
 
+__all__ = [
+    "COMPILE_MODES",
+    "DTYPES",
+    "Segmentation",
+    "Segmenter",
+    "SegmenterError",
+    "default_adapter_path",
+    "resolve_compile",
+    "resolve_device",
+    "resolve_dtype",
+]
+
 if TYPE_CHECKING:
     from torch import nn
-
-DTYPES: dict[str, torch.dtype] = {
-    "float32": torch.float32,
-    "float16": torch.float16,
-    "bfloat16": torch.bfloat16,
-}
-"""Accepted ``dtype`` names -> torch dtypes."""
-
-COMPILE_MODES = ("none", "default", "reduce-overhead", "max-autotune")
-"""Accepted ``compile`` values: ``none`` (eager) or a ``torch.compile`` mode."""
-
-MAX_STAGING_BUFFERS = 16
-"""Pinned staging buffers kept per Segmenter (one per modality and image shape); beyond this the
-cache is cleared, so a stream of ever-changing sizes cannot grow pinned memory without bound."""
 
 LOG = logging.getLogger(__name__)
 
 DEFAULT_MODEL_RESOURCE = ("models", "default_tiny.safetensors")
 """Where the package's shipped default adapter lives (inside ``sam_moelora_ros``)."""
-
-
-class SegmenterError(Exception):
-    """A Segmenter could not be built or was given input it cannot segment."""
 
 
 @dataclass
@@ -133,71 +136,6 @@ def default_adapter_path() -> Path | None:
     return path if path.is_file() else None
 
 
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` -> ``cuda`` when available, else ``cpu``; explicit names are checked.
-
-    Raises:
-        SegmenterError: the name is not a torch device, or names a CUDA device this machine lacks.
-    """
-    if isinstance(device, torch.device):
-        resolved = device
-    elif device in ("", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    else:
-        try:
-            resolved = torch.device(device)
-        except (RuntimeError, ValueError) as exc:
-            message = f"device {device!r} is not a torch device; use 'auto', 'cpu' or 'cuda[:N]'"
-            raise SegmenterError(message) from exc
-    if resolved.type == "cuda":
-        if not torch.cuda.is_available():
-            raise SegmenterError(
-                f"device {str(resolved)!r} requested but CUDA is not available on this machine; "
-                "use 'auto' or 'cpu'"
-            )
-        index = resolved.index or 0
-        if index >= torch.cuda.device_count():
-            raise SegmenterError(
-                f"device {str(resolved)!r} requested but only {torch.cuda.device_count()} "
-                "CUDA device(s) exist"
-            )
-    elif resolved.type != "cpu":
-        raise SegmenterError(
-            f"device {str(resolved)!r} is not supported; use 'auto', 'cpu', 'cuda'"
-        )
-    return resolved
-
-
-def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
-    """``"float32" | "float16" | "bfloat16"`` (or the torch dtype itself) -> torch dtype."""
-    if isinstance(dtype, torch.dtype):
-        if dtype not in DTYPES.values():
-            raise SegmenterError(f"dtype {dtype} is not supported; use one of {sorted(DTYPES)}")
-        return dtype
-    try:
-        return DTYPES[dtype]
-    except KeyError:
-        message = f"dtype {dtype!r} is not supported; use one of {sorted(DTYPES)}"
-        raise SegmenterError(message) from None
-
-
-def resolve_compile(mode: str | bool | None, device: torch.device) -> str:
-    """``True``/``False``/``None`` or a name of :data:`COMPILE_MODES` -> the mode to use.
-
-    ``reduce-overhead`` (CUDA graphs) becomes ``default`` on a CPU device.
-    """
-    if mode is None or mode is False:
-        return "none"
-    if mode is True:
-        return "default"
-    if mode not in COMPILE_MODES:
-        raise SegmenterError(f"compile mode {mode!r} is not supported; use one of {COMPILE_MODES}")
-    if mode == "reduce-overhead" and device.type != "cuda":
-        LOG.info("compile mode 'reduce-overhead' uses CUDA graphs; using 'default' on %s", device)
-        return "default"
-    return mode
-
-
 class Segmenter:
     """Run a :class:`~sam_moelora_ros.model.MoELoRASegmentor` on numpy frames.
 
@@ -224,8 +162,8 @@ class Segmenter:
     ) -> None:
         self.device = resolve_device(device)
         self.compile_mode = resolve_compile(compile, self.device)
-        cuda = self.device.type == "cuda"
-        self.pin_memory = cuda and (pin_memory is None or pin_memory)
+        self._upload = Uploader(self.device, pin_memory is None or pin_memory)
+        self.pin_memory = self._upload.pin_memory
         self.dtype = resolve_dtype(dtype)
         config = getattr(model, "config", None) or getattr(model, "cfg", None)
         if config is None:
@@ -241,7 +179,6 @@ class Segmenter:
         # Weights stay float32; half precision runs under autocast (see the module docstring).
         self.model = model.eval().to(device=self.device)
         self.label_dtype = np.uint8 if self.num_classes <= 256 else np.uint16
-        self._staging: dict[tuple[str, tuple[int, ...], str], tuple[torch.Tensor, Any]] = {}
         self._hooked = threading.local()  # router weights of the running forward, per thread
         self._hook_routers()
         self._forward: Any = self.model
@@ -352,46 +289,6 @@ class Segmenter:
             for name, tensor in uploaded.items()
         }
         return ordered, tensors, box
-
-    def _upload(self, name: str, image: np.ndarray) -> torch.Tensor:
-        """``H x W [x C]`` array -> ``1 x 3 x H x W`` tensor (its own dtype) on the device.
-
-        CPU: a view of the array (no copy). CUDA: through a pinned staging buffer, non-blocking.
-        Mono images are broadcast to 3 channels and RGBA loses alpha *after* the upload, so only
-        the bytes the sensor produced cross the bus.
-        """
-        array = np.ascontiguousarray(image)
-        with warnings.catch_warnings():  # message buffers are read-only; nothing writes to them
-            warnings.simplefilter("ignore", UserWarning)
-            host = torch.from_numpy(array)
-        if self.device.type == "cuda":
-            host = self._to_cuda(name, host)
-        if host.ndim == 2:
-            host = host.unsqueeze(-1)
-        if host.shape[-1] == 1:
-            host = host.expand(-1, -1, 3)
-        elif host.shape[-1] == 4:
-            host = host[..., :3]
-        return host.permute(2, 0, 1).unsqueeze(0)
-
-    def _to_cuda(self, name: str, host: torch.Tensor) -> torch.Tensor:
-        if not self.pin_memory:
-            return host.to(self.device)
-        key = (name, tuple(host.shape), str(host.dtype))
-        slot = self._staging.get(key)
-        if slot is None:
-            if len(self._staging) >= MAX_STAGING_BUFFERS:
-                for _, event in self._staging.values():
-                    event.synchronize()
-                self._staging.clear()
-            slot = (torch.empty(host.shape, dtype=host.dtype, pin_memory=True), torch.cuda.Event())
-            self._staging[key] = slot
-        buffer, event = slot
-        event.synchronize()  # the previous copy out of this buffer has finished
-        buffer.copy_(host)
-        device_tensor = buffer.to(self.device, non_blocking=True)
-        event.record(torch.cuda.current_stream(self.device))
-        return device_tensor
 
     def __call__(
         self, images: Mapping[str, np.ndarray], size_hw: tuple[int, int] | None = None

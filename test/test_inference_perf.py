@@ -75,7 +75,7 @@ def test_pinned_buffers_are_a_cuda_only_path(segmenter: Segmenter) -> None:
     assert segmenter.pin_memory is False
     assert Segmenter(tiny_model(), device="cpu", pin_memory=True).pin_memory is False
     segmenter(frame())
-    assert segmenter._staging == {}
+    assert segmenter._upload._staging == {}
 
 
 def test_cpu_upload_is_a_view_of_the_message_buffer(segmenter: Segmenter) -> None:
@@ -172,4 +172,4 @@ def test_cuda_pinned_uploads_match_the_cpu() -> None:
     for seed in range(3):  # reuses the staging buffers
         a, b = gpu(frame(seed=seed)), cpu(frame(seed=seed))
         assert (a.labels == b.labels).mean() > 0.99
-    assert all(buffer.is_pinned() for buffer, _ in gpu._staging.values())
+    assert all(buffer.is_pinned() for buffer, _ in gpu._upload._staging.values())
