@@ -9,9 +9,11 @@ modalities, random weights: speed does not depend on their values), LoRA merged 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import statistics
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -299,6 +301,45 @@ def run_cuda(quick: bool = False, compile_mode: str = "none") -> tuple[list[Rati
         Ratio("GPU vit_b 512 bf16 batch-1 latency p50 (ms)", p50, "<= 10", p50 <= 10),
         Ratio("GPU vit_b 512 bf16 batched frames/s", best, ">= 200", best >= 200),
     ], figures
+
+
+def run_backbones(quick: bool = False, device: str = "cpu") -> tuple[list[Ratio], dict[str, Any]]:
+    """SAM 2 Hiera-B+ against SAM 1 ViT-B: one frame of four modalities at 512 px (issue 9).
+
+    Both models are random (no weights can be downloaded here): the cost does not depend on the
+    weights. Each forward is the whole segmentor, merged LoRA, batch 1; bf16 autocast on CUDA.
+    """
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        message = "no CUDA device: Hiera-B+ vs ViT-B on the GPU skipped"
+        return [Ratio("hiera_b+ / vit_b forward (GPU)", None, "(info)", None, message)], {}
+    sync = torch.cuda.synchronize if dev.type == "cuda" else None
+    torch.manual_seed(2)
+    inputs = {m: torch.randn(1, 3, 512, 512, device=dev) for m in MODALITIES}
+    nets = {}
+    for preset in ("hiera_b+", "vit_b"):
+        net = build_model(preset, image_size=512).to(dev)
+        net.merge_lora()
+        nets[preset] = net
+
+    def forward(preset: str) -> Callable[[], object]:
+        def run() -> object:
+            autocast = torch.autocast("cuda", torch.bfloat16) if sync else contextlib.nullcontext()
+            with torch.inference_mode(), autocast:
+                return nets[preset](inputs)
+
+        return run
+
+    rounds = (1 if quick else 2) if dev.type == "cpu" else (10 if quick else 50)
+    times = interleaved({p: forward(p) for p in nets}, rounds, warmup=0 if quick else 1, sync=sync)
+    value = paired_ratio(times, "hiera_b+", "vit_b")
+    figures = {"device": str(dev), "image_size": 512, "ms": summary(times)}
+    detail = (
+        f"hiera_b+ {min_ms(times['hiera_b+']):.0f} ms, vit_b {min_ms(times['vit_b']):.0f} ms "
+        f"({dev.type}, 4 modalities, 512 px, batch 1)"
+    )
+    name = "hiera_b+ / vit_b forward, 4 modalities, 512 px"
+    return [Ratio(name, value, "(info)", None, detail)], figures
 
 
 def main() -> None:

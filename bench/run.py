@@ -55,7 +55,7 @@ def main() -> None:
     if not args.skip_node:
         ensure_private_netns()
     import torch
-    from bench_model import run_cpu, run_cuda
+    from bench_model import run_backbones, run_cpu, run_cuda
     from bench_node import run_node
 
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
@@ -68,6 +68,8 @@ def main() -> None:
     if args.device == "cuda":
         r, figures["model_cuda"] = run_cuda(args.quick, args.compile)
         ratios += r
+        r, figures["backbones_cuda"] = run_backbones(args.quick, "cuda")
+        ratios += r
         if torch.cuda.is_available() and not args.skip_node:
             # the GPU node: vit_b at 512 px, camera/depth/events at 5x nominal (100 Hz)
             r, figures["node_cuda"] = run_node(
@@ -77,6 +79,9 @@ def main() -> None:
     else:
         print("[bench] model benchmarks (tiny preset, CPU) ...", flush=True)
         r, figures["model_cpu"] = run_cpu(args.quick)
+        ratios += r
+        print("[bench] SAM 2 Hiera-B+ vs SAM 1 ViT-B (4 modalities, 512 px) ...", flush=True)
+        r, figures["backbones_cpu"] = run_backbones(args.quick, "cpu")
         ratios += r
         if not args.skip_node:
             print("[bench] node benchmarks (DDS in a private netns) ...", flush=True)
