@@ -6,6 +6,7 @@ subscribes from the pytest process in its own rclpy Context on the module's ROS 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -13,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +122,22 @@ class NodeProcess:
                 self.proc.wait(5)
         self._reader.join(2)
         return self.proc.returncode, time.monotonic() - start
+
+
+@contextlib.contextmanager
+def running_node(
+    args: Sequence[str], env: dict[str, str], *, script: bool = False
+) -> Iterator[NodeProcess]:
+    """A node that has logged ``ready``; afterwards Ctrl-C must end it cleanly within 5 s."""
+    proc = NodeProcess(args, env, script=script)
+    try:
+        proc.wait_for_log(r"ready: model", timeout=90)
+        yield proc
+    finally:
+        code, seconds = proc.stop()
+    # Ctrl-C ends the node cleanly and quickly, whatever it was doing.
+    assert code == 0, proc.output
+    assert seconds < 5.0, f"SIGINT took {seconds:.1f} s"
 
 
 class Harness:

@@ -24,6 +24,7 @@ from ros_harness import (
     domain_of,
     header,
     node_args,
+    running_node,
     stamp_of,
     values,
     wait_until,
@@ -41,15 +42,8 @@ RATE_HZ = 15.0
 
 @pytest.fixture(scope="module")
 def node(ros_env: dict[str, str], tiny_adapter: Path) -> Iterator[NodeProcess]:
-    proc = NodeProcess(node_args(tiny_adapter), ros_env)
-    try:
-        proc.wait_for_log(r"ready: model", timeout=90)
+    with running_node(node_args(tiny_adapter), ros_env) as proc:
         yield proc
-    finally:
-        code, seconds = proc.stop()
-    # Ctrl-C ends the node cleanly and quickly, whatever it was doing.
-    assert code == 0, proc.output
-    assert seconds < 5.0, f"SIGINT took {seconds:.1f} s"
 
 
 @pytest.fixture(scope="module")

@@ -24,6 +24,7 @@ from ros_harness import (
     lidar_msg,
     node_args,
     rgb_msg,
+    running_node,
     stamp_of,
     values,
     wait_until,
@@ -56,14 +57,9 @@ def node(ros_env: dict[str, str], slow_adapter: Path) -> Iterator[NodeProcess]:
         "sensors.event.topic:=event/cloud",
         "output.color_alpha:=1.0",
     )
-    proc = NodeProcess(args, ros_env, script=True)  # the console script, as users start it
-    try:
-        proc.wait_for_log(r"ready: model", timeout=90)
+    # The console script, as users start it.
+    with running_node(args, ros_env, script=True) as proc:
         yield proc
-    finally:
-        code, seconds = proc.stop()
-    assert code == 0, proc.output
-    assert seconds < 5.0, f"SIGINT took {seconds:.1f} s"
 
 
 @pytest.fixture(scope="module")
