@@ -71,11 +71,11 @@ def event_counts(
     _check_lengths(x=x, y=y, p=p)
     h, w = int(size[0]), int(size[1])
     lin, keep = _pixel_index(np.ravel(x), np.ravel(y), size)
-    pos = np.asarray(p).reshape(-1)[keep] > 0
-    n = h * w
-    pos_count = np.bincount(lin[pos], minlength=n).reshape(h, w)
-    neg_count = np.bincount(lin[~pos], minlength=n).reshape(h, w)
-    return pos_count, neg_count
+    polarity = np.asarray(p).reshape(-1)
+    positive = (polarity if keep.all() else polarity[keep]) > 0
+    # One bincount over (pixel, polarity) pairs instead of two over masked copies.
+    counts = np.bincount(lin * 2 + positive, minlength=2 * h * w).reshape(h, w, 2)
+    return counts[..., 1], counts[..., 0]
 
 
 def events_to_voxel_grid(
