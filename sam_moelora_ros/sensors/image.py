@@ -26,7 +26,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from .messages import build_message
+from .messages import build_message, message_bytes
 
 __all__ = ["encoding_info", "image_to_numpy", "numpy_to_image"]
 
@@ -85,18 +85,6 @@ def encoding_info(encoding: str) -> tuple[np.dtype, int]:
     )
 
 
-def _as_byte_buffer(data: Any) -> np.ndarray:
-    """A 1-D uint8 array over ``data`` without copying where the buffer protocol allows."""
-    if isinstance(data, np.ndarray):
-        flat = (
-            data.reshape(-1) if data.flags.c_contiguous else np.ascontiguousarray(data).reshape(-1)
-        )
-        return flat.view(np.uint8)
-    if isinstance(data, (list, tuple)):
-        return np.asarray(data, dtype=np.uint8)
-    return np.frombuffer(data, dtype=np.uint8)
-
-
 def image_to_numpy(msg: Any, *, raw: bool = False) -> np.ndarray:
     """Decode an Image message (any object with its fields) into a native-endian array.
 
@@ -123,7 +111,7 @@ def image_to_numpy(msg: Any, *, raw: bool = False) -> np.ndarray:
             f"Image step {step} is smaller than one row of encoding {encoding!r}: width {width} "
             f"x {channels} channel(s) x {dtype.itemsize} byte(s) = {row_bytes} bytes"
         )
-    buf = _as_byte_buffer(msg.data)
+    buf = message_bytes(msg.data)
     needed = rows * step
     if buf.size < needed:
         raise ValueError(

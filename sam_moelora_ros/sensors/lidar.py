@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .messages import build_message, message_flavour, rosbags_field_type
+from .messages import build_message, message_bytes, message_flavour, rosbags_field_type
 
 __all__ = [
     "FLOAT32",
@@ -87,14 +87,6 @@ def dtype_from_fields(
     return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": itemsize})
 
 
-def _byte_buffer(data: Any) -> np.ndarray:
-    if isinstance(data, np.ndarray):
-        return np.ascontiguousarray(data).reshape(-1).view(np.uint8)
-    if isinstance(data, (list, tuple)):
-        return np.asarray(data, dtype=np.uint8)
-    return np.frombuffer(data, dtype=np.uint8)
-
-
 def read_points(
     cloud: Any,
     field_names: Iterable[str] | None = None,
@@ -119,7 +111,7 @@ def read_points(
             f"PointCloud2 row_step {row_step} is smaller than width {width} x point_step "
             f"{point_step} = {width * point_step}"
         )
-    buf = _byte_buffer(cloud.data)
+    buf = message_bytes(cloud.data)
     needed = height * row_step
     if buf.size < needed:
         raise ValueError(

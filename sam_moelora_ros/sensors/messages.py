@@ -146,3 +146,16 @@ def build_message(
             msg.header = header
         msg.data = payload
     return msg
+
+
+def message_bytes(data: Any) -> np.ndarray:
+    """A message's ``data`` field as a 1-D uint8 array, without a copy where possible.
+
+    rclpy gives ``array.array('B')`` or bytes, rosbags a uint8 ndarray, plain objects any of
+    these or a list; contiguous buffers are viewed, not copied.
+    """
+    if isinstance(data, np.ndarray):
+        return np.ascontiguousarray(data).reshape(-1).view(np.uint8)
+    if isinstance(data, (list, tuple)):
+        return np.asarray(data, dtype=np.uint8)
+    return np.frombuffer(data, dtype=np.uint8)
