@@ -203,16 +203,16 @@ def decode_lidar(msg: Any, camera: Camera | None, T_cam_from_lidar: np.ndarray) 
         xyz = read_points_numpy(msg, field_names=("x", "y", "z"), skip_nans=True)
     except Exception as exc:
         raise BadMessage(f"lidar cloud: {exc}") from exc
-    if not np.isfinite(xyz).all(axis=1).any():
-        raise BadMessage("lidar cloud has no finite point (all NaN/Inf)")
     try:
-        projected = project_points(
+        sparse, hit = project_points(
             xyz, camera.K, T_cam_from_lidar, (camera.height, camera.width), D=camera.D
         )
     except Exception as exc:
         raise BadMessage(f"lidar projection: {exc}") from exc
-    sparse = projected[0] if isinstance(projected, tuple) else projected
-    if not np.any(np.isfinite(sparse) & (sparse > 0)):
+    if not hit.any():
+        # Told apart only on this error path, so the hot path scans the cloud once.
+        if not np.isfinite(xyz).all(axis=1).any():
+            raise BadMessage("lidar cloud has no finite point (all NaN/Inf)")
         raise BadMessage(
             f"no lidar point projects into the {camera.height}x{camera.width} camera image "
             "(check lidar.extrinsic: it is T_cam_from_lidar)"
