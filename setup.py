@@ -15,12 +15,24 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*", "training", "training.*"]),
-    package_data={PACKAGE: ["py.typed", "models/*.safetensors", "models/*.json", "models/*.md"]},
+    package_data={
+        PACKAGE: [
+            "py.typed",
+            "models/*.safetensors",
+            "models/*.json",
+            "models/*.md",
+            "resources/*.xml",
+        ]
+    },
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.py")),
-        (f"share/{PACKAGE}/config", [p for p in glob("config/*") if not p.endswith("/")]),
+        (
+            f"share/{PACKAGE}/config",
+            [p for p in glob("config/*") if not p.endswith("/")]
+            + [f"{PACKAGE}/resources/fastdds_large_messages.xml"],
+        ),
     ],
     python_requires=">=3.10",
     install_requires=["setuptools"],

@@ -23,6 +23,9 @@ LIB=install/sam_moelora_ros/lib/sam_moelora_ros
 for f in package.xml $(cd "$ROOT" && ls launch/*.py config/* 2>/dev/null); do
   [ -f "$SHARE/$f" ] || { echo "colcon install is missing $SHARE/$f"; exit 1; }
 done
+# The Fast DDS profile the launch file hands the node lives in the package; share/ has a copy.
+[ -f "$SHARE/config/fastdds_large_messages.xml" ] \
+  || { echo "colcon install is missing $SHARE/config/fastdds_large_messages.xml"; exit 1; }
 for s in $(sed -n 's/^ *"\([a-z_]*\) = .*/\1/p' "$ROOT/setup.py"); do
   [ -x "$LIB/$s" ] || { echo "colcon install is missing console script $LIB/$s"; exit 1; }
 done

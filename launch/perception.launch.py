@@ -9,6 +9,11 @@ Every input is subscribed under the name the parameter file gives (defaults in
 config/perception.yaml) and remapped here to the robot's topic, so the YAML stays generic and a
 robot needs only launch arguments. Outputs are private topics of the node
 (``/<namespace>/sam_moelora_perception/labels`` ...) and can be remapped the same way.
+
+Fast DDS: the node gets config/fastdds_large_messages.xml (a shared-memory segment that fits
+image-sized messages) unless the environment already names a profile; ``fastdds_profile:=...``
+picks another file. Start the camera and LiDAR drivers with the same profile (README,
+"Large messages over Fast DDS"): the segment that matters is the publisher's.
 """
 
 from __future__ import annotations
@@ -17,12 +22,14 @@ import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch.actions import DeclareLaunchArgument
-from launch.substitutions import LaunchConfiguration
+from launch.substitutions import EnvironmentVariable, LaunchConfiguration
 from launch_ros.actions import Node
 
 from launch import LaunchDescription
 
 PACKAGE = "sam_moelora_ros"
+PROFILE_ENV_VARS = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+"""Fast DDS 3 and Fast DDS 2 names of the default-profile variable."""
 
 # (launch argument, the node's topic name in config/perception.yaml, help)
 REMAPPINGS = (
@@ -39,7 +46,9 @@ REMAPPINGS = (
 
 def generate_launch_description() -> LaunchDescription:
     """Declare the arguments and the one node."""
-    default_params = os.path.join(get_package_share_directory(PACKAGE), "config", "perception.yaml")
+    config = os.path.join(get_package_share_directory(PACKAGE), "config")
+    default_params = os.path.join(config, "perception.yaml")
+    shipped_profile = os.path.join(config, "fastdds_large_messages.xml")
     arguments = [
         DeclareLaunchArgument(
             "params_file",
@@ -49,6 +58,17 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("namespace", default_value="", description="Node namespace"),
         DeclareLaunchArgument(
             "log_level", default_value="info", description="debug | info | warn | error"
+        ),
+        DeclareLaunchArgument(
+            "fastdds_profile",
+            # a profile already named in the environment wins over the shipped one
+            default_value=EnvironmentVariable(
+                PROFILE_ENV_VARS[0],
+                default_value=EnvironmentVariable(
+                    PROFILE_ENV_VARS[1], default_value=shipped_profile
+                ),
+            ),
+            description="Fast DDS XML profile for the node (default: the shipped one)",
         ),
     ]
     arguments += [
@@ -63,6 +83,7 @@ def generate_launch_description() -> LaunchDescription:
         parameters=[LaunchConfiguration("params_file")],
         remappings=[(topic, LaunchConfiguration(arg)) for arg, topic, _ in REMAPPINGS],
         arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
+        additional_env={name: LaunchConfiguration("fastdds_profile") for name in PROFILE_ENV_VARS},
         output="screen",
         emulate_tty=True,
     )

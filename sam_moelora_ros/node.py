@@ -377,8 +377,10 @@ class PerceptionNode(Node):
                 self._warn("inference", f"inference failed: {type(exc).__name__}: {exc}")
 
     def _segment_and_publish(self, frame: Frame) -> None:
+        started = self._now()
         _, images, anchor = frame_inputs(frame, self.segmenter.modalities)
         result = self.segmenter(images, anchor.size_hw)
+        segmented = self._now()
         header = anchor.header
         camera = self._camera
         if frame.anchor in ("lidar", "event") and camera is not None and camera.frame_id:
@@ -386,7 +388,8 @@ class PerceptionNode(Node):
             header = plain_header(int(header.stamp.sec), int(header.stamp.nanosec), camera.frame_id)
         # Class ids first: their consumers should not wait for the colour blend.
         self._pub["labels"].publish(encode_outputs(result.labels, header, Image)["labels"])
-        latency = self._now() - frame.arrival_s
+        published = self._now()
+        latency = published - frame.arrival_s
         out = self._output
         if out.color or out.confidence:
             color = None
@@ -411,6 +414,8 @@ class PerceptionNode(Node):
             stats.last_latency_s = latency
             stats.max_latency_s = max(stats.max_latency_s, latency)
             stats.last_inference_s = result.inference_s
+            stats.last_wait_s = started - frame.arrival_s
+            stats.last_publish_s = published - segmented
             stats.last_error = "" if not stats.failures else stats.last_error
             self._router.append(dict(result.router_weights))
 

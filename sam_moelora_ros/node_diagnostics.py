@@ -110,6 +110,8 @@ def inference_report(
             "latency_ms": f"{stats.last_latency_s * 1e3:.1f}",
             "max_latency_ms": f"{stats.max_latency_s * 1e3:.1f}",
             "inference_ms": f"{stats.last_inference_s * 1e3:.1f}",
+            "wait_ms": f"{stats.last_wait_s * 1e3:.1f}",
+            "publish_ms": f"{stats.last_publish_s * 1e3:.1f}",
             "frames_in": str(stats.frames_in),
             "frames_out": str(stats.frames_out),
             "frames_dropped": str(dropped),

@@ -140,6 +140,10 @@ class InferenceStats:
     last_router: dict[str, float] = field(default_factory=dict)
     last_latency_s: float = 0.0
     last_inference_s: float = 0.0
+    last_wait_s: float = 0.0
+    """Anchor arrival -> the worker starts the frame (waiting for late sensors, the queue)."""
+    last_publish_s: float = 0.0
+    """Segmenter done -> ``~/labels`` handed to the middleware (encoding, publish call)."""
     max_latency_s: float = 0.0
     last_error: str = ""
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

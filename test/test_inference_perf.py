@@ -13,10 +13,11 @@ from sam_moelora_ros.inference import (
     COMPILE_MODES,
     Segmenter,
     SegmenterError,
+    _max_softmax,
     resolve_compile,
 )
 from sam_moelora_ros.model import ModelConfig, MoELoRASegmentor
-from sam_moelora_ros.model.preprocess import prepare_inputs
+from sam_moelora_ros.model.preprocess import prepare_inputs, unletterbox
 
 MODALITIES = ("rgb", "depth", "event", "lidar")
 CPU = torch.device("cpu")
@@ -173,3 +174,39 @@ def test_cuda_pinned_uploads_match_the_cpu() -> None:
         a, b = gpu(frame(seed=seed)), cpu(frame(seed=seed))
         assert (a.labels == b.labels).mean() > 0.99
     assert all(buffer.is_pinned() for buffer, _ in gpu._upload._staging.values())
+
+
+@pytest.mark.parametrize("classes", [2, 25, 300])
+def test_max_softmax_equals_softmax_max(classes: int) -> None:
+    torch.manual_seed(classes)
+    logits = torch.randn(2, classes, 9, 11) * 4
+    logits[0, :, 0, 0] = 1.5  # an exact tie: the first class wins, as torch.max reports it
+    logits[1, 3 % classes, 2, 2] = logits[1, :, 2, 2].max() + 10  # a clear winner
+    want_conf, want_ids = torch.softmax(logits, dim=1).max(dim=1)
+    conf, ids = _max_softmax(logits.clone())
+    torch.testing.assert_close(conf, want_conf, rtol=1e-5, atol=1e-6)
+    assert torch.equal(ids.long(), want_ids)
+    assert ids[0, 0, 0] == 0 and ids[1, 2, 2] == 3 % classes
+
+
+def test_max_softmax_keeps_nan_pixels_in_range() -> None:
+    logits = torch.randn(1, 25, 4, 4)
+    logits[0, 7, 1, 1] = float("nan")
+    conf, ids = _max_softmax(logits)
+    assert int(ids.max()) < 25 and torch.isnan(conf[0, 1, 1])
+    assert not torch.isnan(conf[0, 0, 0])
+
+
+@pytest.mark.parametrize(("h", "w"), [(48, 64), (64, 64)])  # resized; model size (a view)
+def test_postprocess_equals_the_reference_formula(segmenter: Segmenter, h: int, w: int) -> None:
+    images = frame(h, w, seed=5)
+    _, tensors, box = segmenter._prepare(images, (h, w))
+    with torch.inference_mode():
+        logits, _ = segmenter._run(tensors)
+        kept = logits.clone()
+        labels, confidence = segmenter._postprocess_batch(logits, [box])
+        full = unletterbox(kept.float(), box, mode="bilinear")
+        want_conf, want_ids = torch.softmax(full, dim=1).max(dim=1)
+    assert torch.equal(logits, kept)  # the model's output is not overwritten
+    np.testing.assert_array_equal(labels[0], want_ids[0].numpy())
+    np.testing.assert_allclose(confidence[0], want_conf[0].numpy(), rtol=1e-5, atol=1e-6)

@@ -34,6 +34,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from sam_moelora_ros.bag import BagReader
+from sam_moelora_ros.dds_profile import PROFILE_ENV_VARS, with_large_message_profile
 from sam_moelora_ros.node_params import SPECS, build_config
 from sam_moelora_ros.replay.pipeline import DEFAULT_TOPICS, bag_extrinsic
 from sam_moelora_ros.replay.scenarios import CORRUPT, DROP, Scenario, corrupt_message
@@ -285,6 +286,7 @@ def ros_environment(env: Mapping[str, str] | None) -> Iterator[None]:
         "ROS_AUTOMATIC_DISCOVERY_RANGE",
         "ROS_STATIC_PEERS",
         "RMW_IMPLEMENTATION",
+        *PROFILE_ENV_VARS,
     )
     saved = {k: os.environ.get(k) for k in keys}
     try:
@@ -338,17 +340,19 @@ def run_live(
     """Start the node, play ``bag`` into it, record its labels; write ``out/live_metrics.json``.
 
     ``env``: the node's environment (None: this process's); the player uses the same DDS
-    settings. ``node_params``: node parameter overrides (dotted names). After the last message
-    the recorder waits until no label arrived for ``idle_s`` (at most ``settle_s``). The node's
-    output goes to ``out/node.log``.
+    settings, and both get the shipped Fast DDS large-message profile unless ``env`` names one
+    (:mod:`~sam_moelora_ros.dds_profile`). ``node_params``: node parameter overrides (dotted
+    names). After the last message the recorder waits until no label arrived for ``idle_s`` (at
+    most ``settle_s``). The node's output goes to ``out/node.log``.
     """
     topics = dict(DEFAULT_TOPICS)
     with BagReader(bag) as reader:
         extrinsic = bag_extrinsic(reader, topics, build_config({}).extrinsic)
     params = node_parameters(adapter, topics, extrinsic, node_params)
     params_file = write_params_file(out / "node_params.yaml", params)
+    env = with_large_message_profile(os.environ if env is None else env)
     node_proc = NodeProcess(node_command(params_file), env, out / "node.log")
-    domain = (env or os.environ).get("ROS_DOMAIN_ID")
+    domain = env.get("ROS_DOMAIN_ID")
     try:
         with ros_environment(env):
             recorded = _play_and_record(
@@ -496,6 +500,7 @@ def play_main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("bag", type=Path)
     p.add_argument("--rate", type=float, default=1.0)
     args = p.parse_args(argv)
+    os.environ.update(with_large_message_profile(os.environ))  # before the first participant
     rclpy.init()
     node = Node("bag_play")
     try:

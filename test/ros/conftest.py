@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from sam_moelora_ros.dds_profile import PROFILE_ENV_VARS, with_large_message_profile
+
 # The test modules import their helpers (ros_harness.py) from this directory.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -67,9 +69,12 @@ def ros_env() -> Iterator[dict[str, str]]:
     env["PYTHONUNBUFFERED"] = "1"
     env["RCUTILS_LOGGING_BUFFERED_STREAM"] = "0"
     env["OMP_NUM_THREADS"] = "1"
-    saved = {k: os.environ.get(k) for k in ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID")}
-    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
-    os.environ["ROS_DOMAIN_ID"] = str(domain)
+    # as deployed: image-sized messages through a shared-memory segment that fits them
+    env = with_large_message_profile(env)
+    shared = ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID", *PROFILE_ENV_VARS)
+    saved = {k: os.environ.get(k) for k in shared}
+    for key in shared:  # this process' harness: the same settings as its nodes
+        os.environ[key] = env[key]
     yield env
     for key, value in saved.items():
         if value is None:

@@ -12,7 +12,11 @@ from sam_moelora_ros.sensors import (
     lidar_to_network_image,
     numpy_to_image,
 )
-from sam_moelora_ros.sensors.events import event_counts, events_to_voxel_grid
+from sam_moelora_ros.sensors.events import (
+    _robust_count_scale,
+    event_counts,
+    events_to_voxel_grid,
+)
 
 NAN = np.nan
 
@@ -154,3 +158,70 @@ def test_lidar_fill_paths_agree_on_range(radius: int) -> None:
     slow = lidar_to_network_image(sparse, np.zeros_like(sparse), fill_radius=radius)
     np.testing.assert_array_equal(fast[:, :, 0], slow[:, :, 0])
     np.testing.assert_array_equal(fast[:, :, 2], fast[:, :, 0])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_robust_count_scale_is_numpys_99th_percentile(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    total = rng.poisson(rng.uniform(0.05, 6.0), (40, 50)).astype(np.int64)
+    nonzero = total[total > 0]
+    assert _robust_count_scale(total) == max(float(np.percentile(nonzero, 99)), 1.0)
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [([0, 0, 0], 1.0), ([0, 7, 0], 7.0), ([3, 3, 3], 3.0), ([0, 1, 1], 1.0)],
+)
+def test_robust_count_scale_edge_cases(values: list[int], expected: float) -> None:
+    assert _robust_count_scale(np.array(values)) == expected
+
+
+def _frame_by_definition(x, y, p, size, scale=None) -> np.ndarray:
+    """The docstring's formula, event by event (slow, obviously right)."""
+    h, w = size
+    pos = np.zeros(size, np.int64)
+    neg = np.zeros(size, np.int64)
+    for xi, yi, pi in zip(x, y, p, strict=True):
+        c, r = int(np.rint(xi)), int(np.rint(yi))
+        if 0 <= c < w and 0 <= r < h:
+            (pos if pi > 0 else neg)[r, c] += 1
+    total = pos + neg
+    nz = total[total > 0]
+    s = scale or (max(float(np.percentile(nz, 99)), 1.0) if nz.size else 1.0)
+    return np.stack(
+        [np.rint(np.minimum(c, s) * (255.0 / s)).astype(np.uint8) for c in (pos, neg, total)], -1
+    )
+
+
+@pytest.mark.parametrize(
+    ("dtype", "scale"), [(np.uint16, None), (np.int32, None), (np.float32, None), (np.int64, 2.5)]
+)
+def test_event_frame_matches_its_definition(dtype, scale) -> None:
+    rng = np.random.default_rng(3)
+    n, size = 3000, (12, 17)
+    x = rng.integers(0, 17, n).astype(dtype)
+    y = rng.integers(0, 12, n).astype(dtype)
+    if np.dtype(dtype).kind in "if":  # signed and float streams may hold off-image events
+        x[:40] -= 30
+        y[40:80] += 50
+    if np.dtype(dtype).kind == "f":
+        x += rng.uniform(-0.45, 0.45, n).astype(dtype)
+    p = rng.integers(0, 2, n).astype(np.int8) * 2 - 1
+    got = events_to_representation(x, y, np.arange(n), p, size, max_count=scale)
+    np.testing.assert_array_equal(got, _frame_by_definition(x, y, p, size, scale))
+
+
+def test_event_coordinates_that_do_not_fit_int32_are_dropped_not_wrapped() -> None:
+    # 2**32 + 1 would wrap to column 1 in a 32-bit index
+    x = np.array([1, 2**32 + 1, 2], dtype=np.uint64)
+    y = np.zeros(3, dtype=np.uint64)
+    p = np.ones(3, dtype=np.int8)
+    pos, neg = event_counts(x, y, p, (1, 3))
+    assert pos.tolist() == [[0, 1, 1]] and neg.sum() == 0
+
+
+def test_nan_event_coordinates_are_dropped() -> None:
+    x = np.array([0.0, np.nan, 1.0])
+    y = np.array([0.0, 0.0, np.nan])
+    pos, _ = event_counts(x, y, np.ones(3), (1, 2))
+    assert pos.tolist() == [[1, 0]]

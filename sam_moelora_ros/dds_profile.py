@@ -1,0 +1,52 @@
+"""The Fast DDS profile for camera-sized messages, and the environment that selects it.
+
+Fast DDS moves messages between processes of one host through a shared-memory segment of the
+*writer*, 512 KiB unless configured. Sensor messages are larger (a 640x480 rgb8 image is 900 KiB,
+a 130 k-point cloud 4 MiB) and then travel in pieces, which cost the node's anchor camera image
+14 ms of transport per frame on the development machine (3.4 ms with the shipped 64 MiB
+segment; ``make bench`` measures the node end to end). The shipped profile
+(``resources/fastdds_large_messages.xml``, also installed to ``share/sam_moelora_ros/config``)
+only enlarges that segment; discovery and remote peers still use UDP.
+
+Fast DDS reads the profile file named by an environment variable when a process creates its
+first participant (``rclpy.init`` + the first node): ``FASTDDS_DEFAULT_PROFILES_FILE`` for Fast
+DDS 3 (ROS 2 Kilted on), ``FASTRTPS_DEFAULT_PROFILES_FILE`` for Fast DDS 2 (Humble, Jazzy). A
+profile the user already selected always wins. Other RMWs (Cyclone DDS) ignore both variables.
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+from collections.abc import Mapping
+from pathlib import Path
+
+__all__ = ["PROFILE_ENV_VARS", "large_message_profile", "with_large_message_profile"]
+
+PROFILE_ENV_VARS = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
+"""Fast DDS 3 and Fast DDS 2 spellings of the default-profile variable (both are set)."""
+
+PROFILE_RESOURCE = ("resources", "fastdds_large_messages.xml")
+
+
+def large_message_profile() -> Path:
+    """Path of the shipped Fast DDS profile (a 64 MiB shared-memory segment)."""
+    resource = importlib.resources.files("sam_moelora_ros").joinpath(*PROFILE_RESOURCE)
+    path = Path(str(resource))
+    if not path.is_file():  # pragma: no cover - a broken install
+        raise FileNotFoundError(
+            f"{path} is missing: reinstall sam_moelora_ros (it ships the Fast DDS profile)"
+        )
+    return path
+
+
+def with_large_message_profile(env: Mapping[str, str]) -> dict[str, str]:
+    """A copy of ``env`` that selects the shipped profile, unless ``env`` already selects one.
+
+    Both variables are set together, or neither: a user's profile in either spelling is kept and
+    the other spelling is left alone.
+    """
+    out = dict(env)
+    if not any(out.get(name) for name in PROFILE_ENV_VARS):
+        profile = str(large_message_profile())
+        out.update(dict.fromkeys(PROFILE_ENV_VARS, profile))
+    return out

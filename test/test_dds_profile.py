@@ -1,0 +1,52 @@
+"""The shipped Fast DDS profile and the environment that selects it (dds_profile)."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from sam_moelora_ros.dds_profile import (
+    PROFILE_ENV_VARS,
+    large_message_profile,
+    with_large_message_profile,
+)
+
+NS = {"f": "http://www.eprosima.com"}
+
+
+def test_profile_is_a_default_participant_profile_with_a_large_shm_segment() -> None:
+    root = ET.parse(large_message_profile()).getroot()
+    transports = {
+        d.findtext("f:transport_id", namespaces=NS): d
+        for d in root.findall("f:transport_descriptors/f:transport_descriptor", NS)
+    }
+    shm = [d for d in transports.values() if d.findtext("f:type", namespaces=NS) == "SHM"]
+    assert len(shm) == 1
+    # a 4 MiB cloud and a 1280x720 rgb8 image fit, several at once
+    assert int(shm[0].findtext("f:segment_size", namespaces=NS)) >= 32 * 2**20
+    participant = root.find("f:participant", NS)
+    assert participant is not None and participant.get("is_default_profile") == "true"
+    used = [e.text for e in participant.findall("f:rtps/f:userTransports/f:transport_id", NS)]
+    assert set(used) == set(transports)  # every descriptor is used, none is missing
+    # UDP stays: discovery and peers on other machines need it
+    assert any(transports[t].findtext("f:type", namespaces=NS) == "UDPv4" for t in used)
+    assert participant.findtext("f:rtps/f:useBuiltinTransports", namespaces=NS) == "false"
+
+
+def test_environment_gets_both_spellings() -> None:
+    env = with_large_message_profile({"ROS_DOMAIN_ID": "7"})
+    assert env["ROS_DOMAIN_ID"] == "7"
+    assert {env[name] for name in PROFILE_ENV_VARS} == {str(large_message_profile())}
+
+
+@pytest.mark.parametrize("name", PROFILE_ENV_VARS)
+def test_a_profile_the_user_chose_wins(name: str) -> None:
+    env = with_large_message_profile({name: "/robot/fastdds.xml"})
+    assert env == {name: "/robot/fastdds.xml"}
+
+
+def test_input_mapping_is_not_modified() -> None:
+    original = {"A": "1"}
+    with_large_message_profile(original)
+    assert original == {"A": "1"}
