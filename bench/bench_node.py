@@ -311,8 +311,11 @@ def _sustained(harness, node, msgs, duration, rate_scale, figures) -> list[Ratio
         delta("frames_out"),
         delta("frames_dropped"),
     )
-    steady = [m for t, m in rss if t >= min(30.0, duration / 3)] or [rss[-1][1]]
-    growth = rss[-1][1] - steady[0]
+    # Growth over the steady part (after the first third, at most 30 s: allocator warm-up), as
+    # the least-squares slope times its length: single samples swing by tens of MB as the
+    # allocator maps and returns large frame buffers, a slope does not.
+    steady = [(t, m) for t, m in rss if t >= min(30.0, duration / 3)] or [rss[-1]]
+    growth = _trend_mb(steady)
     figures["sustained"] = {
         "duration_s": elapsed,
         "published": published,
@@ -326,6 +329,8 @@ def _sustained(harness, node, msgs, duration, rate_scale, figures) -> list[Ratio
         "latency_p99_ms": 1e3 * percentile(latency, 99) if latency else None,
         "inference_ms_last": after.get("inference_ms"),
         "rss_mb": [(round(t, 1), round(m, 1)) for t, m in rss],
+        "rss_steady_trend_mb": growth,
+        "rss_steady_min_max_mb": [min(m for _, m in steady), max(m for _, m in steady)],
     }
     rate = len(labels) / elapsed
     p50 = figures["sustained"]["latency_p50_ms"]
@@ -339,14 +344,25 @@ def _sustained(harness, node, msgs, duration, rate_scale, figures) -> list[Ratio
             f"latency p50 {p50 or 0:.0f} ms",
         ),
         Ratio(
-            "node RSS growth, steady part of the run (MB)",
+            "node RSS trend, steady part of the run (MB)",
             growth,
             "flat (<20)",
             abs(growth) < 20,
-            f"start {rss[0][1]:.0f} MB -> end {rss[-1][1]:.0f} MB "
-            f"(after start-up {figures['rss_mb_after_startup']:.0f} MB)",
+            f"trend over {steady[-1][0] - steady[0][0]:.0f} s; steady "
+            f"{min(m for _, m in steady):.0f}..{max(m for _, m in steady):.0f} MB; first sample "
+            f"{rss[0][1]:.0f} MB (after start-up {figures['rss_mb_after_startup']:.0f} MB)",
         ),
     ]
+
+
+def _trend_mb(samples: list[tuple[float, float]]) -> float:
+    """Least-squares slope of (seconds, MB) samples times their time span: the MB gained."""
+    if len(samples) < 2:
+        return 0.0
+    t = np.array([s for s, _ in samples])
+    m = np.array([v for _, v in samples])
+    slope = float(np.polyfit(t, m, 1)[0])
+    return slope * float(t[-1] - t[0])
 
 
 def main() -> None:

@@ -78,13 +78,15 @@ def _nearest_fill(
     """
     h, w = depth.shape
     inf = np.float32(np.inf)
-    d = np.where(np.isfinite(depth) & (depth > 0), depth, inf).astype(np.float32)
+    d = np.array(depth, dtype=np.float32)  # a copy, changed in place from here on
+    hole = ~((d > 0) & (d < inf))  # NaN compares False: a hole too
+    d[hole] = inf
     if intensity is None:  # depth only: a min filter (OpenCV erode) is the same and ~20x faster
         kernel = np.ones((2 * radius + 1, 2 * radius + 1), dtype=np.uint8)
         eroded = cv2.erode(d, kernel, borderType=cv2.BORDER_REPLICATE)  # replicate: no new values
-        filled = np.where(np.isinf(d), eroded, d)
-        filled[np.isinf(filled)] = np.nan
-        return filled, None
+        np.copyto(d, eroded, where=hole)  # measured pixels never change
+        d[d == inf] = np.nan
+        return d, None
     pad_d = np.pad(d, radius, constant_values=inf)
     pad_i = None if intensity is None else np.pad(intensity.astype(np.float32), radius)
     best_d = np.full((h, w), inf, dtype=np.float32)
@@ -144,19 +146,13 @@ def lidar_to_network_image(
     if fill_radius > 0:
         depth, inten = _nearest_fill(depth, inten, fill_radius)
     rng = scale_valid_to_uint8(depth, max_range)
-    out = np.empty((*depth.shape, 3), dtype=np.uint8)
-    out[:, :, 0] = rng
-    out[:, :, 1] = rng
     if inten is None:
-        out[:, :, 2] = rng
-    else:
-        if not max_intensity > 0:
-            raise ValueError(f"max_intensity must be > 0, got {max_intensity}")
-        valid = rng > 0
-        i = np.clip(np.nan_to_num(inten, nan=0.0), 0.0, max_intensity)
-        ich = np.rint(i * np.float32(254.0 / max_intensity)).astype(np.uint8) + np.uint8(1)
-        out[:, :, 2] = np.where(valid, ich, 0)
-    return out
+        return cv2.merge([rng, rng, rng])  # one interleaving pass (3 strided numpy writes: 10x)
+    if not max_intensity > 0:
+        raise ValueError(f"max_intensity must be > 0, got {max_intensity}")
+    i = np.clip(np.nan_to_num(inten, nan=0.0), 0.0, max_intensity)
+    ich = np.rint(i * np.float32(254.0 / max_intensity)).astype(np.uint8) + np.uint8(1)
+    return cv2.merge([rng, rng, np.where(rng > 0, ich, 0).astype(np.uint8)])
 
 
 def _to_uint8(image: np.ndarray) -> np.ndarray:

@@ -110,3 +110,35 @@ def test_depth_errors_and_inverse() -> None:
     msg = numpy_to_image(meters_to_depth(d, "32FC1"), "32FC1", is_bigendian=True)
     back = depth_msg_to_meters(msg)
     assert np.isnan(back[0, 0]) and back[0, 2] == 70.0
+
+
+def test_an_empty_cloud_projects_to_an_empty_image() -> None:
+    depth, mask = project_points(np.zeros((0, 3), np.float32), K, np.eye(4), (8, 10))
+    assert depth.shape == (8, 10) and np.isnan(depth).all() and not mask.any()
+    assert (project_point_indices(np.zeros((0, 3)), K, np.eye(4), (8, 10)) == -1).all()
+
+
+@pytest.mark.parametrize("edge", ["right", "bottom"])
+def test_points_on_the_last_pixel_edge_never_wrap_into_the_next_row(edge: str) -> None:
+    # float32 points whose u (or v) + 0.5 rounds to within an ulp of the image width (height):
+    # they belong to the last column (row) or to nothing, never to column 0 of the next row.
+    h, w = 80, 100
+    rng = np.random.default_rng(0)
+    n = 20_000
+    z = rng.uniform(1, 50, n)
+    u = (
+        rng.uniform(w - 0.5 - 1e-4, w - 0.5 + 1e-4, n)
+        if edge == "right"
+        else rng.uniform(0, w - 1, n)
+    )
+    v = (
+        rng.uniform(h - 0.5 - 1e-4, h - 0.5 + 1e-4, n)
+        if edge == "bottom"
+        else rng.uniform(0, h - 1, n)
+    )
+    xyz = np.stack([(u - K[0, 2]) / K[0, 0] * z, (v - K[1, 2]) / K[1, 1] * z, z], 1)
+    _, mask = project_points(xyz.astype(np.float32), K, np.eye(4), (h, w))
+    if edge == "right":
+        assert mask[:, w - 1].any() and not mask[:, : w - 1].any()
+    else:
+        assert mask[h - 1].any() and not mask[: h - 1].any()
