@@ -142,7 +142,7 @@ def run_node(
     # The deployed transport: every process that publishes images gets the shipped profile.
     env = with_large_message_profile(env)
     os.environ.update(ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", ROS_DOMAIN_ID=str(domain))
-    os.environ.update({name: env[name] for name in PROFILE_ENV_VARS})
+    os.environ.update({name: env[name] for name in PROFILE_ENV_VARS if name in env})
     dtype = "bfloat16" if device.startswith("cuda") else "float32"
     figures: dict[str, Any] = {
         "threads": threads,

@@ -26,10 +26,9 @@ from launch.substitutions import EnvironmentVariable, LaunchConfiguration
 from launch_ros.actions import Node
 
 from launch import LaunchDescription
+from sam_moelora_ros.dds_profile import PROFILE_ENV_VARS, profile_env_var
 
 PACKAGE = "sam_moelora_ros"
-PROFILE_ENV_VARS = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
-"""Fast DDS 3 and Fast DDS 2 names of the default-profile variable."""
 
 # (launch argument, the node's topic name in config/perception.yaml, help)
 REMAPPINGS = (
@@ -83,7 +82,10 @@ def generate_launch_description() -> LaunchDescription:
         parameters=[LaunchConfiguration("params_file")],
         remappings=[(topic, LaunchConfiguration(arg)) for arg, topic, _ in REMAPPINGS],
         arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
-        additional_env={name: LaunchConfiguration("fastdds_profile") for name in PROFILE_ENV_VARS},
+        # the one variable this distribution's Fast DDS reads (the other draws warnings)
+        additional_env={
+            profile_env_var(os.environ.get("ROS_DISTRO")): LaunchConfiguration("fastdds_profile")
+        },
         output="screen",
         emulate_tty=True,
     )

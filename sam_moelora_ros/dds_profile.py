@@ -10,8 +10,11 @@ only enlarges that segment; discovery and remote peers still use UDP.
 
 Fast DDS reads the profile file named by an environment variable when a process creates its
 first participant (``rclpy.init`` + the first node): ``FASTDDS_DEFAULT_PROFILES_FILE`` for Fast
-DDS 3 (ROS 2 Kilted on), ``FASTRTPS_DEFAULT_PROFILES_FILE`` for Fast DDS 2 (Humble, Jazzy). A
-profile the user already selected always wins. Other RMWs (Cyclone DDS) ignore both variables.
+DDS 3 (ROS 2 Kilted on), ``FASTRTPS_DEFAULT_PROFILES_FILE`` for Fast DDS 2 (Humble, Jazzy; on
+Kilted its rmw still reads it but warns that it is deprecated). The variable is picked from
+``ROS_DISTRO`` (set by every ROS setup script; unset, as with the PyPI wheels of the development
+machine, means a current distribution). A profile the user already selected, in either spelling,
+always wins. Other RMWs (Cyclone DDS) ignore both variables.
 """
 
 from __future__ import annotations
@@ -20,10 +23,18 @@ import importlib.resources
 from collections.abc import Mapping
 from pathlib import Path
 
-__all__ = ["PROFILE_ENV_VARS", "large_message_profile", "with_large_message_profile"]
+__all__ = [
+    "PROFILE_ENV_VARS",
+    "large_message_profile",
+    "profile_env_var",
+    "with_large_message_profile",
+]
 
 PROFILE_ENV_VARS = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
-"""Fast DDS 3 and Fast DDS 2 spellings of the default-profile variable (both are set)."""
+"""Fast DDS 3 and Fast DDS 2 spellings of the default-profile variable."""
+
+FAST_DDS_2_DISTROS = frozenset({"foxy", "galactic", "humble", "iron", "jazzy"})
+"""ROS 2 distributions whose Fast DDS (2.x) reads ``FASTRTPS_DEFAULT_PROFILES_FILE``."""
 
 PROFILE_RESOURCE = ("resources", "fastdds_large_messages.xml")
 
@@ -39,14 +50,20 @@ def large_message_profile() -> Path:
     return path
 
 
+def profile_env_var(ros_distro: str | None) -> str:
+    """The profile variable the Fast DDS of ``ros_distro`` reads (None/"": a current one)."""
+    if (ros_distro or "").strip().lower() in FAST_DDS_2_DISTROS:
+        return PROFILE_ENV_VARS[1]
+    return PROFILE_ENV_VARS[0]
+
+
 def with_large_message_profile(env: Mapping[str, str]) -> dict[str, str]:
     """A copy of ``env`` that selects the shipped profile, unless ``env`` already selects one.
 
-    Both variables are set together, or neither: a user's profile in either spelling is kept and
-    the other spelling is left alone.
+    Only the variable of ``env``'s ``ROS_DISTRO`` is set (the other spelling draws a deprecation
+    warning from every process on Kilted); a user's profile in either spelling is kept.
     """
     out = dict(env)
     if not any(out.get(name) for name in PROFILE_ENV_VARS):
-        profile = str(large_message_profile())
-        out.update(dict.fromkeys(PROFILE_ENV_VARS, profile))
+        out[profile_env_var(out.get("ROS_DISTRO"))] = str(large_message_profile())
     return out

@@ -34,10 +34,22 @@ def test_profile_is_a_default_participant_profile_with_a_large_shm_segment() -> 
     assert participant.findtext("f:rtps/f:useBuiltinTransports", namespaces=NS) == "false"
 
 
-def test_environment_gets_both_spellings() -> None:
-    env = with_large_message_profile({"ROS_DOMAIN_ID": "7"})
-    assert env["ROS_DOMAIN_ID"] == "7"
-    assert {env[name] for name in PROFILE_ENV_VARS} == {str(large_message_profile())}
+@pytest.mark.parametrize(
+    ("distro", "variable"),
+    [
+        (None, "FASTDDS_DEFAULT_PROFILES_FILE"),  # the PyPI wheels: a current distribution
+        ("kilted", "FASTDDS_DEFAULT_PROFILES_FILE"),
+        ("rolling", "FASTDDS_DEFAULT_PROFILES_FILE"),
+        ("humble", "FASTRTPS_DEFAULT_PROFILES_FILE"),
+        ("jazzy", "FASTRTPS_DEFAULT_PROFILES_FILE"),
+    ],
+)
+def test_environment_names_the_profile_in_the_distros_spelling(distro, variable) -> None:
+    env = {"ROS_DOMAIN_ID": "7"} | ({} if distro is None else {"ROS_DISTRO": distro})
+    out = with_large_message_profile(env)
+    assert out[variable] == str(large_message_profile())
+    assert set(out) - set(env) == {variable}  # only that one: the other spelling draws warnings
+    assert out["ROS_DOMAIN_ID"] == "7"
 
 
 @pytest.mark.parametrize("name", PROFILE_ENV_VARS)

@@ -49,7 +49,7 @@ def _pixel_index(
         ys = np.rint(ys)
     keep = None
     if xs.size and not (
-        xs.min() >= 0 and xs.max() < w and ys.min() >= 0 and ys.max() < h
+        _non_negative(xs) and xs.max() < w and _non_negative(ys) and ys.max() < h
     ):  # NaN compares False: also masked
         keep = (xs >= 0) & (xs < w) & (ys >= 0) & (ys < h)
         xs, ys = xs[keep], ys[keep]
@@ -60,6 +60,11 @@ def _pixel_index(
     for _ in range(stride):  # x * stride by additions: no temporary array
         index += column
     return index, keep
+
+
+def _non_negative(values: np.ndarray) -> bool:
+    """All values >= 0 (unsigned types without a scan; NaN counts as negative)."""
+    return values.dtype.kind == "u" or bool(values.min() >= 0)
 
 
 def _kept(values: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
@@ -141,14 +146,12 @@ def events_to_voxel_grid(
     lower = np.floor(tn).astype(np.int64)
     frac = tn - lower
     n = h * w
-    grid += np.bincount(lower * n + lin, weights=sign * (1.0 - frac), minlength=bins * n)
-    upper = lower + 1
-    has_upper = upper < bins
-    grid += np.bincount(
-        upper[has_upper] * n + lin[has_upper],
-        weights=(sign * frac)[has_upper],
-        minlength=bins * n,
-    )
+    index = lower * n + lin
+    grid += np.bincount(index, weights=sign * (1.0 - frac), minlength=bins * n)
+    # The upper bin: only an event exactly at the last bin has none, and its upper weight is
+    # 0, so pointing it back at its own bin adds nothing and spares masking every array.
+    index += np.where(lower < bins - 1, n, 0)
+    grid += np.bincount(index, weights=sign * frac, minlength=bins * n)
     return grid.reshape(bins, h, w).astype(np.float32)
 
 
@@ -176,15 +179,15 @@ def _robust_count_scale(total: np.ndarray) -> float:
     return max(value, 1.0)
 
 
-def _count_image(counts: np.ndarray, scale: float, out: np.ndarray) -> None:
-    """``out = round(255 * min(c, scale) / scale)`` (uint8) through a table of the counts present.
+def _count_table(scale: float, largest: int) -> np.ndarray:
+    """``round(255 * min(c, scale) / scale)`` as uint8 for every count ``c`` that matters.
 
-    ``np.take(..., mode="clip")`` both clips the counts to the table and writes straight into
-    the (strided) channel of the output image.
+    Counts at or above ``ceil(scale)`` all map to 255, so the table stops there (or at the
+    largest count present); ``np.take(table, counts, mode="clip")`` then clips the counts to it
+    and can write straight into a (strided) channel of the output image.
     """
-    top = min(int(np.ceil(scale)), int(counts.max(initial=0)))
-    table = np.rint(np.minimum(np.arange(top + 1), scale) * (255.0 / scale)).astype(np.uint8)
-    np.take(table, counts, out=out, mode="clip")
+    top = min(int(np.ceil(scale)), largest)
+    return np.rint(np.minimum(np.arange(top + 1), scale) * (255.0 / scale)).astype(np.uint8)
 
 
 def _robust_scale(values: np.ndarray) -> float:
@@ -232,9 +235,10 @@ def events_to_representation(
         counts = _signed_counts(x, y, p, (h, w))  # channels 0, 1 = positive, negative
         total = counts[..., 0] + counts[..., 1]
         s = float(max_count) if max_count is not None else _robust_count_scale(total)
+        table = _count_table(s, int(total.max(initial=0)))  # total >= either polarity
         out = np.empty((h, w, 3), dtype=np.uint8)
         for c, channel in enumerate((counts[..., 0], counts[..., 1], total)):
-            _count_image(channel, s, out[:, :, c])
+            np.take(table, channel, out=out[:, :, c], mode="clip")
         return out
     if kind == "voxel":
         if bins != 3:

@@ -74,7 +74,10 @@ def ros_env() -> Iterator[dict[str, str]]:
     shared = ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID", *PROFILE_ENV_VARS)
     saved = {k: os.environ.get(k) for k in shared}
     for key in shared:  # this process' harness: the same settings as its nodes
-        os.environ[key] = env[key]
+        if key in env:
+            os.environ[key] = env[key]
+        else:
+            os.environ.pop(key, None)
     yield env
     for key, value in saved.items():
         if value is None:
