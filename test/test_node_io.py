@@ -162,6 +162,17 @@ def test_colorize_and_blend() -> None:
     assert blended[0, 0].tolist() == [178, 50, 50]
 
 
+@pytest.mark.parametrize("alpha", [0.0, 0.3, 0.5, 0.77])
+def test_colorize_blend_is_the_per_pixel_formula(alpha: float) -> None:
+    rng = np.random.default_rng(1)
+    palette = rng.integers(0, 256, (25, 3), dtype=np.uint8)
+    labels = rng.integers(0, 25, (30, 40)).astype(np.uint8)
+    rgb = rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    color = palette[labels].astype(np.float32)
+    want = np.clip(np.rint(alpha * color + (1.0 - alpha) * rgb.astype(np.float32)), 0, 255)
+    np.testing.assert_array_equal(colorize(labels, palette, rgb, alpha), want.astype(np.uint8))
+
+
 def test_encode_outputs_round_trip() -> None:
     labels = np.arange(12, dtype=np.uint8).reshape(3, 4)
     conf = np.full((3, 4), 0.5, np.float32)
