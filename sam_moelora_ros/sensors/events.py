@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import cv2
 import numpy as np
 
 __all__ = [
@@ -26,6 +27,8 @@ __all__ = [
 ]
 
 _ROBUST_PERCENTILE = 99.0
+_SIGNS = np.array([-1.0, 1.0])
+"""Event weight by ``p > 0`` (as a 0/1 index)."""
 
 
 def _pixel_index(
@@ -129,29 +132,43 @@ def events_to_voxel_grid(
     if n_events == 0:
         return grid.reshape(bins, h, w).astype(np.float32)
     lin, keep = _pixel_index(np.ravel(x), np.ravel(y), size)
-    lin = lin.astype(np.int64, copy=False)  # bin * H * W + pixel may pass int32
-    tt = _kept(np.asarray(t).reshape(-1), keep).astype(np.float64)
-    sign = np.where(_kept(np.asarray(p).reshape(-1), keep) > 0, 1.0, -1.0)
-    if tt.size == 0:
+    if lin.size == 0:
         return grid.reshape(bins, h, w).astype(np.float32)
+    times = _kept(np.asarray(t).reshape(-1), keep)
+    positive = _kept(np.asarray(p).reshape(-1), keep) > 0
+    # Integer stamps (e.g. ns since the epoch) of the stream's own window are offset in
+    # integers first: exact, and the float64 that follows holds the window, not 1.7e18.
+    integral = t_range is None and times.dtype.kind in "iu"
     if t_range is None:
-        t0, t1 = float(tt.min()), float(tt.max())
+        t0, t1 = times.min(), times.max()
+        span = float(t1 - t0)
     else:
         t0, t1 = float(t_range[0]), float(t_range[1])
-    span = t1 - t0
-    tn = np.zeros_like(tt) if span <= 0 else (bins - 1) * (tt - t0) / span
-    inside = (tn >= 0) & (tn <= bins - 1)
-    if not inside.all():
-        tn, lin, sign = tn[inside], lin[inside], sign[inside]
-    lower = np.floor(tn).astype(np.int64)
-    frac = tn - lower
+        span = t1 - t0
+    if span <= 0:
+        tn = np.zeros(times.shape, dtype=np.float64)
+    else:
+        tn = (times - t0).astype(np.float64) if integral else times.astype(np.float64) - t0
+        tn *= bins - 1
+        tn /= span
+    if t_range is not None:
+        inside = (tn >= 0) & (tn <= bins - 1)
+        if not inside.all():
+            tn, lin, positive = tn[inside], lin[inside], positive[inside]
+    floor = np.floor(tn)
+    lower = floor.astype(np.int64)
+    upper_weight = np.subtract(tn, floor, out=tn)  # frac = tn - floor(tn), signed below
+    lower_weight = np.take(_SIGNS, positive.view(np.uint8))  # +1 / -1 (np.where: 4x slower)
+    upper_weight *= lower_weight  # sign * frac
+    lower_weight -= upper_weight  # sign * (1 - frac) = sign - sign * frac
     n = h * w
-    index = lower * n + lin
-    grid += np.bincount(index, weights=sign * (1.0 - frac), minlength=bins * n)
+    index = lower * n
+    index += lin
+    grid += np.bincount(index, weights=lower_weight, minlength=bins * n)
     # The upper bin: only an event exactly at the last bin has none, and its upper weight is
     # 0, so pointing it back at its own bin adds nothing and spares masking every array.
-    index += np.where(lower < bins - 1, n, 0)
-    grid += np.bincount(index, weights=sign * frac, minlength=bins * n)
+    np.add(index, n, out=index, where=lower < bins - 1)
+    grid += np.bincount(index, weights=upper_weight, minlength=bins * n)
     return grid.reshape(bins, h, w).astype(np.float32)
 
 
@@ -168,7 +185,7 @@ def _robust_count_scale(total: np.ndarray) -> float:
     if n == 0:
         return 1.0
     q = _ROBUST_PERCENTILE / 100.0
-    virtual = n * q + (1.0 + q * -1.0) - 1.0  # numpy's linear method: alpha = beta = 1
+    virtual = (n - 1) * q  # numpy's "linear" method (its virtual index, as numpy computes it)
     below = int(np.floor(virtual))
     gamma = virtual - below
     cumulative = np.cumsum(hist)
@@ -191,11 +208,26 @@ def _count_table(scale: float, largest: int) -> np.ndarray:
 
 
 def _robust_scale(values: np.ndarray) -> float:
-    """The 99th percentile of the non-zero magnitudes (at least 1): the value mapped to full."""
+    """The 99th percentile of the non-zero magnitudes (at least 1): the value mapped to full.
+
+    ``np.percentile``'s linear method, its arithmetic replicated, on one ``np.partition`` (the
+    value above the k-th smallest is the minimum of the ~1 % beyond it): half the time.
+    """
     nz = np.abs(values[values != 0])
-    if nz.size == 0:
+    n = nz.size
+    if n == 0:
         return 1.0
-    return max(float(np.percentile(nz, _ROBUST_PERCENTILE)), 1.0)
+    q = _ROBUST_PERCENTILE / 100.0
+    virtual = (n - 1) * q  # numpy's "linear" method (its virtual index, as numpy computes it)
+    below = min(max(int(np.floor(virtual)), 0), n - 1)
+    gamma = virtual - np.floor(virtual)
+    part = np.partition(nz, below)
+    a = part[below]
+    b = part[below + 1 :].min() if below + 1 < n else a
+    # numpy interpolates in the values' own type, with gamma a (weak) Python float
+    diff = b - a
+    value = b - diff * (1.0 - float(gamma)) if gamma >= 0.5 else a + diff * float(gamma)
+    return max(float(value), 1.0)
 
 
 def events_to_representation(
@@ -248,8 +280,12 @@ def events_to_representation(
             )
         grid = events_to_voxel_grid(x, y, t, p, (h, w), bins=bins, t_range=t_range)
         s = float(max_count) if max_count is not None else _robust_scale(grid)
-        img = np.rint(128.0 + 127.0 * np.clip(grid / s, -1.0, 1.0)).astype(np.uint8)
-        return np.ascontiguousarray(np.moveaxis(img, 0, -1))
+        grid /= np.float32(s)  # in place on the fresh grid: round(128 + 127 * clip(v / s))
+        np.clip(grid, -1.0, 1.0, out=grid)
+        grid *= np.float32(127.0)
+        grid += np.float32(128.0)
+        np.rint(grid, out=grid)
+        return cv2.merge(list(grid.astype(np.uint8)))  # bins x H x W -> H x W x bins
     raise ValueError(f"unknown event representation kind {kind!r}; known: 'frame', 'voxel'")
 
 

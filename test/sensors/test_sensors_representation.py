@@ -14,6 +14,7 @@ from sam_moelora_ros.sensors import (
 )
 from sam_moelora_ros.sensors.events import (
     _robust_count_scale,
+    _robust_scale,
     event_counts,
     events_to_voxel_grid,
 )
@@ -225,3 +226,28 @@ def test_nan_event_coordinates_are_dropped() -> None:
     y = np.array([0.0, 0.0, np.nan])
     pos, _ = event_counts(x, y, np.ones(3), (1, 2))
     assert pos.tolist() == [[1, 0]]
+
+
+def test_voxel_grid_of_epoch_nanosecond_stamps_is_that_of_the_offsets() -> None:
+    # ns since the epoch do not fit a float64 exactly (steps of 256 ns near 1.7e18); the
+    # stream's own window is what the grid depends on, to the nanosecond.
+    rng = np.random.default_rng(5)
+    n = 5000
+    x = rng.integers(0, 20, n)
+    y = rng.integers(0, 10, n)
+    offsets = np.sort(rng.integers(0, 50_000_000, n)).astype(np.int64)
+    p = rng.integers(0, 2, n)
+    epoch = np.int64(1_764_000_000_123_456_789)
+    a = events_to_voxel_grid(x, y, offsets, p, (10, 20))
+    b = events_to_voxel_grid(x, y, offsets + epoch, p, (10, 20))
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 150, 4321])
+def test_robust_scale_is_numpys_99th_percentile(n: int) -> None:
+    rng = np.random.default_rng(n)
+    values = rng.normal(0, 3, n).astype(np.float32)
+    values[rng.random(n) < 0.3] = 0
+    nz = np.abs(values[values != 0])
+    want = max(float(np.percentile(nz, 99)), 1.0) if nz.size else 1.0
+    assert _robust_scale(values) == want
