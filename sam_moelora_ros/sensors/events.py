@@ -1,7 +1,7 @@
 """Event-camera streams -> the 3-channel image the network takes.
 
 Two representations, both vectorised with ``np.bincount`` (no Python loop over events; 1 M
-events at 640x480 take about 4 ms as a frame and a few tens of milliseconds as a voxel grid):
+events at 640x480 take 5-6 ms as a frame and 20-30 ms as a voxel grid on a 2-core CPU):
 
 - ``kind="frame"``: a polarity event frame, positive and negative counts in separate channels
   (as DELIVER's event images).
