@@ -124,7 +124,7 @@ def run_node(
     import torch
     from ros_harness import TOPICS, TYPES, Harness, NodeProcess, wait_until
 
-    from sam_moelora_ros.dds_profile import PROFILE_ENV_VARS, with_large_message_profile
+    from sam_moelora_ros.dds_profile import ros_environment, with_large_message_profile
     from sam_moelora_ros.inference import Segmenter
     from sam_moelora_ros.model import save_adapter
 
@@ -141,8 +141,6 @@ def run_node(
     env.pop("ROS_STATIC_PEERS", None)
     # The deployed transport: every process that publishes images gets the shipped profile.
     env = with_large_message_profile(env)
-    os.environ.update(ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", ROS_DOMAIN_ID=str(domain))
-    os.environ.update({name: env[name] for name in PROFILE_ENV_VARS if name in env})
     dtype = "bfloat16" if device.startswith("cuda") else "float32"
     figures: dict[str, Any] = {
         "threads": threads,
@@ -150,7 +148,8 @@ def run_node(
         "preset": preset,
         "size": [H, W],
     }
-    with tempfile.TemporaryDirectory() as tmp:
+    # the harness in this process reads the node's DDS settings
+    with tempfile.TemporaryDirectory() as tmp, ros_environment(env):
         adapter = Path(tmp) / f"{preset}.safetensors"
         image_size = 512 if preset == "vit_b" else None
         save_adapter(build_model(preset, image_size), adapter, include_backbone=True)

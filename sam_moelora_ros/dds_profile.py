@@ -20,18 +20,30 @@ always wins. Other RMWs (Cyclone DDS) ignore both variables.
 from __future__ import annotations
 
 import importlib.resources
-from collections.abc import Mapping
+import os
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 __all__ = [
     "PROFILE_ENV_VARS",
     "large_message_profile",
     "profile_env_var",
+    "ros_environment",
     "with_large_message_profile",
 ]
 
 PROFILE_ENV_VARS = ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTRTPS_DEFAULT_PROFILES_FILE")
 """Fast DDS 3 and Fast DDS 2 spellings of the default-profile variable."""
+
+DDS_ENV_VARS = (
+    "ROS_DOMAIN_ID",
+    "ROS_AUTOMATIC_DISCOVERY_RANGE",
+    "ROS_STATIC_PEERS",
+    "RMW_IMPLEMENTATION",
+    *PROFILE_ENV_VARS,
+)
+"""What rmw and Fast DDS read from a process' environment when its first participant starts."""
 
 FAST_DDS_2_DISTROS = frozenset({"foxy", "galactic", "humble", "iron", "jazzy"})
 """ROS 2 distributions whose Fast DDS (2.x) reads ``FASTRTPS_DEFAULT_PROFILES_FILE``."""
@@ -67,3 +79,30 @@ def with_large_message_profile(env: Mapping[str, str]) -> dict[str, str]:
     if not any(out.get(name) for name in PROFILE_ENV_VARS):
         out[profile_env_var(out.get("ROS_DISTRO"))] = str(large_message_profile())
     return out
+
+
+@contextmanager
+def ros_environment(env: Mapping[str, str] | None) -> Iterator[None]:
+    """Give this process ``env``'s DDS settings (:data:`DDS_ENV_VARS`) for the block.
+
+    rmw reads them from the environment at ``rclpy.init`` / the first participant; a process
+    that talks to a node it started (bag player, test harness, benchmark) must read the same
+    ones, or the two would never discover each other or would use different transports. A
+    variable absent from ``env`` is removed for the block; all are restored afterwards.
+    ``env=None`` keeps this process' own settings.
+    """
+    saved = {k: os.environ.get(k) for k in DDS_ENV_VARS}
+    try:
+        if env is not None:
+            for key in DDS_ENV_VARS:
+                if key in env:
+                    os.environ[key] = env[key]
+                else:
+                    os.environ.pop(key, None)
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

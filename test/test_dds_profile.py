@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from sam_moelora_ros.dds_profile import (
     PROFILE_ENV_VARS,
     large_message_profile,
+    ros_environment,
     with_large_message_profile,
 )
 
@@ -62,3 +64,20 @@ def test_input_mapping_is_not_modified() -> None:
     original = {"A": "1"}
     with_large_message_profile(original)
     assert original == {"A": "1"}
+
+
+def test_ros_environment_applies_the_dds_settings_for_the_block_and_restores(monkeypatch) -> None:
+    monkeypatch.setenv("ROS_DOMAIN_ID", "3")
+    monkeypatch.setenv("ROS_STATIC_PEERS", "10.0.0.2")
+    monkeypatch.delenv("ROS_AUTOMATIC_DISCOVERY_RANGE", raising=False)
+    monkeypatch.setenv("HOME_UNTOUCHED", "yes")
+    env = {"ROS_DOMAIN_ID": "42", "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST", "OTHER": "x"}
+    with ros_environment(env):
+        assert os.environ["ROS_DOMAIN_ID"] == "42"
+        assert os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] == "LOCALHOST"
+        assert "ROS_STATIC_PEERS" not in os.environ  # absent from env: absent here too
+        assert "OTHER" not in os.environ  # only DDS settings travel
+    assert os.environ["ROS_DOMAIN_ID"] == "3" and os.environ["ROS_STATIC_PEERS"] == "10.0.0.2"
+    assert "ROS_AUTOMATIC_DISCOVERY_RANGE" not in os.environ
+    with ros_environment(None):
+        assert os.environ["ROS_DOMAIN_ID"] == "3"

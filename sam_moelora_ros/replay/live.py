@@ -21,8 +21,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from sam_moelora_ros.bag import BagReader
-from sam_moelora_ros.dds_profile import PROFILE_ENV_VARS, with_large_message_profile
+from sam_moelora_ros.dds_profile import ros_environment, with_large_message_profile
 from sam_moelora_ros.node_params import SPECS, build_config
 from sam_moelora_ros.replay.pipeline import DEFAULT_TOPICS, bag_extrinsic
 from sam_moelora_ros.replay.scenarios import CORRUPT, DROP, Scenario, corrupt_message
@@ -271,38 +270,6 @@ class NodeProcess:
                 self.proc.kill()
                 self.proc.wait(5)
         self._reader.join(2)
-
-
-@contextmanager
-def ros_environment(env: Mapping[str, str] | None) -> Iterator[None]:
-    """Give this process the node's DDS settings while the player runs.
-
-    rmw reads ``ROS_DOMAIN_ID`` / ``ROS_AUTOMATIC_DISCOVERY_RANGE`` / ``RMW_IMPLEMENTATION`` from
-    the environment at ``rclpy.init``; if the player's differed from the node's they would
-    never discover each other.
-    """
-    keys = (
-        "ROS_DOMAIN_ID",
-        "ROS_AUTOMATIC_DISCOVERY_RANGE",
-        "ROS_STATIC_PEERS",
-        "RMW_IMPLEMENTATION",
-        *PROFILE_ENV_VARS,
-    )
-    saved = {k: os.environ.get(k) for k in keys}
-    try:
-        if env is not None:
-            for key in keys:
-                if key in env:
-                    os.environ[key] = env[key]
-                else:
-                    os.environ.pop(key, None)
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def score(bag: Path, recorded: dict[int, np.ndarray], labels_topic: str, k: int = 25) -> dict:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from sam_moelora_ros.dds_profile import PROFILE_ENV_VARS, with_large_message_profile
+from sam_moelora_ros.dds_profile import ros_environment, with_large_message_profile
 
 # The test modules import their helpers (ros_harness.py) from this directory.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -71,19 +71,8 @@ def ros_env() -> Iterator[dict[str, str]]:
     env["OMP_NUM_THREADS"] = "1"
     # as deployed: image-sized messages through a shared-memory segment that fits them
     env = with_large_message_profile(env)
-    shared = ("ROS_AUTOMATIC_DISCOVERY_RANGE", "ROS_DOMAIN_ID", *PROFILE_ENV_VARS)
-    saved = {k: os.environ.get(k) for k in shared}
-    for key in shared:  # this process' harness: the same settings as its nodes
-        if key in env:
-            os.environ[key] = env[key]
-        else:
-            os.environ.pop(key, None)
-    yield env
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with ros_environment(env):  # this process' harness: the same settings as its nodes
+        yield env
 
 
 @pytest.fixture(scope="session")
