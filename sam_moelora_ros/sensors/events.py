@@ -14,6 +14,7 @@ timestamp in any unit, polarity), e.g. from an event ``PointCloud2`` via ``event
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import cv2
@@ -175,25 +176,18 @@ def events_to_voxel_grid(
 def _robust_count_scale(total: np.ndarray) -> float:
     """:func:`_robust_scale` of non-negative integer counts, from their histogram.
 
-    The same value as ``np.percentile(total[total > 0], 99)`` (numpy's default linear method,
-    its arithmetic replicated) without partitioning every pixel: counts take few values, so the
-    k-th smallest is a search in the histogram's cumulative sum.
+    Counts take few values, so the k-th smallest non-zero count is a search in the histogram's
+    cumulative sum instead of a partition of every pixel.
     """
     hist = np.bincount(total.reshape(-1))
     hist[0] = 0
-    n = int(hist.sum())
-    if n == 0:
-        return 1.0
-    q = _ROBUST_PERCENTILE / 100.0
-    virtual = (n - 1) * q  # numpy's "linear" method (its virtual index, as numpy computes it)
-    below = int(np.floor(virtual))
-    gamma = virtual - below
     cumulative = np.cumsum(hist)
-    lo, hi = (min(max(k, 0), n - 1) for k in (below, below + 1))
-    a, b = (float(np.searchsorted(cumulative, k, side="right")) for k in (lo, hi))
-    diff = b - a
-    value = b - diff * (1.0 - gamma) if gamma >= 0.5 else a + diff * gamma
-    return max(value, 1.0)
+
+    def kth_smallest(lo: int, hi: int) -> tuple[float, float]:
+        lo_v, hi_v = np.searchsorted(cumulative, [lo, hi], side="right")
+        return float(lo_v), float(hi_v)
+
+    return _scale_at_percentile(int(cumulative[-1]), kth_smallest)
 
 
 def _count_table(scale: float, largest: int) -> np.ndarray:
@@ -210,23 +204,34 @@ def _count_table(scale: float, largest: int) -> np.ndarray:
 def _robust_scale(values: np.ndarray) -> float:
     """The 99th percentile of the non-zero magnitudes (at least 1): the value mapped to full.
 
-    ``np.percentile``'s linear method, its arithmetic replicated, on one ``np.partition`` (the
-    value above the k-th smallest is the minimum of the ~1 % beyond it): half the time.
+    On one ``np.partition`` (the value above the k-th smallest is the minimum of the ~1 % beyond
+    it): half the time of ``np.percentile``, the same value.
     """
     nz = np.abs(values[values != 0])
-    n = nz.size
+
+    def kth_smallest(lo: int, hi: int) -> tuple[Any, Any]:
+        part = np.partition(nz, lo)
+        return part[lo], (part[hi:].min() if hi > lo else part[lo])
+
+    return _scale_at_percentile(nz.size, kth_smallest)
+
+
+def _scale_at_percentile(n: int, kth_smallest: Callable[[int, int], tuple[Any, Any]]) -> float:
+    """``max(np.percentile(sorted_values, 99), 1)`` from the two order statistics it needs.
+
+    numpy's default "linear" method, its arithmetic replicated so the value is bit-identical:
+    virtual index ``(n - 1) q``, then ``a + (b - a) g`` (or ``b - (b - a)(1 - g)`` for
+    ``g >= 0.5``) in the values' own type with ``g`` a Python float. ``kth_smallest(lo, hi)``
+    returns the ``lo``-th and ``hi``-th smallest of the ``n`` values (0-based). No values: 1.
+    """
     if n == 0:
         return 1.0
-    q = _ROBUST_PERCENTILE / 100.0
-    virtual = (n - 1) * q  # numpy's "linear" method (its virtual index, as numpy computes it)
-    below = min(max(int(np.floor(virtual)), 0), n - 1)
-    gamma = virtual - np.floor(virtual)
-    part = np.partition(nz, below)
-    a = part[below]
-    b = part[below + 1 :].min() if below + 1 < n else a
-    # numpy interpolates in the values' own type, with gamma a (weak) Python float
+    virtual = (n - 1) * (_ROBUST_PERCENTILE / 100.0)
+    below = int(np.floor(virtual))
+    gamma = virtual - below
+    a, b = kth_smallest(below, min(below + 1, n - 1))
     diff = b - a
-    value = b - diff * (1.0 - float(gamma)) if gamma >= 0.5 else a + diff * float(gamma)
+    value = b - diff * (1.0 - gamma) if gamma >= 0.5 else a + diff * gamma
     return max(float(value), 1.0)
 
 
