@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from segmenter_helpers import MODALITIES, frame, tiny_model
 
 from sam_moelora_ros.inference import (
     Segmentation,
@@ -16,31 +17,7 @@ from sam_moelora_ros.inference import (
     resolve_device,
     resolve_dtype,
 )
-from sam_moelora_ros.model import ModelConfig, MoELoRASegmentor, save_adapter
-
-MODALITIES = ("rgb", "depth", "event", "lidar")
-
-
-def tiny_model(num_classes: int = 25, seed: int = 0, **overrides) -> MoELoRASegmentor:
-    torch.manual_seed(seed)
-    cfg = ModelConfig.preset("tiny", num_classes=num_classes).replace(image_size=64, **overrides)
-    model = MoELoRASegmentor(cfg)
-    # Non-zero LoRA B so merging and routing actually change something.
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            if "lora_B" in name or name.endswith(".B") or "lora_b" in name.lower():
-                param.normal_(0, 0.02)
-    return model
-
-
-@pytest.fixture(scope="module")
-def segmenter() -> Segmenter:
-    return Segmenter(tiny_model(), device="cpu")
-
-
-def frame(h: int = 48, w: int = 64, names=MODALITIES, seed: int = 0) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return {n: rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for n in names}
+from sam_moelora_ros.model import save_adapter
 
 
 def test_resolve_device() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from segmenter_helpers import MODALITIES, frame, tiny_model
 
 from sam_moelora_ros.inference import (
     COMPILE_MODES,
@@ -16,32 +17,9 @@ from sam_moelora_ros.inference import (
     _max_softmax,
     resolve_compile,
 )
-from sam_moelora_ros.model import ModelConfig, MoELoRASegmentor
 from sam_moelora_ros.model.preprocess import prepare_inputs, unletterbox
 
-MODALITIES = ("rgb", "depth", "event", "lidar")
 CPU = torch.device("cpu")
-
-
-def tiny_model(seed: int = 0) -> MoELoRASegmentor:
-    torch.manual_seed(seed)
-    cfg = ModelConfig.preset("tiny", num_classes=25).replace(image_size=64)
-    model = MoELoRASegmentor(cfg)
-    with torch.no_grad():  # non-zero LoRA B so the experts matter
-        for name, param in model.named_parameters():
-            if "lora_B" in name:
-                param.normal_(0, 0.02)
-    return model
-
-
-@pytest.fixture(scope="module")
-def segmenter() -> Segmenter:
-    return Segmenter(tiny_model(), device="cpu")
-
-
-def frame(h: int = 48, w: int = 64, names=MODALITIES, seed: int = 0) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return {n: rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for n in names}
 
 
 def test_compile_is_off_by_default(segmenter: Segmenter) -> None:
