@@ -105,23 +105,15 @@ def machine() -> dict[str, Any]:
     import numpy as np
     import torch
 
+    def git(*args: str) -> str:
+        run = subprocess.run(
+            ["git", *args], cwd=REPO, capture_output=True, text=True, timeout=5, check=False
+        )
+        return run.stdout.strip()
+
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        ).stdout.strip()
+        commit = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--untracked-files=no")
     except OSError:
         commit, dirty = "unknown", ""
     cpu_model = platform.processor() or "unknown"
