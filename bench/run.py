@@ -6,7 +6,10 @@ Usage: ``.venv/bin/python bench/run.py [--quick] [--device cpu|cuda] [--compile 
 * ``--device cuda``: the GPU figures (vit_b, 4 modalities, 512 px, bf16: latency p50/p99 at batch
   1, batched frames/s, peak memory) and the node on the GPU; without CUDA this says so and skips.
 
-The node benchmarks start rclpy nodes, which must only ever talk over loopback: when this
+After them, ``bench_dds.py`` times Fast DDS transport of a 900 KiB image and a 4 MiB cloud
+between two processes with the default profile and with the shipped large-message one.
+
+The node and DDS benchmarks start rclpy nodes, which must only ever talk over loopback: when this
 process is not already in a private network namespace it re-runs itself in one (``unshare -n``,
 as ``make pytest`` does); where that is impossible the node benchmarks are skipped, not run on
 the machine's network.
@@ -55,6 +58,7 @@ def main() -> None:
     if not args.skip_node:
         ensure_private_netns()
     import torch
+    from bench_dds import run_dds
     from bench_model import run_backbones, run_cpu, run_cuda
     from bench_node import run_node
 
@@ -87,6 +91,10 @@ def main() -> None:
             print("[bench] node benchmarks (DDS in a private netns) ...", flush=True)
             r, figures["node_cpu"] = run_node(args.quick, args.threads, duration_s=args.duration)
             ratios += r
+    if not args.skip_node:
+        print("[bench] Fast DDS transport: default vs shipped profile ...", flush=True)
+        r, figures["dds"] = run_dds(args.quick)
+        ratios += r
     figures["wall_s"] = time.monotonic() - start
     meta["load_average_1_5_15_end"] = list(os.getloadavg())
     print_table(ratios)

@@ -3,8 +3,8 @@
 Fast DDS moves messages between processes of one host through a shared-memory segment of the
 *writer*, 512 KiB unless configured. Sensor messages are larger (a 640x480 rgb8 image is 900 KiB,
 a 130 k-point cloud 4 MiB) and then travel in pieces, which cost the node's anchor camera image
-14 ms of transport per frame on the development machine (3.4 ms with the shipped 64 MiB
-segment; ``make bench`` measures the node end to end). The shipped profile
+13 ms of transport per frame on the development machine (2.7 ms with the shipped 64 MiB
+segment; ``bench/bench_dds.py`` measures both, part of ``make bench``). The shipped profile
 (``resources/fastdds_large_messages.xml``, also installed to ``share/sam_moelora_ros/config``)
 only enlarges that segment; discovery and remote peers still use UDP.
 
