@@ -31,6 +31,7 @@ test: venv lint pytest colcon
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: venv
 	$(VENV)/bin/ruff check --fix .
@@ -47,9 +48,10 @@ colcon: venv
 demo: venv
 	$(PY) -m sam_moelora_ros.replay.demo --out demo_output
 
-# The same bag through the real node over DDS, inside a private network namespace (loopback).
+# A demo bag through the real node over DDS, inside a private network namespace (loopback only;
+# see docs/replay.md, "Live replay").
 demo-live: venv
-	unshare -n sh -c 'ip link set lo up && exec "$$@"' sh $(PY) -m sam_moelora_ros.replay.live --demo --out demo_output/live
+	unshare -n sh -c 'ip link set lo up && exec "$$@"' sh $(PY) -m sam_moelora_ros.replay.live_cli --demo --out demo_output/live
 
 # Benchmarks (not tests): ratios against baselines measured in the same run, JSON under
 # bench/results/. BENCH_ARGS=--quick for a ~1 minute smoke run; --device cuda for GPU figures.

@@ -14,15 +14,22 @@ PACKAGE = "sam_moelora_ros"
 setup(
     name=PACKAGE,
     version="0.1.0",
-    packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*", "training", "training.*"]),
+    # training/ lives at the repository root (``python -m training.train`` from a checkout) but is
+    # installed inside the package's namespace, as sam_moelora_ros.training: a top-level
+    # ``training`` in site-packages would collide with any other project's.
+    packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"])
+    + [f"{PACKAGE}.training"]
+    + [f"{PACKAGE}.{name}" for name in find_packages(include=["training.*"])],
+    package_dir={f"{PACKAGE}.training": "training"},
     package_data={
+        f"{PACKAGE}.training": ["configs/*.yaml"],
         PACKAGE: [
             "py.typed",
             "models/*.safetensors",
             "models/*.json",
             "models/*.md",
             "resources/*.xml",
-        ]
+        ],
     },
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
@@ -45,12 +52,13 @@ setup(
     entry_points={
         "console_scripts": [
             "model_summary = sam_moelora_ros.model.summary:main",
-            "perception_node = sam_moelora_ros.node:main",
+            "perception_node = sam_moelora_ros.ros.node:main",
             "replay_eval = sam_moelora_ros.replay.cli:main",
-            "replay_live = sam_moelora_ros.replay.live:main",
-            "bag_play = sam_moelora_ros.replay.live:play_main",
-            "sam_moelora_train = training.train:main",
-            "sam_moelora_evaluate = training.evaluate:main",
+            "replay_live = sam_moelora_ros.replay.live_cli:main",
+            "bag_play = sam_moelora_ros.replay.bag_play:main",
+            "sam_moelora_train = sam_moelora_ros.training.train:main",
+            "sam_moelora_evaluate = sam_moelora_ros.training.evaluate:main",
+            "sam_moelora_export = sam_moelora_ros.training.export:main",
         ],
     },
 )

@@ -89,7 +89,7 @@ def _publish(count: int, size: int) -> None:
 
 def _exchange(size: int, count: int, profile: bool, domain: int) -> list[float]:
     """Latencies of one publisher/subscriber pair of fresh processes."""
-    from sam_moelora_ros.dds_profile import PROFILE_ENV_VARS, with_large_message_profile
+    from sam_moelora_ros.ros.dds_profile import PROFILE_ENV_VARS, with_large_message_profile
 
     env = {k: v for k, v in os.environ.items() if k not in PROFILE_ENV_VARS}
     env.update(ROS_AUTOMATIC_DISCOVERY_RANGE="LOCALHOST", ROS_DOMAIN_ID=str(domain))

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import Ratio, interleaved, min_ms, paired_ratio, percentile, summary
 
-from sam_moelora_ros.inference import Segmenter
+from sam_moelora_ros.inference.segmenter import Segmenter
 from sam_moelora_ros.model import ModelConfig, MoELoRASegmentor
 from sam_moelora_ros.sensors import (
     events_to_representation,

@@ -42,7 +42,7 @@ RATES_HZ = {"rgb": 20.0, "depth": 20.0, "event": 20.0, "lidar": 10.0, "camera_in
 
 
 def isolated() -> bool:
-    """Only loopback in this network namespace (ENVIRONMENT.md: no DDS packet leaves)."""
+    """Only loopback in this network namespace (no DDS packet may leave the machine)."""
     from conftest import interfaces
 
     return interfaces() == ["lo"]
@@ -124,9 +124,9 @@ def run_node(
     import torch
     from ros_harness import TOPICS, TYPES, Harness, NodeProcess, wait_until
 
-    from sam_moelora_ros.dds_profile import ros_environment, with_large_message_profile
-    from sam_moelora_ros.inference import Segmenter
+    from sam_moelora_ros.inference.segmenter import Segmenter
     from sam_moelora_ros.model import save_adapter
+    from sam_moelora_ros.ros.dds_profile import ros_environment, with_large_message_profile
 
     threads = threads or (os.cpu_count() or 1)
     torch.set_num_threads(threads)

@@ -26,7 +26,7 @@ from launch.substitutions import EnvironmentVariable, LaunchConfiguration
 from launch_ros.actions import Node
 
 from launch import LaunchDescription
-from sam_moelora_ros.dds_profile import PROFILE_ENV_VARS, profile_env_var
+from sam_moelora_ros.ros.dds_profile import PROFILE_ENV_VARS, profile_env_var
 
 PACKAGE = "sam_moelora_ros"
 

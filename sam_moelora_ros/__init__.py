@@ -1,7 +1,7 @@
 """sam_moelora_ros: SAM with a Mixture of LoRA Experts for multi-modal semantic segmentation.
 
-Layers (see DESIGN.md): ``model/`` (pure PyTorch), ``sensors/`` and ``sync`` (pure numpy), the
-``inference`` Segmenter, and the thin rclpy adapter in ``node``. Importing this package imports
+Layers (see docs/design.md): ``model/`` (pure PyTorch), ``sensors/`` and ``sync/`` (pure numpy),
+the ``inference`` Segmenter, and the thin rclpy adapter in ``ros/``. Importing this package imports
 neither torch nor rclpy, so the numpy-only parts stay cheap to use.
 """
 

@@ -1,7 +1,9 @@
 """Segmentation metrics: confusion matrix, IoU / mIoU, tables and a confusion-matrix plot.
 
 Pure numpy (torch accepted as input, never required; no rclpy), so the training loop, the
-evaluation script and tests share one implementation.
+evaluation script and tests share one implementation. The torch counting
+(:func:`confusion_counts`) and the percent unit (:func:`percent`) live here too, once: torch is
+only touched when a tensor is passed in, so importing this module does not import torch.
 
 Conventions (those of mmseg and of DELIVER's evaluator, so our numbers compare with the
 published tables):
@@ -40,6 +42,30 @@ def _to_numpy(values: Any) -> np.ndarray:
     if hasattr(values, "detach"):
         values = values.detach().cpu().numpy()
     return np.asarray(values)
+
+
+def confusion_counts(
+    pred: torch.Tensor, target: torch.Tensor, num_classes: int, ignore_index: int = IGNORE_INDEX
+) -> torch.Tensor:
+    """``K x K`` int64 counts ``[target, pred]`` of two same-shape tensors, on their device.
+
+    The torch twin of :meth:`ConfusionMatrix.update` (same ignore rules, same layout), and the
+    one both it and the training validation loop use: the loop adds these per image on the GPU
+    and copies the sums back once, instead of one device-to-host copy per image. ``pred`` must
+    hold ids in ``0..K-1`` where the target is counted (not checked here: checking needs a
+    device sync per call; :meth:`ConfusionMatrix.update` checks).
+    """
+    if pred.shape != target.shape:
+        raise ValueError(f"pred shape {tuple(pred.shape)} != target {tuple(target.shape)}")
+    p, t = pred.reshape(-1).long(), target.reshape(-1).long()
+    keep = (t != ignore_index) & (t >= 0) & (t < num_classes)
+    index = t[keep] * num_classes + p[keep]
+    return index.bincount(minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def percent(value: float | None) -> float:
+    """A 0-1 metric as percent, the unit of the paper's tables; None and NaN give NaN."""
+    return math.nan if value is None else 100.0 * float(value)
 
 
 class ConfusionMatrix:
@@ -83,13 +109,11 @@ class ConfusionMatrix:
         """Same as :meth:`update`, counted on the tensors' device (one small copy back)."""
         if pred.shape != target.shape:
             raise ValueError(f"pred shape {tuple(pred.shape)} != target {tuple(target.shape)}")
-        p, t = pred.reshape(-1).long(), target.reshape(-1).long()
-        keep = (t != self.ignore_index) & (t >= 0) & (t < self.num_classes)
-        p, t = p[keep], t[keep]
-        if p.numel() and (int(p.min()) < 0 or int(p.max()) >= self.num_classes):
+        t = target.reshape(-1)
+        counted = pred.reshape(-1)[(t != self.ignore_index) & (t >= 0) & (t < self.num_classes)]
+        if counted.numel() and (int(counted.min()) < 0 or int(counted.max()) >= self.num_classes):
             raise ValueError(f"predictions must be class ids in 0..{self.num_classes - 1}")
-        k = self.num_classes
-        counts = (t * k + p).bincount(minlength=k * k).reshape(k, k)
+        counts = confusion_counts(pred, target, self.num_classes, self.ignore_index)
         self.matrix += counts.cpu().numpy().astype(np.int64)
 
     # -- read-outs ---------------------------------------------------------------------------

@@ -16,6 +16,6 @@ def segmenter():
     """A CPU Segmenter on ``segmenter_helpers.tiny_model()`` (one per test module)."""
     from segmenter_helpers import tiny_model
 
-    from sam_moelora_ros.inference import Segmenter
+    from sam_moelora_ros.inference.segmenter import Segmenter
 
     return Segmenter(tiny_model(), device="cpu")

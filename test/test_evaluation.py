@@ -12,8 +12,10 @@ import torch
 from sam_moelora_ros.classes import DELIVER_CLASSES
 from sam_moelora_ros.evaluation import (
     ConfusionMatrix,
+    confusion_counts,
     format_table,
     modality_subsets,
+    percent,
     save_confusion_png,
 )
 
@@ -65,6 +67,28 @@ def test_torch_and_numpy_agree():
     assert np.array_equal(a.matrix, b.matrix)
     keep = (target != 255) & (target < 5)
     assert a.total == int(keep.sum())
+
+
+def test_torch_counts_are_the_hand_computed_matrix():
+    """The tensor counting the validation loop sums on the GPU is the class's own matrix."""
+    counts = confusion_counts(torch.as_tensor(PRED), torch.as_tensor(TARGET), 3)
+    assert counts.dtype == torch.int64 and counts.tolist() == [[1, 1, 0], [0, 2, 0], [1, 0, 0]]
+    gen = torch.Generator().manual_seed(1)
+    target = torch.randint(-1, 7, (3, 11, 13), generator=gen)  # -1 and 5, 6: not counted
+    target[0, :2] = 255
+    pred = torch.randint(0, 5, (3, 11, 13), generator=gen)
+    want = ConfusionMatrix(5).update(pred.numpy(), target.numpy()).matrix
+    np.testing.assert_array_equal(confusion_counts(pred, target, 5).numpy(), want)
+    other = confusion_counts(pred, torch.where(target == 255, 4, target), 5, ignore_index=4)
+    keep = (target >= 0) & (target < 4)
+    assert int(other.sum()) == int(keep.sum()) and int(other[4].sum()) == 0
+    with pytest.raises(ValueError, match="shape"):
+        confusion_counts(pred, target[:1], 5)
+
+
+def test_percent_is_the_tables_unit():
+    assert percent(0.25) == 25.0 and percent(1) == 100.0
+    assert math.isnan(percent(None)) and math.isnan(percent(math.nan))
 
 
 def test_merge_and_distributed_round_trip():

@@ -11,10 +11,11 @@ checkpoints (``config.yaml``), which is what ``--resume`` compares against.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -135,7 +136,8 @@ class TrainConfig:
             raise TrainConfigError(f"unknown config section(s) {unknown}; known: {sorted(known)}")
         sections = {}
         for name, f in known.items():
-            section_cls = f.default_factory().__class__  # type: ignore[misc]
+            factory = cast(Callable[[], Any], f.default_factory)
+            section_cls = factory().__class__
             sections[name] = _build_section(name, section_cls, data.get(name) or {})
         cfg = cls(**sections)
         cfg.validate()
@@ -205,18 +207,22 @@ class TrainConfig:
         self.model_config()  # field-level checks of the architecture itself
         if d.dataset not in DATASETS:
             fail("data", "dataset", f"must be one of {list(DATASETS)}")
-        if len(d.scale_range) != 2 or not 0 < d.scale_range[0] <= d.scale_range[1]:
-            fail("data", "scale_range", "must be [min, max] with 0 < min <= max")
+        if (
+            len(d.scale_range) != 2
+            or not all(_number(s) for s in d.scale_range)
+            or not 0 < d.scale_range[0] <= d.scale_range[1]
+        ):
+            fail("data", "scale_range", "must be [min, max] finite numbers with 0 < min <= max")
         _check_int(fail, "data", "num_workers", d.num_workers, minimum=0)
         if d.max_val_samples is not None:
             _check_int(fail, "data", "max_val_samples", d.max_val_samples, minimum=1)
         for key in ("lr", "warmup_ratio", "power"):
             if not _number(getattr(o, key)) or getattr(o, key) <= 0:
-                fail("optim", key, "must be a number > 0")
+                fail("optim", key, "must be a finite number > 0")
         if not _number(o.weight_decay) or o.weight_decay < 0:
-            fail("optim", "weight_decay", "must be a number >= 0")
+            fail("optim", "weight_decay", "must be a finite number >= 0")
         if len(o.betas) != 2 or not all(_number(b) and 0 <= b < 1 for b in o.betas):
-            fail("optim", "betas", "must be two numbers in [0, 1)")
+            fail("optim", "betas", "must be two finite numbers in [0, 1)")
         _check_int(fail, "optim", "batch_size", o.batch_size, minimum=1)
         _check_int(fail, "optim", "accumulate", o.accumulate, minimum=1)
         _check_int(fail, "optim", "epochs", o.epochs, minimum=1)
@@ -225,14 +231,14 @@ class TrainConfig:
         if o.warmup_steps is not None:
             _check_int(fail, "optim", "warmup_steps", o.warmup_steps, minimum=0)
         if not _number(o.warmup_epochs) or o.warmup_epochs < 0:
-            fail("optim", "warmup_epochs", "must be a number >= 0")
+            fail("optim", "warmup_epochs", "must be a finite number >= 0")
         if o.grad_clip is not None and (not _number(o.grad_clip) or o.grad_clip <= 0):
-            fail("optim", "grad_clip", "must be a number > 0 or null")
+            fail("optim", "grad_clip", "must be a finite number > 0 or null")
         if not _number(lo.ohem_thresh) or not 0 < lo.ohem_thresh <= 1:
             fail("loss", "ohem_thresh", "must be in (0, 1]")
         _check_int(fail, "loss", "ohem_min_kept", lo.ohem_min_kept, minimum=0)
         if lo.aux_weight is not None and (not _number(lo.aux_weight) or lo.aux_weight < 0):
-            fail("loss", "aux_weight", "must be a number >= 0 or null")
+            fail("loss", "aux_weight", "must be a finite number >= 0 or null")
         for key in ("p", "p_rgb"):
             if not _number(getattr(dr, key)) or not 0 <= getattr(dr, key) < 1:
                 fail("dropout", key, "must be a probability in [0, 1)")
@@ -246,7 +252,9 @@ class TrainConfig:
 
 
 def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A finite int or float (YAML's ``.inf`` / ``.nan`` would pass a range check and then train
+    to NaN, so they are refused here with the field's name)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _check_int(fail: Any, section: str, key: str, value: Any, minimum: int) -> None:

@@ -101,7 +101,7 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset | None]:
         transform=TrainAugment(model_cfg.image_size, scale_range=d.scale_range),
         **common,
     )
-    val_set = None
+    val_set: Dataset | None = None
     if d.val_split:
         val_set = build_dataset(
             d.dataset,

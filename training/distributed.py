@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from sam_moelora_ros.inference.device import resolve_device
+
 CPU = torch.device("cpu")
 
 
@@ -36,24 +38,17 @@ class DistInfo:
         return self.rank == 0
 
 
-def resolve_device(name: str, local_rank: int) -> torch.device:
-    """``auto`` -> this rank's GPU when CUDA is available, else the CPU; ``cpu``/``cuda`` forced."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise RuntimeError(f"run.device={name!r} but CUDA is not available; use 'cpu'")
-        if name == "cuda":
-            return torch.device("cuda", local_rank)
-    return torch.device(name)
-
-
 def setup(device_name: str = "auto") -> DistInfo:
-    """Initialise the process group if launched by ``torchrun``; pick this rank's device."""
+    """Initialise the process group if launched by ``torchrun``; pick this rank's device.
+
+    The device comes from :func:`~sam_moelora_ros.inference.device.resolve_device`, the one
+    the Segmenter uses too, given this process's ``LOCAL_RANK`` so that ``auto`` and ``cuda``
+    mean this rank's GPU; a name this machine cannot use raises its ``DeviceError``.
+    """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = resolve_device(device_name, local_rank)
+    device = resolve_device(device_name, local_rank=local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
     if world_size > 1 and not dist.is_initialized():

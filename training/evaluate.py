@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,13 +25,18 @@ from typing import Any
 
 import torch
 
-from sam_moelora_ros.evaluation import format_table, modality_subsets, save_confusion_png
+from sam_moelora_ros.evaluation import (
+    format_table,
+    modality_subsets,
+    percent,
+    save_confusion_png,
+)
 from sam_moelora_ros.model import load_segmentor
 
 from . import distributed as D
 from .data import ShardSampler, make_loader
 from .plots import robustness_plot, router_plot
-from .validate import percent, run_inference, summarise
+from .validate import run_inference, summarise
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -107,8 +111,8 @@ def tables(report: dict[str, Any], class_names: Sequence[str]) -> str:
     iou_rows = [
         {
             "class": n,
-            "IoU": _pct(subsets[full]["iou"].get(n)),
-            **{c: _pct(subsets[full]["per_condition"][c]["iou"].get(n)) for c in conditions},
+            "IoU": percent(subsets[full]["iou"].get(n)),
+            **{c: percent(subsets[full]["per_condition"][c]["iou"].get(n)) for c in conditions},
         }
         for n in class_names
     ]
@@ -122,10 +126,6 @@ def tables(report: dict[str, Any], class_names: Sequence[str]) -> str:
             format_table(r_rows, float_format="{:.3f}"),
         ]
     return "\n".join(out)
-
-
-def _pct(value: float | None) -> float:
-    return math.nan if value is None else 100.0 * value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -150,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.cases is not None:
             kwargs["cases"] = tuple(args.cases)
         try:
-            dataset = build_dataset(
+            dataset: Any = build_dataset(
                 args.dataset,
                 args.data,
                 args.split,

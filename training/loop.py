@@ -26,6 +26,7 @@ import contextlib
 import json
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
+from sam_moelora_ros.classes import IGNORE_INDEX
 from sam_moelora_ros.evaluation import modality_subsets
 from sam_moelora_ros.model import (
     MoELoRASegmentor,
@@ -44,7 +46,7 @@ from sam_moelora_ros.model import (
 )
 
 from . import distributed as D
-from .config import TrainConfig
+from .config import TrainConfig, TrainConfigError
 from .data import ResumableSampler, SeededDataset, ShardSampler, make_loader
 from .dropout import sample_modalities
 from .losses import segmentation_loss
@@ -53,6 +55,33 @@ from .state import global_rng_state, load_state, save_state, set_global_rng_stat
 from .validate import run_inference, summarise
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on without producing garbage: a non-finite loss, unusable labels.
+
+    Raised before anything of the failing step is written, so every checkpoint on disk is one
+    that was finite when saved.
+    """
+
+
+def check_labels(target: torch.Tensor, num_classes: int, names: Sequence[Any]) -> int:
+    """Number of labelled pixels in ``target``; raise on ids that are neither a class nor ignore.
+
+    ``F.cross_entropy`` would fail with a bare index error on the CPU and a device-side assert on
+    a GPU; naming the samples lets the user find the bad label files.
+    """
+    valid = target != IGNORE_INDEX
+    bad = valid & ((target < 0) | (target >= num_classes))
+    if bool(bad.any()):
+        rows = sorted({int(i) for i in bad.flatten(1).any(1).nonzero().flatten()})
+        ids = sorted({int(v) for v in target[bad].unique()[:8]})
+        where = ", ".join(str(names[i]) for i in rows if i < len(names)) or "this batch"
+        raise TrainingError(
+            f"label ids {ids} are outside 0..{num_classes - 1} (and not the ignore id "
+            f"{IGNORE_INDEX}) in {where}; fix the label images or model.num_classes"
+        )
+    return int(valid.sum())
 
 
 class Trainer:
@@ -72,9 +101,10 @@ class Trainer:
         self.out = Path(out_dir or cfg.run.out)
         self.ckpt_dir = self.out / "checkpoints"
         self.model_cfg = cfg.model_config()
-        if len(train_set) < cfg.optim.batch_size * self.info.world_size:  # type: ignore[arg-type]
-            raise ValueError(
-                f"the training set has {len(train_set)} samples, fewer than one batch "  # type: ignore[arg-type]
+        samples = len(train_set)  # type: ignore[arg-type]
+        if samples < cfg.optim.batch_size * self.info.world_size:
+            raise TrainConfigError(
+                f"optim.batch_size: the training set has {samples} samples, fewer than one batch "
                 f"(optim.batch_size={cfg.optim.batch_size} x {self.info.world_size} ranks)"
             )
         torch.manual_seed(cfg.run.seed)  # identical initialisation on every rank
@@ -84,7 +114,7 @@ class Trainer:
             load_sam_checkpoint(self.model, cfg.model.sam_checkpoint)
             self.sam_loaded = True
         self.model.to(self.device).train()
-        self.ddp: nn.Module = self.model
+        self.ddp: Any = self.model  # the model, or DDP around it
         if self.info.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
             if self.device.type == "cuda":  # batch 4 per GPU: normalise over the global batch
@@ -92,7 +122,8 @@ class Trainer:
             # Dropped modalities leave their experts and stems without gradients this step.
             self.ddp = DDP(self.model, device_ids=ids, find_unused_parameters=True)
         o = cfg.optim
-        self.optimizer = build_optimizer(self.model, o.lr, o.weight_decay, tuple(o.betas))
+        betas = (float(o.betas[0]), float(o.betas[1]))
+        self.optimizer = build_optimizer(self.model, o.lr, o.weight_decay, betas)
         amp = cfg.run.amp if self.device.type == "cuda" else "none"  # AMP on GPU only
         self.amp_dtype = AMP_DTYPES.get(amp)
         self.scaler = torch.amp.GradScaler("cuda", enabled=amp == "fp16")
@@ -129,6 +160,7 @@ class Trainer:
         self.position = 0  # micro-batches of the current epoch already consumed
         self.best = -math.inf
         self.best_step = -1
+        self.labelled_pixels = 0  # since the epoch started (see check_epoch_labelled)
         torch.manual_seed(cfg.run.seed + 1000 * self.info.rank)  # per-rank dropout layers
 
     # ------------------------------------------------------------------ helpers
@@ -160,6 +192,20 @@ class Trainer:
                 torch.distributed.broadcast(buffer, src=0)
 
     # ------------------------------------------------------------------ state
+    def check_finite_weights(self) -> None:
+        """Refuse to write a checkpoint holding NaN/Inf (a finite loss can still step into one)."""
+        bad = [
+            n
+            for n, p in self.model.named_parameters()
+            if p.requires_grad and not bool(torch.isfinite(p.detach()).all())
+        ]
+        if bad:
+            raise TrainingError(
+                f"after step {self.step} the trained weights hold NaN/Inf ({bad[0]}"
+                f"{f' and {len(bad) - 1} more' if len(bad) > 1 else ''}); no checkpoint was "
+                "written; lower optim.lr or set optim.grad_clip"
+            )
+
     def save_checkpoint(self, name: str = "last") -> None:
         """Write the adapter and (for ``last``) the resumable state; rank 0 writes."""
         self.sync_buffers()
@@ -168,6 +214,7 @@ class Trainer:
         if self.device.type == "cuda":
             cuda_rng = D.gather_tensors(torch.cuda.get_rng_state(self.device), self.info)
         if self.info.is_main:
+            self.check_finite_weights()
             save_adapter(self.model, self.ckpt_dir / f"{name}.safetensors", self.include_backbone)
             if name == "last":
                 state = {
@@ -263,6 +310,9 @@ class Trainer:
             )
             inputs = {m: batch["inputs"][m].to(self.device, non_blocking=True) for m in kept}
             target = batch["label"].to(self.device, non_blocking=True)
+            self.labelled_pixels += check_labels(
+                target, self.model_cfg.num_classes, batch.get("name", [])
+            )
             sync = (
                 self.ddp.no_sync()
                 if self.info.enabled and i < len(batches) - 1
@@ -280,6 +330,13 @@ class Trainer:
                     cfg.loss.ohem_thresh,
                     cfg.loss.ohem_min_kept,
                 )
+                if not bool(torch.isfinite(loss.detach())):
+                    raise TrainingError(
+                        f"the loss is {float(loss.detach())} at step {self.step + 1} (epoch "
+                        f"{self.epoch}); stopped before the update, nothing of this step was "
+                        "written; lower optim.lr, set optim.grad_clip, or check the inputs and "
+                        "the SAM checkpoint for NaN/Inf"
+                    )
                 self.scaler.scale(loss / len(batches)).backward()
             parts["loss"] = float(loss.detach())
             parts["modalities"] = len(kept)
@@ -294,6 +351,16 @@ class Trainer:
         self.step += 1
         totals["lr"] = lr
         return totals
+
+    def check_epoch_labelled(self) -> None:
+        """After an epoch without a single labelled pixel, stop: the loss was 0 on every step."""
+        if self.labelled_pixels == 0:
+            raise TrainingError(
+                f"no labelled pixel in a whole epoch of {self.cfg.data.dataset} data at "
+                f"{self.cfg.data.root}: every label is the ignore id {IGNORE_INDEX}; check the "
+                "label images (and data.conditions/cases) before training"
+            )
+        self.labelled_pixels = 0
 
     def train(self, stop_at: int | None = None) -> dict[str, Any]:
         """Train until ``total_steps`` (or ``stop_at``, for tests and time-boxed runs)."""
@@ -351,6 +418,7 @@ class Trainer:
                     self.log(rec)
                     window = []
                 if self.position >= limit:
+                    self.check_epoch_labelled()
                     self.epoch, self.position = self.epoch + 1, 0
                 done = self.step >= stop
                 if self.val_loader is not None and (self.step % val_every == 0 or done):
@@ -359,6 +427,7 @@ class Trainer:
                     if last_val["miou"] > self.best:
                         self.best, self.best_step = last_val["miou"], self.step
                         if self.info.is_main:
+                            self.check_finite_weights()
                             save_adapter(
                                 self.model,
                                 self.ckpt_dir / "best.safetensors",

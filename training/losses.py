@@ -1,6 +1,6 @@
 """The training loss: cross-entropy on the main head plus a weighted auxiliary-head term.
 
-``loss = CE(main) + aux_weight * CE(aux)`` with ignore index 255 (PAPER.md; aux_weight 0.4 by
+``loss = CE(main) + aux_weight * CE(aux)`` with ignore index 255 (docs/method.md; aux_weight 0.4 by
 default, from the model config). OHEM (MemorySAM's recipe: threshold 0.7) optionally keeps only
 the hard pixels: those whose probability of the true class is below the threshold, but at least
 ``min_kept`` of the hardest, so an easy batch still yields a gradient.

@@ -20,15 +20,17 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
+
+from sam_moelora_ros.model.safetensors_io import SafetensorsFormat, read_safetensors
 
 STATE_FORMAT = "sam_moelora_ros.train_state"
 STATE_FORMAT_VERSION = "1"
+TRAIN_STATE = SafetensorsFormat(STATE_FORMAT, STATE_FORMAT_VERSION, writer="save_state()")
 
 
 class TrainStateError(RuntimeError):
-    """A training-state file is missing, truncated or not ours."""
+    """A training-state file is missing, unreadable, truncated or not ours."""
 
 
 # ---------------------------------------------------------------------- flattening
@@ -97,22 +99,14 @@ def save_state(path: str | Path, state: dict[str, Any]) -> Path:
 
 def load_state(path: str | Path) -> dict[str, Any]:
     """Read a file written by :func:`save_state`."""
-    path = Path(path)
-    if not path.is_file():
-        raise TrainStateError(f"training state {path} does not exist (pass a run folder or file)")
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-            tensors = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise TrainStateError(f"training state {path} is truncated or unreadable: {exc}") from exc
-    if metadata.get("format") != STATE_FORMAT:
-        raise TrainStateError(f"{path} is not a sam_moelora_ros training-state file")
-    if metadata.get("format_version") != STATE_FORMAT_VERSION:
-        raise TrainStateError(
-            f"{path}: training-state format_version {metadata.get('format_version')!r} is not "
-            f"supported (this package reads {STATE_FORMAT_VERSION})"
-        )
+    metadata, tensors = read_safetensors(
+        path,
+        what="training state",
+        error=TrainStateError,
+        fix="resume from another checkpoint of the run, or start the run afresh",
+        missing_fix="pass a run folder or file",
+        expect=TRAIN_STATE,
+    )
     return unflatten(json.loads(metadata["state"]), tensors)
 
 

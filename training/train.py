@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Sequence
 
 import torch
 
 from . import distributed as D
-from .config import TrainConfig, TrainConfigError
+from .cli_errors import one_line_errors, positive_int
+from .config import TrainConfig
 from .data import build_datasets
-from .loop import Trainer
+from .loop import Trainer, TrainingError
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -34,23 +34,22 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--max-steps",
-        type=int,
+        type=positive_int,
         help="stop after this optimizer step (the schedule still spans the configured length)",
     )
     parser.add_argument("overrides", nargs="*", help="section.key=value overrides")
     return parser.parse_args(argv)
 
 
+@one_line_errors(run_errors=(TrainingError,))
 def main(argv: Sequence[str] | None = None) -> int:
+    """Exit 0 when trained; 2 with one line for a bad config, dataset or checkpoint; 1 with one
+    line when training had to stop (non-finite loss or weights, no usable labels)."""
     args = parse_args(argv)
     overrides = list(args.overrides)
     if args.out:
         overrides.append(f"run.out={args.out}")
-    try:
-        cfg = TrainConfig.load(args.config, overrides)
-    except TrainConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    cfg = TrainConfig.load(args.config, overrides)
     if cfg.run.threads:
         torch.set_num_threads(cfg.run.threads)
     info = D.setup(cfg.run.device)

@@ -19,19 +19,11 @@ import torch.distributed as dist
 from torch import nn
 from tqdm import tqdm
 
-from sam_moelora_ros.classes import IGNORE_INDEX
-from sam_moelora_ros.evaluation import ConfusionMatrix
+from sam_moelora_ros.evaluation import ConfusionMatrix, confusion_counts, percent
 
 from .distributed import DistInfo
 
 Subset = tuple[str, ...]
-
-
-def confusion(pred: torch.Tensor, target: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """``K x K`` int64 counts of (true, predicted) over non-ignored pixels."""
-    valid = (target != IGNORE_INDEX) & (target >= 0) & (target < num_classes)
-    index = target[valid].to(torch.int64) * num_classes + pred[valid].to(torch.int64)
-    return torch.bincount(index, minlength=num_classes * num_classes).view(num_classes, num_classes)
 
 
 @torch.no_grad()
@@ -71,7 +63,7 @@ def run_inference(
                 pred = logits.float().argmax(1)
                 for i, condition in enumerate(conditions):
                     key = (subset, str(condition))
-                    m = confusion(pred[i], target[i], num_classes)
+                    m = confusion_counts(pred[i], target[i], num_classes)
                     counts[key] = counts[key] + m if key in counts else m
                 if subset == full:
                     for i, condition in enumerate(conditions):
@@ -126,8 +118,3 @@ def summarise(result: dict[str, Any], num_classes: int) -> dict[Subset, dict[str
     for entry in out.values():
         entry["miou"] = percent(entry["confusion"].miou())
     return out
-
-
-def percent(value: float) -> float:
-    """A 0-1 metric as percent (NaN stays NaN), the unit of the paper's tables."""
-    return float(value) * 100.0

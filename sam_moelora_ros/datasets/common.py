@@ -23,6 +23,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from sam_moelora_ros.classes import IGNORE_INDEX
+from sam_moelora_ros.sensors.network_input import to_network_image
 
 from .errors import DatasetError
 
@@ -32,37 +33,6 @@ Transform = Callable[[Sample], Sample]
 
 MAX_LISTED = 5
 """How many offending paths an error message lists before it only gives the count."""
-
-
-def to_uint8(image: np.ndarray) -> np.ndarray:
-    """Bring a decoded image to uint8: uint16 scaled by 255/65535, uint8 unchanged.
-
-    Why scale instead of clip: 16-bit PNGs (MCubeS colour/NIR) use the full 0..65535 range.
-    """
-    if image.dtype == np.uint8:
-        return image
-    if image.dtype == np.uint16:
-        return ((image.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
-    raise DatasetError(f"unsupported image dtype {image.dtype}; expected uint8 or uint16 PNGs")
-
-
-def to_three_channels(image: np.ndarray) -> np.ndarray:
-    """``H x W`` / ``H x W x {1,3,4}`` -> ``H x W x 3`` (1 channel repeated, alpha dropped).
-
-    The same rules as DELIVER's loader, so a one-channel depth PNG and a 3-channel HHA PNG both
-    become a 3-channel network image.
-    """
-    if image.ndim == 2:
-        image = image[:, :, None]
-    if image.ndim != 3 or image.shape[2] not in (1, 2, 3, 4):
-        raise DatasetError(f"expected an H x W (x 1/3/4) image, got shape {image.shape}")
-    if image.shape[2] == 1:
-        image = np.repeat(image, 3, axis=2)
-    elif image.shape[2] == 2:
-        image = np.concatenate([image, np.zeros_like(image[:, :, :1])], axis=2)
-    elif image.shape[2] == 4:
-        image = image[:, :, :3]
-    return np.ascontiguousarray(image)
 
 
 def read_raw(path: Path) -> np.ndarray:
@@ -81,8 +51,17 @@ def read_raw(path: Path) -> np.ndarray:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """Read a modality image as ``H x W x 3`` uint8 RGB (see :func:`to_three_channels`)."""
-    return to_three_channels(to_uint8(read_raw(path)))
+    """Read a modality image as ``H x W x 3`` uint8 RGB.
+
+    The bit-depth and channel rules are ``sensors.network_input.to_network_image``, the very
+    function the node applies to camera messages, so training and serving see the same bytes.
+    """
+    try:
+        return to_network_image(read_raw(path))
+    except ValueError as exc:
+        raise DatasetError(
+            f"{path}: {exc}; expected an 8 or 16-bit PNG with 1 to 4 channels"
+        ) from exc
 
 
 def resize_nearest(image: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:

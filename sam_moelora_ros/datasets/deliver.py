@@ -1,6 +1,6 @@
 """DELIVER-layout reader (the real DELIVER benchmark and the project's synthetic scenes).
 
-Layout (jamycheung/DELIVER; PAPER.md)::
+Layout (jamycheung/DELIVER)::
 
     root/{img,hha,depth,event,lidar,semantic}/<condition>/<split>/<sequence>/<frame>_<kind>_front.png
 
@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sam_moelora_ros import MODALITIES
 from sam_moelora_ros.classes import DELIVER_CLASSES, IGNORE_INDEX
 
 from .common import (
@@ -57,7 +58,6 @@ CASES: tuple[str, ...] = (
 )
 """DELIVER's sensor-failure case names (found in the path of the affected frames)."""
 SPLITS: tuple[str, ...] = ("train", "val", "test")
-MODALITIES: tuple[str, ...] = ("rgb", "depth", "event", "lidar")
 SPLIT_SIZES = {"train": 3983, "val": 2005, "test": 1897}
 """Frame counts of the published DELIVER splits (for a sanity check by the caller)."""
 
@@ -101,7 +101,7 @@ class DeliverDataset(SegmentationDataset):
         self,
         root: str | Path,
         split: str = "train",
-        modalities: Sequence[str] = ("rgb", "depth", "event", "lidar"),
+        modalities: Sequence[str] = MODALITIES,
         conditions: Sequence[str] | None = None,
         cases: Sequence[str] | None = None,
         transform: Transform | None = None,

@@ -1,6 +1,6 @@
 """MCubeS reader (RGB, AoLP, DoLP, NIR; 20 material classes).
 
-Layout (jamycheung/DELIVER ``semseg/datasets/mcubes.py``; PAPER.md), ``root`` being the
+Layout (jamycheung/DELIVER ``semseg/datasets/mcubes.py``), ``root`` being the
 ``multimodal_dataset`` folder::
 
     root/list_folder/{train,test}.txt       one frame name per line (extra columns ignored)
@@ -28,6 +28,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from sam_moelora_ros.sensors.network_input import to_three_channels
 
 from .common import (
     Sample,
@@ -64,7 +66,8 @@ MCUBES_CLASSES: tuple[str, ...] = (
     "sky",
 )
 """MCubeS material classes in id order."""
-MODALITIES: tuple[str, ...] = ("rgb", "aolp", "dolp", "nir")
+MCUBES_MODALITIES: tuple[str, ...] = ("rgb", "aolp", "dolp", "nir")
+"""MCubeS's own image kinds (polarisation and NIR, not the package's robot sensors)."""
 SPLITS = {"train": "train.txt", "val": "test.txt", "test": "test.txt"}
 LEFT_CROP = 192
 """Columns cut from the left of every image (as DELIVER's MCubeS loader does)."""
@@ -80,7 +83,7 @@ _FILES: dict[str, tuple[tuple[str, str], ...]] = {
 
 
 def _load_npy(path: Path) -> np.ndarray:
-    """A 2-D float map; ``allow_pickle=False`` (no pickle anywhere, DESIGN.md)."""
+    """A 2-D float map; ``allow_pickle=False`` (no pickle anywhere, docs/design.md)."""
     try:
         array = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
@@ -115,11 +118,11 @@ class MCubeSDataset(SegmentationDataset):
         self,
         root: str | Path,
         split: str = "train",
-        modalities: Sequence[str] = ("rgb", "aolp", "dolp", "nir"),
+        modalities: Sequence[str] = MCUBES_MODALITIES,
         transform: Transform | None = None,
     ) -> None:
         super().__init__(modalities, transform)
-        check_choice("MCubeS modality", self.modalities, MODALITIES)
+        check_choice("MCubeS modality", self.modalities, MCUBES_MODALITIES)
         if split not in SPLITS:
             raise DatasetError(
                 f"unknown MCubeS split {split!r}; choose from {', '.join(SPLITS)} "
@@ -173,7 +176,7 @@ class MCubeSDataset(SegmentationDataset):
                 image = np.stack([sin, cos, sin], axis=2)
             else:  # dolp
                 dolp = _quantise(_load_npy(self._file("polL_dolp", name, ".npy")), 0.0, 1.0)
-                image = np.repeat(dolp[:, :, None], 3, axis=2)
+                image = to_three_channels(dolp)
             images[modality] = np.ascontiguousarray(image[crop])
         sample = {
             "images": images,

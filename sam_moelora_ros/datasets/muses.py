@@ -1,6 +1,6 @@
 """MUSES reader (frame camera, event camera, LiDAR; 19 Cityscapes classes).
 
-Layout (as the group's AnySeg loader reads it; PAPER.md), non-RGB sensors already projected to
+Layout (as the paper group's AnySeg loader reads it), non-RGB sensors already projected to
 the frame camera::
 
     root/frame_camera/<split>/<weather>/<time>/<key>_frame_camera.png
@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sam_moelora_ros.sensors.network_input import to_three_channels
+
 from .common import (
     Sample,
     SegmentationDataset,
@@ -41,7 +43,6 @@ from .common import (
     read_raw,
     report_missing,
     resize_nearest,
-    to_three_channels,
 )
 from .errors import DatasetError
 
@@ -70,7 +71,8 @@ MUSES_CLASSES: tuple[str, ...] = (
 WEATHERS: tuple[str, ...] = ("clear", "fog", "rain", "snow")
 TIMES: tuple[str, ...] = ("day", "night")
 SPLITS: tuple[str, ...] = ("train", "val", "test")
-MODALITIES: tuple[str, ...] = ("rgb", "event", "lidar")
+MUSES_MODALITIES: tuple[str, ...] = ("rgb", "event", "lidar")
+"""The sensors MUSES records (its own list: no depth camera, unlike the package's MODALITIES)."""
 
 # modality -> (folder, file suffix replacing "_frame_camera")
 _FILES = {
@@ -85,14 +87,17 @@ LIDAR_OFFSET = 100.0
 
 def decode_lidar(raw: np.ndarray, value_range: tuple[float, float] = (0.0, 80.0)) -> np.ndarray:
     """A MUSES projected-LiDAR array (see module docstring) -> ``H x W x 3`` uint8."""
-    if raw.dtype == np.uint8:
-        return to_three_channels(raw)
-    if raw.dtype != np.uint16:
+    if raw.dtype not in (np.uint8, np.uint16):
         raise DatasetError(f"MUSES LiDAR image has dtype {raw.dtype}; expected uint16 PNG")
+    try:
+        stored = to_three_channels(raw)
+    except ValueError as exc:
+        raise DatasetError(f"MUSES LiDAR image: {exc}") from exc
+    if raw.dtype == np.uint8:
+        return stored
     lo, hi = value_range
     if not hi > lo:
         raise DatasetError(f"lidar_value_range must have high > low, got {value_range}")
-    stored = to_three_channels(raw)
     value = stored.astype(np.float32) / LIDAR_SCALE - LIDAR_OFFSET
     scaled = np.clip((value - lo) / (hi - lo), 0.0, 1.0)
     out = (np.rint(scaled * 254.0) + 1.0).astype(np.uint8)
@@ -121,7 +126,7 @@ class MusesDataset(SegmentationDataset):
         self,
         root: str | Path,
         split: str = "train",
-        modalities: Sequence[str] = ("rgb", "event", "lidar"),
+        modalities: Sequence[str] = MUSES_MODALITIES,
         conditions: Sequence[str] | None = None,
         times: Sequence[str] | None = None,
         transform: Transform | None = None,
@@ -129,7 +134,7 @@ class MusesDataset(SegmentationDataset):
         lidar_value_range: tuple[float, float] = (0.0, 80.0),
     ) -> None:
         super().__init__(modalities, transform)
-        check_choice("MUSES modality", self.modalities, MODALITIES)
+        check_choice("MUSES modality", self.modalities, MUSES_MODALITIES)
         if split not in SPLITS:
             raise DatasetError(f"unknown MUSES split {split!r}; choose from {', '.join(SPLITS)}")
         self.root = Path(root)

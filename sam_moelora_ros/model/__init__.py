@@ -3,11 +3,18 @@
 Public API::
 
     from sam_moelora_ros.model import (
-        ModelConfig, MoELoRASegmentor, load_sam_checkpoint, save_adapter, load_adapter,
-        load_segmentor, read_adapter_config, count_parameters,
+        PRESETS, ModelConfig, MoELoRASegmentor, build_segmentor, BACKBONE_BUILDERS,
+        load_sam_checkpoint, save_adapter, load_adapter, load_segmentor, read_adapter_config,
+        count_parameters,
     )
+
+Modules, each one concept, imported in one direction (no cycles): :mod:`.presets` ->
+:mod:`.config`; :mod:`.lora`, :mod:`.router`, :mod:`.heads`; :mod:`.backbone` -> :mod:`.vit`
+(SAM 1) and :mod:`.hiera` (SAM 2) -> :mod:`.build` (the builder registry) -> :mod:`.segmentor`
+-> :mod:`.sam_checkpoint` and :mod:`.checkpoint` (files, read through :mod:`.safetensors_io`).
 """
 
+from .build import BACKBONE_BUILDERS, build_segmentor_parts
 from .checkpoint import (
     count_parameters,
     load_adapter,
@@ -16,16 +23,20 @@ from .checkpoint import (
     read_adapter_config,
     save_adapter,
 )
-from .config import PRESETS, ModelConfig
+from .config import ModelConfig
 from .errors import CheckpointError, ModelConfigError
-from .segmentor import MoELoRASegmentor
+from .presets import PRESETS
+from .segmentor import MoELoRASegmentor, build_segmentor
 
 __all__ = [
+    "BACKBONE_BUILDERS",
     "PRESETS",
     "CheckpointError",
     "MoELoRASegmentor",
     "ModelConfig",
     "ModelConfigError",
+    "build_segmentor",
+    "build_segmentor_parts",
     "count_parameters",
     "load_adapter",
     "load_sam_checkpoint",

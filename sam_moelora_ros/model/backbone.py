@@ -1,7 +1,9 @@
 """The backbone interface: a frozen SAM image encoder with per-modality stems and LoRA experts.
 
-Two implementations share it: SAM 1's ViT (:class:`~.encoder.MoELoRAEncoder`, single-scale, four
-block outputs tapped) and SAM 2's Hiera (:class:`~.hiera.HieraMoELoRAEncoder`, its FPN levels).
+Two implementations share it: SAM 1's ViT (:class:`~.vit.MoELoRAEncoder`, single-scale, four
+block outputs tapped) and SAM 2's Hiera (:class:`~.hiera.HieraMoELoRAEncoder`, its FPN levels);
+:mod:`.build` picks one by name. This module imports neither (they import it), so the three form
+no import cycle.
 What they have in common lives here: the official encoder module is frozen; every block's fused
 ``attn.qkv`` projection is wrapped in a :class:`~.lora.MoELoRALinear`; each modality has a light
 trainable stem (a 1x1 convolution initialised to the identity) before the shared patch embedding,
@@ -17,6 +19,7 @@ import torch
 from torch import nn
 
 from .config import ModelConfig
+from .errors import ModelConfigError
 from .lora import MoELoRALinear
 
 FROZEN_PREFIXES = ("encoder.vit.", "encoder.hiera.")
@@ -31,24 +34,53 @@ class IdentityStem(nn.Module):
         self.mix = nn.Conv2d(channels, channels, kernel_size=1)
         with torch.no_grad():
             self.mix.weight.copy_(torch.eye(channels).view(channels, channels, 1, 1))
-            self.mix.bias.zero_()
+            if self.mix.bias is not None:
+                self.mix.bias.zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.mix(x)
+
+
+def _qkv(block: nn.Module) -> nn.Linear:
+    """A transformer block's fused ``attn.qkv`` projection, where the LoRA experts go."""
+    qkv = block.get_submodule("attn.qkv")
+    if not isinstance(qkv, nn.Linear):
+        raise ModelConfigError(
+            f"{type(block).__name__}.attn.qkv is a {type(qkv).__name__}, not a Linear; pass the "
+            "official encoder's blocks, before any LoRA layers are injected"
+        )
+    return qkv
 
 
 class MoELoRABackbone(nn.Module):
     """Shared machinery of the MoE-LoRA backbones (see the module docstring).
 
     Subclasses store the official encoder under ``self.<sam_attr>`` and implement
-    :meth:`forward` (per-level features, ``M x B x C x h x w``) and :meth:`decoder_inputs`.
+    :meth:`forward` (per-level features, ``M x B x C x h x w``) and :meth:`decoder_inputs`;
+    their constructors set ``level_channels`` (channels of each fused level, one router each) and
+    ``high_res_channels`` (channels of the stride-8/stride-4 maps :meth:`decoder_inputs` returns).
+
+    Args:
+        cfg: the architecture; ``modalities`` and the ``lora_*`` fields shape the experts.
+        sam_encoder: the official encoder, finished (built by :mod:`.build`); it is frozen here
+            and its blocks' ``attn.qkv`` projections are replaced by MoE-LoRA layers in place.
+        blocks: ``sam_encoder``'s transformer blocks, each with an ``attn.qkv`` linear.
     """
 
     sam_attr: str = ""
     level_channels: tuple[int, ...] = ()
+    high_res_channels: int = 0
 
     def __init__(self, cfg: ModelConfig, sam_encoder: nn.Module, blocks: Iterable[nn.Module]):
         super().__init__()
+        blocks = list(blocks)
+        width = _qkv(blocks[0]).in_features if blocks else 0
+        if (len(blocks), width) != (cfg.depth, cfg.embed_dim):
+            raise ModelConfigError(
+                f"the {type(sam_encoder).__name__} given has {len(blocks)} blocks of width "
+                f"{width}, but preset {cfg.name!r} has depth={cfg.depth}, embed_dim="
+                f"{cfg.embed_dim}; build the encoder from the same ModelConfig (build_backbone)"
+            )
         self.cfg = cfg
         setattr(self, self.sam_attr, sam_encoder)
         for param in sam_encoder.parameters():
@@ -56,13 +88,13 @@ class MoELoRABackbone(nn.Module):
         self.lora_layers: list[MoELoRALinear] = []
         for block in blocks:
             layer = MoELoRALinear(
-                block.attn.qkv,
+                _qkv(block),
                 modalities=cfg.modalities,
                 rank=cfg.lora_rank,
                 alpha=cfg.lora_alpha,
                 targets=cfg.lora_targets,
             )
-            block.attn.qkv = layer
+            block.get_submodule("attn").qkv = layer
             self.lora_layers.append(layer)
         self.stems = nn.ModuleDict({m: IdentityStem() for m in cfg.modalities})
 
@@ -112,14 +144,3 @@ class MoELoRABackbone(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(embedding at stride 16, high-res features at stride 8, at stride 4)``."""
         raise NotImplementedError
-
-
-def build_backbone(cfg: ModelConfig) -> MoELoRABackbone:
-    """The backbone a config names (``sam_vit`` or ``sam2_hiera``)."""
-    if cfg.backbone == "sam_vit":
-        from .encoder import MoELoRAEncoder
-
-        return MoELoRAEncoder(cfg)
-    from .hiera import HieraMoELoRAEncoder
-
-    return HieraMoELoRAEncoder(cfg)

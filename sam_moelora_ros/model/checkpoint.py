@@ -20,13 +20,13 @@ import os
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from .config import ModelConfig
 from .errors import CheckpointError, ModelConfigError
+from .safetensors_io import SafetensorsFormat, read_safetensors
 from .sam_checkpoint import load_sam_checkpoint
-from .segmentor import MoELoRASegmentor, is_frozen_name
+from .segmentor import MoELoRASegmentor, build_segmentor, is_frozen_name
 
 __all__ = [
     "count_parameters",
@@ -40,6 +40,7 @@ __all__ = [
 LOG = logging.getLogger(__name__)
 ADAPTER_FORMAT = "sam_moelora_ros.adapter"
 ADAPTER_FORMAT_VERSION = "1"
+ADAPTER = SafetensorsFormat(ADAPTER_FORMAT, ADAPTER_FORMAT_VERSION, writer="save_adapter()")
 
 
 # ---------------------------------------------------------------------- adapters
@@ -70,34 +71,24 @@ def save_adapter(model: MoELoRASegmentor, path: str | Path, include_backbone: bo
 
 
 def _open_adapter(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
-    if not path.is_file():
-        raise CheckpointError(f"adapter file {path} does not exist")
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
-            tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(
-            f"adapter file {path} is truncated or not a safetensors file ({exc}); "
-            "re-export it with save_adapter() or re-download it"
-        ) from exc
-    if metadata.get("format") != ADAPTER_FORMAT:
-        raise CheckpointError(
-            f"{path} is a safetensors file but not a sam_moelora_ros adapter "
-            f"(metadata format={metadata.get('format')!r})"
-        )
-    if metadata.get("format_version") != ADAPTER_FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path}: adapter format_version {metadata.get('format_version')!r} is not "
-            f"supported (this package reads {ADAPTER_FORMAT_VERSION})"
-        )
-    return metadata, tensors
+    contents = read_safetensors(
+        path,
+        what="adapter file",
+        error=CheckpointError,
+        fix="re-export it with save_adapter() or re-download it",
+        expect=ADAPTER,
+    )
+    return contents.metadata, contents.tensors
 
 
 def read_adapter_config(path: str | Path) -> ModelConfig:
     """The :class:`ModelConfig` stored in an adapter file."""
     path = Path(path)
     metadata, _ = _open_adapter(path)
+    return _stored_config(path, metadata)
+
+
+def _stored_config(path: Path, metadata: dict[str, str]) -> ModelConfig:
     try:
         return ModelConfig.from_json(metadata.get("config", ""))
     except ModelConfigError as exc:
@@ -112,7 +103,7 @@ def load_adapter(model: MoELoRASegmentor, path: str | Path) -> bool:
     """
     path = Path(path)
     metadata, tensors = _open_adapter(path)
-    stored = read_adapter_config(path)
+    stored = _stored_config(path, metadata)  # from the same read: the file is not opened twice
     diffs = stored.differences(model.cfg)
     if diffs:
         listed = ", ".join(f"{k}: file={a!r} model={b!r}" for k, (a, b) in sorted(diffs.items()))
@@ -163,7 +154,7 @@ def load_segmentor(
     :class:`CheckpointError` says what to pass.
     """
     cfg = read_adapter_config(adapter_path)
-    model = MoELoRASegmentor(cfg)
+    model = build_segmentor(cfg)
     if sam_checkpoint is not None:
         load_sam_checkpoint(model, sam_checkpoint)
     # Loaded second: the adapter's decoder weights win over SAM's, and an adapter that carries

@@ -1,17 +1,21 @@
-"""Typed model configuration and the presets (``tiny``, ``vit_b``, ``vit_l``, ``vit_h``).
+"""Typed model configuration; :mod:`.presets` holds the named architectures it starts from.
 
 A :class:`ModelConfig` fully determines the architecture: it is stored in every adapter file's
 metadata, so an adapter can only be loaded into the model it was trained with. Configs round-trip
 through plain dicts, JSON and YAML; every value is validated and a bad one raises
 :class:`~sam_moelora_ros.model.errors.ModelConfigError` naming the field.
 
-Choices the paper leaves open (written down here, see PAPER.md "Design choices"):
+Choices the paper leaves open (written down here; docs/method.md, "The parts, and what this
+package chose"):
 
 * ``tap_layers``: the encoder depths fused for multi-scale prediction. For SAM 1's ViT we tap
   the outputs of four evenly spaced blocks (vit_b: 3, 6, 9, 12 in 1-based numbering, the blocks
   with global attention) and turn them into a 4-level pyramid at strides 4, 8, 16 and 32.
-* ``lora_rank``: 16 for the ViT presets (keeps vit_b's trainable share under 10%; the paper's
-  Hiera-B+ uses 32), 8 for ``tiny``. ``lora_alpha`` defaults to the rank (scale 1).
+  SAM 2's Hiera is multi-scale already: its three FPN levels are fused and ``tap_layers`` is
+  empty.
+* ``lora_rank``: 16 for the ViT presets (keeps vit_b's trainable share under 10%), 32 for the
+  Hiera presets (as the paper's Hiera-B+), 8 for ``tiny``, 4 for ``hiera_tiny``. ``lora_alpha``
+  equals the rank in every preset (scale 1).
 * ``fusion``: ``both`` (the paper: average stream + router-weighted stream), or the ablations
   ``average`` and ``routed``.
 """
@@ -29,6 +33,7 @@ import yaml
 
 from .. import MODALITIES
 from .errors import ModelConfigError
+from .presets import preset_values
 
 FUSION_MODES = ("both", "average", "routed")
 LORA_TARGETS = ("q", "k", "v")
@@ -200,10 +205,11 @@ class ModelConfig:
         modalities: Sequence[str] = MODALITIES,
         **overrides: Any,
     ) -> ModelConfig:
-        """A named architecture (``tiny``, ``vit_b``, ``vit_l``, ``vit_h``) for a task."""
-        if name not in PRESETS:
-            raise ModelConfigError(f"unknown model preset {name!r}; known presets: {list(PRESETS)}")
-        values = {**PRESETS[name], "name": name, "num_classes": num_classes}
+        """A named architecture (a key of :data:`~.presets.PRESETS`) for a task.
+
+        An unknown ``name`` raises :class:`ModelConfigError` listing the known presets.
+        """
+        values = {**preset_values(name), "name": name, "num_classes": num_classes}
         values["modalities"] = modalities if isinstance(modalities, str) else tuple(modalities)
         values.update(overrides)
         return cls.from_dict(values)
@@ -288,151 +294,3 @@ class ModelConfig:
             for f in fields(self)
             if f.compare and getattr(self, f.name) != getattr(other, f.name)
         }
-
-
-_SAM_VIT = {
-    "backbone": "sam_vit",
-    "image_size": 1024,
-    "patch_size": 16,
-    "mlp_ratio": 4.0,
-    "window_size": 14,
-    "out_chans": 256,
-    "lora_rank": 16,
-    "lora_alpha": 16.0,
-    "pyramid_dim": 256,
-    "aux_dim": 256,
-    "decoder_depth": 2,
-    "decoder_heads": 8,
-    "decoder_mlp_dim": 2048,
-}
-
-# SAM 2.1 Hiera image encoders (sam2 package, configs/sam2.1/sam2.1_hiera_*.yaml).
-_SAM2_HIERA = {
-    "backbone": "sam2_hiera",
-    "image_size": 1024,
-    "patch_size": 4,
-    "mlp_ratio": 4.0,
-    "window_size": 8,
-    "out_chans": 256,
-    "tap_layers": (),
-    "lora_rank": 32,
-    "lora_alpha": 32.0,
-    "pyramid_dim": 256,
-    "aux_dim": 256,
-    "decoder_depth": 2,
-    "decoder_heads": 8,
-    "decoder_mlp_dim": 2048,
-}
-
-PRESETS: dict[str, dict[str, Any]] = {
-    # A SAM-architecture ViT small enough to train on a CPU (no official weights exist for it).
-    "tiny": {
-        "backbone": "sam_vit",
-        "image_size": 256,
-        "patch_size": 16,
-        "embed_dim": 192,
-        "depth": 4,
-        "num_heads": 3,
-        "mlp_ratio": 4.0,
-        "window_size": 8,
-        "global_attn_indexes": (1, 3),
-        "out_chans": 128,
-        "lora_rank": 8,
-        "lora_alpha": 8.0,
-        "tap_layers": (0, 1, 2, 3),
-        "pyramid_dim": 64,
-        "aux_dim": 64,
-        "decoder_depth": 2,
-        "decoder_heads": 4,
-        "decoder_mlp_dim": 512,
-    },
-    "vit_b": {
-        **_SAM_VIT,
-        "embed_dim": 768,
-        "depth": 12,
-        "num_heads": 12,
-        "global_attn_indexes": (2, 5, 8, 11),
-        "tap_layers": (2, 5, 8, 11),
-    },
-    "vit_l": {
-        **_SAM_VIT,
-        "embed_dim": 1024,
-        "depth": 24,
-        "num_heads": 16,
-        "global_attn_indexes": (5, 11, 17, 23),
-        "tap_layers": (5, 11, 17, 23),
-    },
-    "vit_h": {
-        **_SAM_VIT,
-        "embed_dim": 1280,
-        "depth": 32,
-        "num_heads": 16,
-        "global_attn_indexes": (7, 15, 23, 31),
-        "tap_layers": (7, 15, 23, 31),
-    },
-}
-PRESETS.update(
-    {
-        "hiera_t": {
-            **_SAM2_HIERA,
-            "embed_dim": 96,
-            "num_heads": 1,
-            "hiera_stages": (1, 2, 7, 2),
-            "depth": 12,
-            "global_attn_indexes": (5, 7, 9),
-            "hiera_window_spec": (8, 4, 14, 7),
-            "hiera_pos_embed_size": (7, 7),
-        },
-        "hiera_s": {
-            **_SAM2_HIERA,
-            "embed_dim": 96,
-            "num_heads": 1,
-            "hiera_stages": (1, 2, 11, 2),
-            "depth": 16,
-            "global_attn_indexes": (7, 10, 13),
-            "hiera_window_spec": (8, 4, 14, 7),
-            "hiera_pos_embed_size": (7, 7),
-        },
-        "hiera_b+": {
-            **_SAM2_HIERA,
-            "embed_dim": 112,
-            "num_heads": 2,
-            "hiera_stages": (2, 3, 16, 3),
-            "depth": 24,
-            "global_attn_indexes": (12, 16, 20),
-            "hiera_window_spec": (8, 4, 14, 7),
-            "hiera_pos_embed_size": (14, 14),
-        },
-        "hiera_l": {
-            **_SAM2_HIERA,
-            "embed_dim": 144,
-            "num_heads": 2,
-            "hiera_stages": (2, 6, 36, 4),
-            "depth": 48,
-            "global_attn_indexes": (23, 33, 43),
-            "hiera_window_spec": (8, 4, 16, 8),
-            "hiera_pos_embed_size": (7, 7),
-        },
-        # A Hiera small enough for CPU tests (no official weights exist for it).
-        "hiera_tiny": {
-            **_SAM2_HIERA,
-            "image_size": 128,
-            "embed_dim": 24,
-            "num_heads": 1,
-            "hiera_stages": (1, 1, 2, 1),
-            "depth": 5,
-            "global_attn_indexes": (3,),
-            "hiera_window_spec": (8, 4, 4, 2),
-            "hiera_pos_embed_size": (4, 4),
-            "out_chans": 64,
-            "lora_rank": 4,
-            "lora_alpha": 4.0,
-            "pyramid_dim": 32,
-            "aux_dim": 32,
-            "decoder_heads": 4,
-            "decoder_mlp_dim": 256,
-        },
-    }
-)
-"""Architecture presets: ``vit_*`` match ``segment_anything.build_sam`` key for key, ``hiera_*``
-match the image encoders of ``sam2``'s packaged SAM 2.1 configs."""

@@ -2,8 +2,8 @@
 
 * :class:`SimplePyramid` turns the four fused ViT taps (all at stride 16) into a pyramid at
   strides 4, 8, 16, 32 (ViTDet's simple feature pyramid: deconvolutions up, pooling down), since
-  SAM 1's ViT is single-scale (PAPER.md: "for ViT take features after evenly spaced blocks and
-  build a pyramid").
+  SAM 1's ViT is single-scale (docs/method.md, "Fusion at several depths": features after
+  evenly spaced blocks, built into a pyramid).
 * :class:`FpnPyramid` does the same for SAM 2's Hiera, whose FPN already has strides 4-16.
 * :class:`AuxHead` is a SegFormer-style all-MLP head over the whole pyramid; it supervises the
   multi-scale branch during training (loss weight ``aux_loss_weight``, 0.4).

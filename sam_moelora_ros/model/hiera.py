@@ -14,6 +14,7 @@ high-resolution features, through the decoder's ``conv_s1`` / ``conv_s0`` equiva
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -24,6 +25,7 @@ from .config import ModelConfig
 
 def build_sam2_hiera(cfg: ModelConfig) -> nn.Module:
     """SAM 2's ``ImageEncoder`` (Hiera trunk + FPN neck, scalp 1) for a ``sam2_hiera`` config."""
+    # Imported here, not at the top: only Hiera presets need sam2, so a ViT model never loads it.
     from sam2.modeling.backbones.hieradet import Hiera
     from sam2.modeling.backbones.image_encoder import FpnNeck, ImageEncoder
     from sam2.modeling.position_encoding import PositionEmbeddingSine
@@ -49,14 +51,22 @@ def build_sam2_hiera(cfg: ModelConfig) -> nn.Module:
 
 
 class HieraMoELoRAEncoder(MoELoRABackbone):
-    """Frozen SAM 2 image encoder (``self.hiera``) + per-modality stems and LoRA experts."""
+    """Frozen SAM 2 image encoder (``self.hiera``) + per-modality stems and LoRA experts.
+
+    Args:
+        cfg: a ``sam2_hiera`` config.
+        encoder: the finished ``ImageEncoder``, as :func:`build_sam2_hiera` builds it for ``cfg``
+            (frozen here).
+    """
 
     sam_attr = "hiera"
+    hiera: Any  # SAM 2's ImageEncoder (untyped), registered by MoELoRABackbone under ``sam_attr``
 
-    def __init__(self, cfg: ModelConfig) -> None:
-        encoder = build_sam2_hiera(cfg)
-        super().__init__(cfg, encoder, encoder.trunk.blocks)
+    def __init__(self, cfg: ModelConfig, encoder: nn.Module) -> None:
+        super().__init__(cfg, encoder, encoder.trunk.blocks)  # type: ignore[union-attr,arg-type]
         self.level_channels = (cfg.out_chans,) * 3
+        # The decoder's high-resolution inputs are the fused FPN levels at strides 8 and 4.
+        self.high_res_channels = cfg.out_chans
 
     def forward(
         self, inputs: Mapping[str, torch.Tensor], modalities: tuple[str, ...]

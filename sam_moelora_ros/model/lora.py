@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -103,13 +104,17 @@ class MoELoRALinear(nn.Module):
             raise KeyError(f"no LoRA expert for modality {unknown}; known: {list(self.experts)}")
         self.active = tuple(modalities)
 
+    def expert(self, modality: str) -> LoRAExpert:
+        """The LoRA expert of ``modality`` (``nn.ModuleDict`` items are typed as plain modules)."""
+        return cast(LoRAExpert, self.experts[modality])
+
     @property
     def merged(self) -> bool:
         return self.merged_weight is not None
 
     def full_delta(self, modality: str) -> torch.Tensor:
         """The scaled ``3D x C`` update of one modality (zeros in untargeted slots)."""
-        delta = self.experts[modality].delta_weight() * self.scale
+        delta = self.expert(modality).delta_weight() * self.scale
         full = torch.zeros_like(self.base_layer.weight)
         for t, slot in enumerate(self.slots):
             full[slot * self.out_dim : (slot + 1) * self.out_dim] = delta[t]
@@ -158,8 +163,8 @@ class MoELoRALinear(nn.Module):
             ]
             return torch.stack(outs).reshape(*lead, 3 * self.out_dim)
         out = self.base_layer(chunks).reshape(num, -1, 3, self.out_dim)
-        lora_a = torch.stack([self.experts[m].lora_A for m in self.active])  # M x T x r x C
-        lora_b = torch.stack([self.experts[m].lora_B for m in self.active])  # M x T x C x r
+        lora_a = torch.stack([self.expert(m).lora_A for m in self.active])  # M x T x r x C
+        lora_b = torch.stack([self.expert(m).lora_B for m in self.active])  # M x T x C x r
         low = torch.einsum("mnc,mtrc->mtnr", chunks, lora_a)
         delta = torch.einsum("mtnr,mtcr->mtnc", low, lora_b) * self.scale
         parts = list(out.unbind(2))

@@ -141,12 +141,12 @@ def prepare_inputs(
     if not images:
         raise ValueError("prepare_inputs needs at least one modality image, got none")
     tensors = {name: image_to_tensor(img, device) for name, img in images.items()}
-    if size_hw is None:
-        size_hw = tuple(next(iter(tensors.values())).shape[-2:])  # type: ignore[assignment]
-    box = letterbox_params(size_hw[0], size_hw[1], image_size)
+    first = next(iter(tensors.values()))
+    size: tuple[int, int] = size_hw or (int(first.shape[-2]), int(first.shape[-1]))
+    box = letterbox_params(size[0], size[1], image_size)
     out = {}
     for name, tensor in tensors.items():
-        tensor = resize(tensor, size_hw, name)
+        tensor = resize(tensor, size, name)
         out[name] = to_model_tensor(tensor, name, box, dtype)
     return out, box
 

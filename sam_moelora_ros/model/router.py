@@ -1,6 +1,6 @@
 """The modality router and the paper's two-stream fusion.
 
-Per fused level ``i`` and modality ``m`` (PAPER.md, "Reported details"):
+Per fused level ``i`` and modality ``m`` (docs/method.md, "Router"):
 
 * ``f_i^m`` = spatial average of modality m's features (after a LayerNorm, so the router sees
   features on a common scale whatever the modality);

@@ -21,9 +21,9 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError, safe_open
 
 from .errors import CheckpointError
+from .safetensors_io import ensure_readable, read_safetensors
 from .segmentor import MoELoRASegmentor
 
 LOG = logging.getLogger(__name__)
@@ -58,17 +58,18 @@ _SAM2_DECODER = {
 # ---------------------------------------------------------------------- reading files
 def _read_checkpoint(path: Path) -> Any:
     """The object stored in a ``.pth``/``.pt`` (weights only) or ``.safetensors`` file."""
-    if not path.is_file():
-        raise CheckpointError(f"SAM checkpoint {path} does not exist (pass the checkpoint path)")
+    what, missing_fix = "SAM checkpoint", "pass the checkpoint path"
     if path.suffix == ".safetensors":
-        try:
-            with safe_open(str(path), framework="pt") as handle:
-                return {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise CheckpointError(
-                f"SAM checkpoint {path} is not a readable safetensors file ({exc}); "
-                "re-download or re-export it"
-            ) from exc
+        contents = read_safetensors(
+            path,
+            what=what,
+            error=CheckpointError,
+            fix="re-download or re-export it",
+            missing_fix=missing_fix,
+        )
+        return contents.tensors
+    # torch.load would report an unreadable file (a directory, no permission) as a corrupt one.
+    ensure_readable(path, what=what, error=CheckpointError, missing_fix=missing_fix)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, OSError) as exc:

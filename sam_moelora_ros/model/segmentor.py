@@ -15,22 +15,26 @@ Data flow for a batch holding any non-empty subset of ``cfg.modalities``::
 
 Only the LoRA experts, stems, routers, pyramid and heads train; the SAM encoder is frozen
 (``requires_grad=False``), and the decoder's transformer is initialised from SAM's mask decoder
-when a checkpoint provides one (PAPER.md: the mask decoder stays trainable).
+when a checkpoint provides one (docs/method.md: the mask decoder stays trainable).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backbone import FROZEN_PREFIXES, build_backbone
+from .backbone import FROZEN_PREFIXES, MoELoRABackbone
+from .build import SegmentorParts, build_segmentor_parts
 from .config import ModelConfig
-from .heads import AuxHead, FpnPyramid, SemanticMaskDecoder, SimplePyramid
-from .router import ModalityRouter, fuse
+from .errors import ModelConfigError
+from .heads import AuxHead, SemanticMaskDecoder
+from .router import fuse
+
+__all__ = ["MoELoRASegmentor", "build_segmentor", "is_frozen_name"]
 
 
 class MoELoRASegmentor(nn.Module):
@@ -46,28 +50,65 @@ class MoELoRASegmentor(nn.Module):
       Hiera) for the present
       modalities (absent modalities have no entry: they received no weight);
     * ``modalities``: the present modalities in canonical order.
+
+    The model is assembled from finished submodules (see :mod:`.build`). ``MoELoRASegmentor(cfg)``
+    alone builds them from ``cfg`` (what :func:`build_segmentor` does); passing all five instead
+    assembles modules built elsewhere (e.g. by :func:`~.build.build_segmentor_parts`, then
+    modified). Passing only some of them is an error: a half-built model would silently mix
+    fresh and given weights.
+
+    Args:
+        cfg: the architecture; stored as ``self.cfg`` (adapter files carry it).
+        encoder: the frozen SAM encoder with stems and LoRA experts, built for ``cfg``.
+        routers: one :class:`~.router.ModalityRouter` per fused level of ``encoder``.
+        pyramid: the multi-scale pyramid over the fused levels.
+        aux_head: the auxiliary head over the pyramid.
+        decoder: the semantic mask decoder.
     """
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(
+        self,
+        cfg: ModelConfig,
+        *,
+        encoder: MoELoRABackbone | None = None,
+        routers: Iterable[nn.Module] | None = None,
+        pyramid: nn.Module | None = None,
+        aux_head: AuxHead | None = None,
+        decoder: SemanticMaskDecoder | None = None,
+    ) -> None:
         super().__init__()
-        self.cfg = cfg
-        self.encoder = build_backbone(cfg)
-        self.routers = nn.ModuleList(ModalityRouter(c) for c in self.encoder.level_channels)
-        if cfg.backbone == "sam_vit":
-            self.pyramid: nn.Module = SimplePyramid(cfg.embed_dim, cfg.pyramid_dim)
-            high_res_channels = cfg.pyramid_dim
+        given = (encoder, routers, pyramid, aux_head, decoder)
+        if all(part is None for part in given):
+            parts = build_segmentor_parts(cfg)
+        elif (
+            encoder is not None
+            and routers is not None
+            and pyramid is not None
+            and aux_head is not None
+            and decoder is not None
+        ):
+            parts = SegmentorParts(
+                encoder=encoder,
+                routers=nn.ModuleList(routers),
+                pyramid=pyramid,
+                aux_head=aux_head,
+                decoder=decoder,
+            )
         else:
-            self.pyramid = FpnPyramid(cfg.out_chans, cfg.pyramid_dim)
-            high_res_channels = cfg.out_chans
-        self.aux_head = AuxHead(cfg.pyramid_dim, cfg.aux_dim, cfg.num_classes)
-        self.decoder = SemanticMaskDecoder(
-            dim=cfg.out_chans,
-            num_classes=cfg.num_classes,
-            pyramid_dim=high_res_channels,
-            depth=cfg.decoder_depth,
-            num_heads=cfg.decoder_heads,
-            mlp_dim=cfg.decoder_mlp_dim,
-        )
+            names = ("encoder", "routers", "pyramid", "aux_head", "decoder")
+            missing = [name for name, part in zip(names, given, strict=True) if part is None]
+            raise TypeError(
+                f"MoELoRASegmentor got some submodules but not {missing}; pass all five "
+                "(e.g. **build_segmentor_parts(cfg)) or none (then they are built from cfg)"
+            )
+        _check_parts(cfg, parts)
+        # Registered in this order (as always): it is the order of state_dict() and parameters().
+        self.cfg = cfg
+        self.encoder = parts["encoder"]
+        self.routers = parts["routers"]
+        self.pyramid = parts["pyramid"]
+        self.aux_head = parts["aux_head"]
+        self.decoder = parts["decoder"]
 
     # ------------------------------------------------------------------ inputs
     def present_modalities(self, inputs: Mapping[str, torch.Tensor]) -> tuple[str, ...]:
@@ -165,3 +206,32 @@ class MoELoRASegmentor(nn.Module):
 def is_frozen_name(name: str) -> bool:
     """Whether a ``state_dict`` key of :class:`MoELoRASegmentor` is a frozen SAM weight."""
     return name.startswith(FROZEN_PREFIXES) and ".experts." not in name
+
+
+def build_segmentor(cfg: ModelConfig) -> MoELoRASegmentor:
+    """The freshly initialised segmentor ``cfg`` describes, from the builders of :mod:`.build`.
+
+    Defined here rather than in :mod:`.build` so that module never imports this one (the
+    segmentor imports the builders to support ``MoELoRASegmentor(cfg)``).
+    """
+    return MoELoRASegmentor(cfg, **build_segmentor_parts(cfg))
+
+
+def _check_parts(cfg: ModelConfig, parts: SegmentorParts) -> None:
+    """Reject submodules built for another config: they would fail (or be wrong) mid-forward."""
+    encoder = parts["encoder"]
+    if encoder.cfg != cfg:
+        listed = ", ".join(
+            f"{key}: encoder={mine!r} cfg={theirs!r}"
+            for key, (mine, theirs) in sorted(encoder.cfg.differences(cfg).items())
+        )
+        raise ModelConfigError(
+            f"the encoder was built for a different ModelConfig ({listed}); build every part "
+            "from the same config (build_segmentor_parts(cfg))"
+        )
+    levels = len(encoder.level_channels)
+    if len(parts["routers"]) != levels:
+        raise ModelConfigError(
+            f"got {len(parts['routers'])} router(s) for an encoder with {levels} fused levels; "
+            "pass one ModalityRouter per level (build_segmentor_parts(cfg))"
+        )

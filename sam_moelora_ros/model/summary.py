@@ -10,8 +10,9 @@ import sys
 from collections.abc import Sequence
 
 from .checkpoint import count_parameters
-from .config import PRESETS, ModelConfig
-from .segmentor import MoELoRASegmentor
+from .config import ModelConfig
+from .presets import PRESETS
+from .segmentor import MoELoRASegmentor, build_segmentor
 
 
 def format_summary(model: MoELoRASegmentor) -> str:
@@ -48,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--modalities", default="rgb,depth,event,lidar")
     args = parser.parse_args(argv)
     cfg = ModelConfig.preset(args.preset, args.classes, tuple(args.modalities.split(",")))
-    print(format_summary(MoELoRASegmentor(cfg)))
+    print(format_summary(build_segmentor(cfg)))
     return 0
 
 

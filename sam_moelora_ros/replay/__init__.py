@@ -1,7 +1,9 @@
 """Rosbag replay evaluation: offline (:mod:`.cli`, ``replay_eval``) and live (:mod:`.live`).
 
-The offline core (``pipeline``, ``report``, ``artifacts``, ``scenarios``) imports no rclpy; only
-:mod:`.live` (bag player + recorder) does. See docs/replay.md.
+The offline core (``pipeline``, ``report``, ``artifacts``, ``scenarios``) and the live replay's
+``params_file`` and ``scoring`` import no rclpy; the live part that talks DDS does: ``live``
+(:func:`~.live.run_live`), ``player``, ``recorder`` and the CLIs ``live_cli`` (``replay_live``) and
+``bag_play``. See docs/replay.md.
 """
 
 from __future__ import annotations

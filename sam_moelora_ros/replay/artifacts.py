@@ -13,7 +13,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from sam_moelora_ros.node_io import colorize, encode_outputs
+from sam_moelora_ros.pipeline.outputs import colorize, encode_outputs
 from sam_moelora_ros.replay.pipeline import FrameResult
 
 OUTPUT_NS = "/sam_moelora_perception"

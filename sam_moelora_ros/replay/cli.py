@@ -57,6 +57,16 @@ class DeliverLabels:
     def lookup(self, index: int) -> np.ndarray | None:
         return self._read(self.files[index]) if index < len(self.files) else None
 
+    def describe(self, root: Path) -> dict[str, Any]:
+        """How frames were matched to label files: by order, which the report must say."""
+        return {
+            "source": str(root),
+            "matching": "by order: a frame stamped like the k-th camera (rgb) message of the bag "
+            "is scored against the k-th label file (sorted by sequence, frame); no time stamps "
+            "are compared with the files",
+            "label_files": len(self.files),
+        }
+
 
 @dataclass
 class ReplayOutcome:
@@ -78,18 +88,23 @@ def evaluate_bag(
     labels_dir: str | Path | None = None,
     output_bag: bool = False,
     max_frames: int | None = None,
+    resize_labels: bool = False,
     overlays: bool = True,
     keep_labels: bool = False,
     progress: bool = True,
     node_params: dict[str, Any] | None = None,
     device: str = "auto",
 ) -> ReplayOutcome:
-    """Replay ``bag`` through the node's pipeline and write the report to ``out``."""
+    """Replay ``bag`` through the node's pipeline and write the report to ``out``.
+
+    ``max_frames`` None or 0: every frame. Ground truth of another size than the camera's is an
+    error unless ``resize_labels`` (then the report counts the resized frames).
+    """
     from tqdm import tqdm
 
     from sam_moelora_ros.classes import DELIVER_CLASSES, palette_for
     from sam_moelora_ros.evaluation import save_confusion_png
-    from sam_moelora_ros.inference import Segmenter
+    from sam_moelora_ros.inference.segmenter import Segmenter
     from sam_moelora_ros.replay.artifacts import (
         OutputBag,
         overlay_image,
@@ -99,6 +114,7 @@ def evaluate_bag(
     )
 
     started = time.perf_counter()
+    max_frames = max_frames or None  # 0 means "all", like None
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     explicit = set(topics or {}) & {"rgb", "depth", "event", "lidar", "labels"}
@@ -116,7 +132,7 @@ def evaluate_bag(
     runner = ReplayRunner(segmenter, topics, scenario, node_params, truth)
     labels: dict[int, np.ndarray] = {}
     with BagReader(bag) as reader:
-        evaluation = Evaluation(names, scenario, reader.start_ns)
+        evaluation = Evaluation(names, scenario, reader.start_ns, resize_labels)
         total = reader.counts.get(runner.topics["rgb"], 0)
         stride = max(1, -(-(max_frames or total) // MAX_OVERLAYS))
         outbag = OutputBag(out / "labels_bag", palette) if output_bag else None
@@ -166,9 +182,12 @@ def evaluate_bag(
             "model": segmenter.describe(),
             "topics": runner.topics,
             "scenario": scenario.describe(),
-            "ground_truth": "topic " + runner.topics["labels"]
+            "ground_truth": {
+                "source": "topic " + runner.topics["labels"],
+                "matching": "by stamp: the label message whose header stamp equals the anchor's",
+            }
             if labels_dir is None
-            else str(labels_dir),
+            else truth.describe(Path(labels_dir)),
         }
         metrics = evaluation.metrics(runner.log, extra)
     metrics["runtime_s"] = round(time.perf_counter() - started, 3)
@@ -209,7 +228,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--corrupt", action="append", default=[], metavar="SENSOR@START:END")
     p.add_argument("--seed", type=int, default=0, help="seed of --drop-rate draws")
     p.add_argument("--output-bag", action="store_true", help="write OUT/labels_bag with labels")
-    p.add_argument("--max-frames", type=int, default=None)
+    p.add_argument(
+        "--max-frames",
+        type=_non_negative_int,
+        default=None,
+        help="stop after this many segmented frames (0 or absent: all)",
+    )
+    p.add_argument(
+        "--resize-labels",
+        action="store_true",
+        help="resize ground truth of another size to the camera's (nearest) instead of refusing "
+        "it; the report counts the resized frames",
+    )
     p.add_argument("--device", default="auto")
     p.add_argument(
         "--param",
@@ -220,6 +250,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-progress", action="store_true")
     return p
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {value}")
+    return value
 
 
 def parse_params(items: Sequence[str]) -> dict[str, Any]:
@@ -235,10 +275,11 @@ def parse_params(items: Sequence[str]) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Console script ``replay_eval``; exit 2 on a usage/bag error, 1 on a model error."""
+    """Console script ``replay_eval``; exit 2 on a usage/bag/ground-truth error, 1 on a model error
+    or when no frame at all was segmented."""
     from sam_moelora_ros.evaluation import format_table
-    from sam_moelora_ros.inference import SegmenterError
-    from sam_moelora_ros.node_params import ParameterError
+    from sam_moelora_ros.inference.segmenter import SegmenterError
+    from sam_moelora_ros.params import ParameterError
 
     args = build_parser().parse_args(argv)
     try:
@@ -256,6 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             labels_dir=args.labels_dir,
             output_bag=args.output_bag,
             max_frames=args.max_frames,
+            resize_labels=args.resize_labels,
             progress=not args.no_progress,
             node_params=params,
             device=args.device,
@@ -267,6 +309,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"replay_eval: model error: {exc}", file=sys.stderr)
         return 1
     m = outcome.metrics
+    if not m["frames"]["segmented"]:
+        rejected = m["messages"]["rejected"]
+        print(
+            f"replay_eval: error: no frame was segmented ({m['frames']['anchor_messages']} anchor "
+            f"messages on {outcome.metrics['topics']['rgb']}, rejected messages: {rejected or 0});"
+            f" check the --topic remapping and the rejected_detail in {outcome.out}/metrics.json",
+            file=sys.stderr,
+        )
+        return 1
     print(format_table(summary_rows(m), float_format="{:.1f}"))
     rejected = m["messages"]["rejected"]
     if rejected:

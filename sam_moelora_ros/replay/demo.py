@@ -26,7 +26,7 @@ EVENT_DROP = "event@3.3:3.7"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from sam_moelora_ros.inference import default_adapter_path
+    from sam_moelora_ros.inference.segmenter import default_adapter_path
 
     p = argparse.ArgumentParser(prog="python -m sam_moelora_ros.replay.demo", description=__doc__)
     p.add_argument("--out", type=Path, default=Path("demo_output"))

@@ -1,6 +1,6 @@
 """Offline replay: bag messages in stamp order through the node's decoders, Synchronizer, Segmenter.
 
-One code path with the node (DESIGN.md): :mod:`sam_moelora_ros.frame_assembly` is what the node
+One path with the node (docs/design.md): :mod:`sam_moelora_ros.pipeline.assembly` is what the node
 itself uses to configure its :class:`~sam_moelora_ros.sync.Synchronizer` from its parameters
 (:func:`node_params.build_config`), to decode each sensor's message with the same reference sizes
 (:class:`~frame_assembly.SensorDecoders`) and to pick a frame's model inputs; the same
@@ -21,12 +21,13 @@ import numpy as np
 
 from sam_moelora_ros import MODALITIES
 from sam_moelora_ros.bag import BagMessage, BagReader, header_stamp_ns
-from sam_moelora_ros.frame_assembly import SensorDecoders, frame_inputs, sync_config
-from sam_moelora_ros.inference import Segmenter
-from sam_moelora_ros.node_io import BadMessage, Decoded
-from sam_moelora_ros.node_params import build_config, extrinsic_matrix
+from sam_moelora_ros.inference.segmenter import Segmenter
+from sam_moelora_ros.params import build_config
+from sam_moelora_ros.pipeline.assembly import SensorDecoders, frame_inputs, sync_config
+from sam_moelora_ros.pipeline.decode import BadMessage, Decoded
 from sam_moelora_ros.replay.scenarios import CORRUPT, DROP, Scenario, corrupt_message
-from sam_moelora_ros.sync import Frame, Synchronizer
+from sam_moelora_ros.sensors.extrinsics import extrinsic_matrix
+from sam_moelora_ros.sync.synchronizer import Frame, Synchronizer
 from sam_moelora_ros.synthetic import topics as tp
 
 GT_TOLERANCE_NS = 1_000_000
@@ -44,7 +45,12 @@ DEFAULT_TOPICS: dict[str, str] = {
     "labels": tp.LABELS_TOPIC,
     "condition": tp.CONDITION_TOPIC,
 }
-"""Role -> bag topic (the synthetic bags' names); override with ``--topic ROLE=TOPIC``."""
+"""Role -> bag topic (the synthetic bags' names); override with ``--topic ROLE=TOPIC``.
+
+Not the node's ``params.specs.DEFAULT_TOPICS`` on purpose: those are relative names for a node
+on a robot (resolved in its namespace, remapped at launch); these are what a bag holds, absolute,
+and include roles the node never subscribes to (ground truth, condition, ``/tf_static``). Live
+replay gives the node these names as its ``sensors.*.topic`` parameters."""
 
 
 def parse_topic_overrides(items: list[str] | None) -> dict[str, str]:
@@ -258,7 +264,8 @@ class ReplayRunner:
                 try:
                     decoders.camera_info(rec.msg)
                 except (BadMessage, AttributeError) as exc:
-                    log.reject("camera_info", rec.stamp_ns, str(exc) if rec.msg else rec.error)
+                    reason = str(exc) if rec.msg else (rec.error or "undecodable")
+                    log.reject("camera_info", rec.stamp_ns, reason)
             elif rec.topic in by_topic:
                 frames = self._push(
                     rec, by_topic[rec.topic], decoders, sync, start_ns, anchor_index
@@ -315,7 +322,7 @@ class ReplayRunner:
         return sync.push(sensor, rec.stamp_s, decoded, rec.stamp_s)
 
     def _segment(self, frame: Frame) -> FrameResult:
-        """As ``PerceptionNode._segment_and_publish``: the present modalities, anchor's size."""
+        """As the node's ``InferenceWorker``: the present modalities, anchor's size."""
         present, images, anchor = frame_inputs(frame, self.segmenter.modalities)
         result = self.segmenter(images, anchor.size_hw)
         return FrameResult(

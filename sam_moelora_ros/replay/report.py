@@ -36,7 +36,9 @@ def _percentiles(values: Sequence[float]) -> dict[str, float | None]:
     if not values:
         return {"p50": None, "p90": None, "p99": None, "max": None, "mean": None}
     arr = np.asarray(values, dtype=np.float64) * 1e3
-    out = {f"p{q}": round(float(np.percentile(arr, q)), 3) for q in (50, 90, 99)}
+    out: dict[str, float | None] = {
+        f"p{q}": round(float(np.percentile(arr, q)), 3) for q in (50, 90, 99)
+    }
     out["max"] = round(float(arr.max()), 3)
     out["mean"] = round(float(arr.mean()), 3)
     return out
@@ -55,16 +57,30 @@ class _WindowStats:
     used: dict[str, int] = field(default_factory=lambda: {"inside": 0, "outside": 0})
 
 
+class GroundTruthError(ValueError):
+    """Ground truth that cannot be scored against the labels without guessing (e.g. its size)."""
+
+
 class Evaluation:
     """Accumulates :class:`FrameResult` s into the report.
 
     Args:
         class_names: the model's classes (the confusion matrix's size).
         scenario: the replay's windows (for inside/outside mIoU); start time of the bag in ns.
+        resize_labels: resize ground truth of another size to the camera's (nearest) instead of
+            refusing it; the number of resized frames goes into the report.
     """
 
-    def __init__(self, class_names: Sequence[str], scenario: Scenario, start_ns: int) -> None:
+    def __init__(
+        self,
+        class_names: Sequence[str],
+        scenario: Scenario,
+        start_ns: int,
+        resize_labels: bool = False,
+    ) -> None:
         self.class_names = list(class_names)
+        self.resize_labels = resize_labels
+        self.resized = 0
         self.k = len(self.class_names)
         self.start_ns = start_ns
         self.total = ConfusionMatrix(self.k)
@@ -104,7 +120,15 @@ class Evaluation:
         if truth is not None:
             if truth.shape != result.labels.shape:
                 h, w = result.labels.shape
+                if not self.resize_labels:
+                    raise GroundTruthError(
+                        f"the ground truth of the frame at t={t_rel:.3f}s is "
+                        f"{truth.shape[1]}x{truth.shape[0]} but the camera image is {w}x{h}: "
+                        "label images must be the camera's size; pass --resize-labels to resize "
+                        "them (nearest neighbour; the report records it)"
+                    )
                 truth = cv2.resize(truth, (w, h), interpolation=cv2.INTER_NEAREST)
+                self.resized += 1
             cm = ConfusionMatrix(self.k).update(result.labels, truth)
             frame_miou = _miou(cm)
             self.evaluated += 1
@@ -184,6 +208,7 @@ class Evaluation:
                 "without_ground_truth": self.segmented - self.evaluated,
                 "dropped": max(0, log.anchor_messages - self.segmented),
                 "forced": self.forced,
+                "ground_truth_resized": self.resized,
                 "per_sensor_set": dict(sorted(self.set_counts.items())),
             },
             "messages": {

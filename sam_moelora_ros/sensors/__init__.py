@@ -1,6 +1,6 @@
 """Sensor codecs: ROS message fields <-> numpy, and the network-input images (numpy + OpenCV).
 
-No rclpy and no torch here (DESIGN.md): the codecs read message *fields*, so rclpy messages,
+No rclpy and no torch here (docs/design.md): the codecs read message *fields*, so rclpy messages,
 rosbags dataclasses and plain objects share one code path, and they build messages of whichever
 flavour the caller names (see ``messages.py``).
 

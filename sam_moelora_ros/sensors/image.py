@@ -21,14 +21,20 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Any
+from typing import Any, Literal
 
 import cv2
 import numpy as np
 
 from .messages import build_message, message_bytes
 
-__all__ = ["encoding_info", "image_to_numpy", "numpy_to_image"]
+__all__ = [
+    "converts_to_rgb",
+    "decoded_channel_order",
+    "encoding_info",
+    "image_to_numpy",
+    "numpy_to_image",
+]
 
 _NAMED: dict[str, tuple[str, int]] = {
     "rgb8": ("u1", 3),
@@ -57,6 +63,11 @@ _DEPTHS = {"8U": "u1", "8S": "i1", "16U": "u2", "16S": "i2", "32S": "i4", "32F":
 
 _UYVY = ("yuv422", "uyvy")
 _YUYV = ("yuv422_yuy2", "yuyv")
+_TO_RGB = frozenset(
+    (*_UYVY, *_YUYV, "nv21", *(f"bayer_{p}{b}" for p in _BAYER_PATTERNS for b in (8, 16)))
+)
+"""Encodings ``image_to_numpy`` converts to RGB (the codec's own list; nobody else keeps one)."""
+_BGR = frozenset(("bgr8", "bgra8", "bgr16", "bgra16"))
 # OpenCV names Bayer patterns by the 2x2 block starting at (1, 1); the newer aliases name the
 # top-left block like ROS does. Fall back to the old names on older OpenCV builds.
 _OLD_BAYER_NAME = {"rggb": "BG", "bggr": "RG", "gbrg": "GR", "grbg": "GB"}
@@ -67,6 +78,24 @@ def _bayer_code(pattern: str) -> int:
     return int(
         new if new is not None else getattr(cv2, f"COLOR_Bayer{_OLD_BAYER_NAME[pattern]}2RGB")
     )
+
+
+def converts_to_rgb(encoding: str) -> bool:
+    """True when ``image_to_numpy`` turns this camera format (YUV 4:2:2, NV21, Bayer) into RGB.
+
+    Callers that accept colour images ask here instead of keeping their own list of prefixes,
+    so a format added to the codec is accepted everywhere at once.
+    """
+    return encoding in _TO_RGB
+
+
+def decoded_channel_order(encoding: str) -> Literal["rgb", "bgr"]:
+    """``"bgr"`` when ``image_to_numpy`` returns this encoding in BGR(A) order, else ``"rgb"``.
+
+    cv_bridge's passthrough keeps ``bgr8`` as stored; everything converted (see
+    :func:`converts_to_rgb`), mono and generic encodings come out RGB (or single-channel).
+    """
+    return "bgr" if encoding in _BGR else "rgb"
 
 
 def encoding_info(encoding: str) -> tuple[np.dtype, int]:

@@ -92,7 +92,7 @@ def _as_uint8(data: np.ndarray | bytes) -> np.ndarray:
 def _rclpy_data(data: np.ndarray) -> array.array:
     """``array.array('B')`` holding ``data``'s bytes: one memcpy, the fastest form rclpy keeps."""
     out = array.array("B")
-    out.frombytes(memoryview(np.ascontiguousarray(data)).cast("B"))
+    out.frombytes(np.ascontiguousarray(data).data.cast("B"))
     return out
 
 

@@ -2,8 +2,10 @@
 
 Why one module: the synthetic-scene generator writes DELIVER-layout PNGs with exactly these
 functions, and the node calls them on live messages, so training data and robot input go through
-one code path. The model divides by 255 later; nothing here is per-frame normalised except the
-event representations (whose scale depends on the window length, see ``events.py``).
+one code path. The bit-depth and channel rules they share with camera images (and the
+event-frame conversion, re-exported here for existing importers) live in ``network_input.py``.
+The model divides by 255 later; nothing here is per-frame normalised except the event
+representations (whose scale depends on the window length, see ``events.py``).
 
 Conventions shared by every function here:
 
@@ -20,6 +22,7 @@ import cv2
 import numpy as np
 
 from .events import events_to_representation
+from .network_input import event_frame_to_network_image, to_three_channels
 
 __all__ = [
     "depth_to_network_image",
@@ -48,11 +51,6 @@ def scale_valid_to_uint8(values: np.ndarray, max_value: float) -> np.ndarray:
     return out
 
 
-def _repeat3(channel: np.ndarray) -> np.ndarray:
-    """``H x W`` -> ``H x W x 3`` contiguous (DELIVER repeats one-channel images)."""
-    return np.ascontiguousarray(np.repeat(channel[:, :, None], 3, axis=2))
-
-
 def depth_to_network_image(depth_m: np.ndarray, max_range: float = 80.0) -> np.ndarray:
     """A metric depth image as the network's 3-channel input.
 
@@ -64,7 +62,7 @@ def depth_to_network_image(depth_m: np.ndarray, max_range: float = 80.0) -> np.n
     depth_m = np.asarray(depth_m)
     if depth_m.ndim != 2:
         raise ValueError(f"depth_m must be H x W, got shape {depth_m.shape}")
-    return _repeat3(scale_valid_to_uint8(depth_m, max_range))
+    return to_three_channels(scale_valid_to_uint8(depth_m, max_range))
 
 
 def _nearest_fill(
@@ -153,58 +151,3 @@ def lidar_to_network_image(
     i = np.clip(np.nan_to_num(inten, nan=0.0), 0.0, max_intensity)
     ich = np.rint(i * np.float32(254.0 / max_intensity)).astype(np.uint8) + np.uint8(1)
     return cv2.merge([rng, rng, np.where(rng > 0, ich, 0).astype(np.uint8)])
-
-
-def _to_uint8(image: np.ndarray) -> np.ndarray:
-    """Bring any codec dtype to uint8 with a fixed, documented rule (see caller)."""
-    if image.dtype == np.uint8:
-        return image
-    if image.dtype == np.uint16:
-        return (image.astype(np.uint32) * 255 // 65535).astype(np.uint8)
-    if np.issubdtype(image.dtype, np.floating):
-        f = np.nan_to_num(image.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
-        return np.rint(np.clip(f, 0.0, 1.0) * 255.0).astype(np.uint8)
-    if image.dtype == np.bool_:
-        return image.astype(np.uint8) * np.uint8(255)
-    if np.issubdtype(image.dtype, np.integer):
-        return np.clip(image, 0, 255).astype(np.uint8)
-    raise ValueError(f"event frame dtype {image.dtype} is not supported")
-
-
-def event_frame_to_network_image(image: object, encoding: str | None = None) -> np.ndarray:
-    """A rendered event frame (mono or colour) as the network's 3-channel input.
-
-    ``image``: an ``H x W`` / ``H x W x C`` array as ``image_to_numpy`` returns it, or an Image
-    message (anything with ``encoding`` and ``data``), which is decoded first.
-    ``encoding``: the array's encoding when known; ``bgr*`` frames are swapped to RGB.
-
-    Values: uint8 unchanged; uint16 scaled by 255/65535; float taken as 0..1 and scaled by 255
-    (NaN -> 0, clipped); other integers clipped to 0..255; bool -> 0/255. Mono frames are
-    repeated into 3 channels, a 4th (alpha) channel is dropped, 2-channel frames get a zero
-    third channel. Returns ``H x W x 3`` uint8.
-    """
-    if hasattr(image, "encoding") and hasattr(image, "data"):
-        from .image import image_to_numpy
-
-        encoding = str(image.encoding)  # type: ignore[attr-defined]
-        arr = image_to_numpy(image)
-        if encoding.startswith(("yuv", "uyvy", "yuyv", "bayer", "nv")):
-            encoding = "rgb8"  # the codec already converted these to RGB
-    else:
-        arr = np.asarray(image)
-    arr = _to_uint8(arr)
-    if arr.ndim == 2:
-        return _repeat3(arr)
-    if arr.ndim != 3 or arr.shape[2] not in (1, 2, 3, 4):
-        raise ValueError(f"event frame must be H x W or H x W x 1..4, got shape {arr.shape}")
-    c = arr.shape[2]
-    if c == 1:
-        return _repeat3(arr[:, :, 0])
-    if c == 2:
-        out = np.zeros((*arr.shape[:2], 3), dtype=np.uint8)
-        out[:, :, :2] = arr
-        return out
-    rgb = arr[:, :, :3]
-    if encoding is not None and encoding.startswith("bgr"):
-        rgb = rgb[:, :, ::-1]
-    return np.ascontiguousarray(rgb)

@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from tqdm import tqdm
@@ -48,7 +49,8 @@ def plan_sequences(
         condition_params(c)
     for f in failures:
         failure_params(f)
-    specs, start, i = [], 0.0, 0
+    specs: list[Any] = []
+    start, i = 0.0, 0
     split_id = SPLITS.index(split) if split in SPLITS else 99
     while sum(s.frames for s in specs) < frames:
         n = min(seq_len, frames - sum(s.frames for s in specs))

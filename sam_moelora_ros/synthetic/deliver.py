@@ -1,6 +1,6 @@
 """Writer for the DELIVER on-disk layout, so synthetic and real DELIVER load with one reader.
 
-Layout (PAPER.md): ``<root>/<modality_dir>/<condition>/<split>/<sequence>/<frame>_<tag>_front.png``
+Layout (DELIVER's): ``<root>/<modality_dir>/<condition>/<split>/<sequence>/<frame>_<tag>_front.png``
 with modality dirs ``img`` (tag ``rgb``), ``depth`` and ``hha`` (tag ``depth``; DELIVER's reader
 takes depth from ``hha``), ``event``, ``lidar`` and ``semantic``. Non-RGB images are exactly what
 the live node feeds the network (``sensors.representation``), so training from PNGs and running

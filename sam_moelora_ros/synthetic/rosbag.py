@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -89,7 +90,7 @@ class SyntheticBagWriter:
         self.ts = get_typestore(STORE)
         self.writer = Writer(self.path, version=9, storage_plugin=plugin)
         self.rng = np.random.default_rng([seed, 99])
-        self.conns: dict[str, object] = {}
+        self.conns: dict[str, Any] = {}
         self.counts: dict[str, int] = {}
         self.last_ns = 0
         self.tf_written = False
@@ -107,7 +108,7 @@ class SyntheticBagWriter:
     def __exit__(self, *exc: object) -> None:
         self.writer.close()
 
-    def _header(self, stamp: float, frame_id: str) -> object:
+    def _header(self, stamp: float, frame_id: str) -> Any:
         ns = to_ns(stamp)
         time = self.ts.types["builtin_interfaces/msg/Time"](sec=ns // 10**9, nanosec=ns % 10**9)
         return self.ts.types["std_msgs/msg/Header"](stamp=time, frame_id=frame_id)

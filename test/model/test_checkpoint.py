@@ -19,7 +19,7 @@ from sam_moelora_ros.model import (
     read_adapter_config,
     save_adapter,
 )
-from sam_moelora_ros.model.encoder import build_sam_vit
+from sam_moelora_ros.model.vit import build_sam_vit
 
 from .conftest import perturb_lora, random_inputs, small_config
 
@@ -147,6 +147,28 @@ def test_sam_layout_checkpoint_loads_with_position_embedding_interpolation(tmp_p
     torch.testing.assert_close(vit.neck[0].weight, state["image_encoder.neck.0.weight"])
     global_block = vit.blocks[1].attn  # global attention: rel pos sized for the grid
     assert global_block.rel_pos_h.shape[0] == 2 * 4 - 1
+
+
+@pytest.mark.parametrize("name", ["run.safetensors", "weights.pth"])
+def test_a_directory_is_reported_as_one_for_adapters_and_sam_checkpoints(tmp_path, name):
+    """All file readers share one reader: a directory is never called corrupt or missing."""
+    folder = tmp_path / name
+    folder.mkdir()
+    model = MoELoRASegmentor(small_config())
+    with pytest.raises(CheckpointError, match=f"SAM checkpoint .*{name} is a directory"):
+        load_sam_checkpoint(model, folder)
+    if name.endswith(".safetensors"):
+        with pytest.raises(CheckpointError, match=f"adapter file .*{name} is a directory"):
+            load_adapter(model, folder)
+
+
+def test_a_truncated_safetensors_sam_checkpoint_is_named(tmp_path):
+    model = MoELoRASegmentor(small_config())
+    path = tmp_path / "sam.safetensors"
+    save_file({"image_encoder.x": torch.zeros(4)}, str(path))
+    path.write_bytes(path.read_bytes()[:-4])
+    with pytest.raises(CheckpointError, match="SAM checkpoint .*sam.safetensors is truncated"):
+        load_sam_checkpoint(model, path)
 
 
 def test_corrupt_missing_and_foreign_checkpoints_name_the_file(tmp_path):

@@ -9,7 +9,7 @@ import torch
 from segment_anything.modeling import ImageEncoderViT
 
 from sam_moelora_ros.model import ModelConfig, MoELoRASegmentor
-from sam_moelora_ros.model.encoder import build_sam_vit
+from sam_moelora_ros.model.vit import build_sam_vit
 
 from .conftest import perturb_lora, random_inputs, small_config
 

@@ -49,6 +49,6 @@ def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def segmenter(tiny_model_path: Path):
-    from sam_moelora_ros.inference import Segmenter
+    from sam_moelora_ros.inference.segmenter import Segmenter
 
     return Segmenter.from_files(tiny_model_path, device="cpu")

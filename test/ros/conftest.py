@@ -1,6 +1,6 @@
 """Fixtures of the ROS integration tests: isolation checks, a tiny model, the node in a subprocess.
 
-Isolation (ENVIRONMENT.md): no DDS packet may leave the machine, so these tests run only inside a
+Isolation: no DDS packet may leave the machine, so these tests run only inside a
 private network namespace whose sole interface is loopback (``make pytest`` provides one with
 ``unshare -n``); elsewhere they are skipped with a message saying how to run them. Every process
 also gets ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`` and a ``ROS_DOMAIN_ID`` unique to the test
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from sam_moelora_ros.dds_profile import ros_environment, with_large_message_profile
+from sam_moelora_ros.ros.dds_profile import ros_environment, with_large_message_profile
 
 # The test modules import their helpers (ros_harness.py) from this directory.
 sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
-import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -26,6 +22,7 @@ from rclpy.node import Node
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 
+from sam_moelora_ros.ros import process
 from sam_moelora_ros.sensors.image import numpy_to_image
 from sam_moelora_ros.sensors.lidar import create_cloud, make_fields
 
@@ -49,79 +46,15 @@ def wait_until(predicate: Callable[[], Any], timeout: float, what: str, step: fl
         time.sleep(step)
 
 
-class NodeProcess:
-    """``python -m sam_moelora_ros.node --ros-args ...`` with its output collected line by line."""
+class NodeProcess(process.NodeProcess):
+    """The node under test, started from the repository root with ``--ros-args ros_args``.
+
+    The package's own supervisor (``replay_live`` uses it too); this only fixes the command.
+    ``script=True`` starts the ``perception_node`` console script, as users do.
+    """
 
     def __init__(self, ros_args: Sequence[str], env: dict[str, str], script: bool = False) -> None:
-        command = (
-            [str(Path(sys.executable).parent / "perception_node")]
-            if script
-            else [sys.executable, "-m", "sam_moelora_ros.node"]
-        )
-        self.command = [*command, "--ros-args", *ros_args]
-        self.lines: list[str] = []
-        self._lock = threading.Lock()
-        self.proc = subprocess.Popen(
-            self.command,
-            env=env,
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            bufsize=1,
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            with self._lock:
-                self.lines.append(line.rstrip("\n"))
-
-    @property
-    def output(self) -> str:
-        with self._lock:
-            return "\n".join(self.lines)
-
-    def wait_for_log(self, pattern: str, timeout: float = 60.0) -> str:
-        """Wait for a line matching ``pattern``; fail early (with the log) if the node exits."""
-        regex = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                for line in self.lines:
-                    if regex.search(line):
-                        return line
-            if self.proc.poll() is not None:
-                self._reader.join(2)
-                raise AssertionError(
-                    f"node exited ({self.proc.returncode}) before logging {pattern!r}:\n"
-                    + self.output
-                )
-            time.sleep(0.05)
-        raise AssertionError(f"node did not log {pattern!r} within {timeout} s:\n{self.output}")
-
-    def rss_mb(self) -> float:
-        """Resident memory of the node process (Linux /proc)."""
-        with open(f"/proc/{self.proc.pid}/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024.0
-        raise AssertionError("no VmRSS")
-
-    def stop(self, timeout: float = 15.0) -> tuple[int, float]:
-        """SIGINT, as Ctrl-C; return (exit code, seconds it took)."""
-        start = time.monotonic()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGINT)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self._reader.join(2)
-        return self.proc.returncode, time.monotonic() - start
+        super().__init__(process.node_command(ros_args, script=script), env, cwd=REPO)
 
 
 @contextlib.contextmanager

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from ros_harness import NodeProcess, node_args
 
-from sam_moelora_ros.inference import default_adapter_path
+from sam_moelora_ros.inference.segmenter import default_adapter_path
 
 pytestmark = [pytest.mark.ros, pytest.mark.timeout(90)]
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import save_file
 
 from training.state import (
     TrainStateError,
@@ -61,3 +62,15 @@ def test_foreign_file_is_rejected(tmp_path: Path) -> None:
         load_state(path)
     with pytest.raises(TrainStateError, match="does not exist"):
         load_state(tmp_path / "missing.safetensors")
+
+
+def test_other_safetensors_and_directories_are_named_for_what_they_are(tmp_path: Path) -> None:
+    other = tmp_path / "adapter.safetensors"
+    save_file({"x": torch.zeros(2)}, str(other), metadata={"format": "sam_moelora_ros.adapter"})
+    with pytest.raises(TrainStateError, match="not a sam_moelora_ros training state.*adapter'"):
+        load_state(other)
+    folder = tmp_path / "last_state.safetensors"
+    folder.mkdir()
+    with pytest.raises(TrainStateError, match="last_state.safetensors is a directory") as info:
+        load_state(folder)
+    assert "truncated" not in str(info.value)

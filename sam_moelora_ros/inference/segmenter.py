@@ -1,0 +1,476 @@
+"""Segmenter: a frame's modality images (numpy) in, class ids, confidence and router weights out.
+
+This is the one place where the node (and the replay tools) touch the model. It owns the device,
+the compute dtype (autocast; the weights stay float32) and the inference-mode context, and it
+speaks numpy at the input resolution on both sides, so its callers never see a tensor, a
+letterbox or a logit:
+
+* **input**: ``{modality: H x W x 3 uint8 network image}`` (RGB as the camera sees it, the other
+  modalities as :mod:`sam_moelora_ros.sensors.representation` renders them), any non-empty subset
+  of the model's modalities. Images of other sizes than the frame's reference size are resampled to
+  it with the tensor functions of :mod:`~sam_moelora_ros.model.preprocess` (``resize``,
+  ``to_model_tensor``: the ops of ``prepare_inputs``, shared with training, only run on the
+  device; a test checks the tensors are identical).
+* **output**: :class:`Segmentation` with ``labels`` (``H x W`` uint8, or uint16 beyond 256
+  classes), ``confidence`` (``H x W`` float32 max softmax probability) and the router's mean weight
+  per present modality.
+
+Choices, and why:
+
+* Logits are cropped out of the letterbox and resized *bilinearly* to the input resolution before
+  the arg-max (SAM's ``postprocess_masks`` does the same with its mask logits): resizing the label
+  image instead would give blocky, aliased class boundaries. Softmax and arg-max run in float32
+  whatever the compute dtype, so half precision cannot flip a near-tie into a NaN. They are
+  ``amax``/``sum`` reductions over the class dimension (:func:`_max_softmax`: the values of
+  ``softmax(...).max(1)``; with the resize, 37 -> 16 ms for 25 classes at 640x480 on a CPU).
+* ``merge_lora`` folds the LoRA experts into the frozen weights once at load time (the router still
+  runs); inference gets the same logits with fewer matmuls.
+* ``torch.inference_mode`` rather than ``no_grad``: nothing produced here is ever trained on.
+* Half precision (``float16``/``bfloat16``) runs under ``torch.autocast`` with float32 weights
+  rather than by casting the model: SAM's prompt-encoder/decoder code creates float32 tensors
+  internally (positional encodings), which a cast model cannot multiply; autocast picks the
+  precision per op (matmuls and convolutions in half, reductions in float32).
+* Batching (:meth:`Segmenter.segment_batch`) groups frames by their modality set, because a batch
+  must share one input dict; frames of different sizes can share a batch (each is letterboxed to
+  the same square).
+
+Hot path (measured by ``make bench``; README, "Performance"):
+
+* Images travel to the device as **uint8** (a quarter of float32's bytes) and are converted,
+  resampled, normalised and letterboxed there with the tensor functions of
+  :mod:`~sam_moelora_ros.model.preprocess` (the same ops, in the same order, as
+  ``prepare_inputs``). On CUDA the upload (:class:`~sam_moelora_ros.inference.device.Uploader`)
+  goes through a **pinned** staging buffer per
+  (modality, shape) with a ``non_blocking`` copy; a CUDA event guards the buffer so the next
+  frame cannot overwrite it while the previous copy is in flight. On the CPU the message buffer
+  is wrapped without a copy.
+* The router weights are read with forward hooks on the routers and the model is called without
+  ``return_extras``: the extras' auxiliary head (a full-resolution K-class map) is a training
+  signal, and computing it for every frame cost as much as the encoder of the tiny model.
+* ``compile`` (off by default): ``torch.compile`` of the model with ``dynamic=False``. One graph
+  per modality set, compiled the first time that set is seen (``warmup`` can pre-compile sets).
+  ``reduce-overhead`` adds CUDA graphs, which is safe here because every output is copied to the
+  host before the next call; on the CPU it degrades to ``default`` (CUDA graphs need CUDA). If
+  compiling fails (no C++ compiler, an unsupported op), the Segmenter logs it once and runs
+  eagerly: compiling is an optimisation, never a reason to stop segmenting.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.resources
+import logging
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from sam_moelora_ros.inference.device import (
+    COMPILE_MODES,
+    DTYPES,
+    SegmenterError,
+    Uploader,
+    resolve_compile,
+    resolve_device,
+    resolve_dtype,
+)
+from sam_moelora_ros.model.preprocess import (
+    Letterbox,
+    letterbox_params,
+    resize,
+    to_model_tensor,
+    unletterbox,
+)
+
+__all__ = [
+    "COMPILE_MODES",
+    "DTYPES",
+    "Segmentation",
+    "Segmenter",
+    "SegmenterError",
+    "default_adapter_path",
+    "resolve_compile",
+    "resolve_device",
+    "resolve_dtype",
+]
+
+if TYPE_CHECKING:
+    from torch import nn
+
+LOG = logging.getLogger(__name__)
+
+DEFAULT_MODEL_RESOURCE = ("models", "default_tiny.safetensors")
+"""Where the package's shipped default adapter lives (inside ``sam_moelora_ros``)."""
+
+
+@dataclass
+class Segmentation:
+    """The result for one frame, at the frame's input resolution.
+
+    Attributes:
+        labels: ``H x W`` class ids; uint8 when the model has at most 256 classes, else uint16.
+        confidence: ``H x W`` float32 max softmax probability (``1/K`` .. ``1``).
+        router_weights: present modality -> the router's weight averaged over fused levels.
+        modalities: the modalities the model saw, in the model's order.
+        inference_s: wall-clock seconds spent in preprocessing, forward and postprocessing
+            (per frame; for a batch, the batch time divided by its size).
+    """
+
+    labels: np.ndarray
+    confidence: np.ndarray
+    router_weights: dict[str, float]
+    modalities: tuple[str, ...]
+    inference_s: float = 0.0
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def default_adapter_path() -> Path | None:
+    """The shipped adapter (``sam_moelora_ros/models/default_tiny.safetensors``), or None."""
+    try:
+        resource = importlib.resources.files("sam_moelora_ros").joinpath(
+            "/".join(DEFAULT_MODEL_RESOURCE)
+        )
+    except (ModuleNotFoundError, FileNotFoundError):  # pragma: no cover - broken install
+        return None
+    path = Path(str(resource))
+    return path if path.is_file() else None
+
+
+def _max_softmax(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``B x K x H x W`` logits -> (max softmax probability, first arg-max), both ``B x H x W``.
+
+    The same values as ``torch.softmax(logits, 1).max(1)`` at about half its CPU time:
+    reductions over ``K`` (strided, the second dimension) are only fast as ``amax``/``sum``, so
+    the arg-max is the first ``k`` whose logit equals the maximum (found with an ``amax`` over
+    ``(K - k) * [equal]``) and the probability is ``1 / sum(exp(logit - max))``. A pixel whose
+    logits hold a NaN gets class ``K - 1`` and confidence NaN rather than an out-of-range id.
+    ``logits`` is overwritten: the caller passes the resized copy it made for this, which also
+    spares a second ``B x K x H x W`` buffer (on the CPU a fresh one costs its page faults).
+    """
+    k = logits.shape[1]
+    peak = logits.amax(dim=1, keepdim=True)
+    rank_dtype = torch.uint8 if k < 256 else torch.int32
+    rank = torch.arange(k, 0, -1, dtype=rank_dtype, device=logits.device).view(1, k, 1, 1)
+    ids = (k - ((logits == peak) * rank).amax(dim=1)).clamp_(max=k - 1)
+    confidence = logits.sub_(peak).exp_().sum(dim=1).reciprocal_()
+    return confidence, ids
+
+
+class Segmenter:
+    """Run a :class:`~sam_moelora_ros.model.MoELoRASegmentor` on numpy frames.
+
+    Args:
+        model: a built segmentor (``model.cfg`` holds its ``ModelConfig``).
+        device: ``"auto"`` (cuda if available), ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
+        dtype: ``"float32"``, ``"float16"`` or ``"bfloat16"``: the compute precision. The weights
+            stay float32; half precision runs the forward under ``torch.autocast`` (see the
+            module docstring for why the model is not cast).
+        merge_lora: fold the LoRA experts into the base weights (inference only).
+        compile: ``"none"`` (default), ``"default"``, ``"reduce-overhead"`` (+ CUDA graphs),
+            ``"max-autotune"``, or a bool; see the module docstring.
+        pin_memory: stage CUDA uploads in pinned host memory (default: on when the device is
+            CUDA; ignored on the CPU, where there is no copy to speed up).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        device: str | torch.device = "auto",
+        dtype: str | torch.dtype = "float32",
+        merge_lora: bool = True,
+        compile: str | bool = "none",
+        pin_memory: bool | None = None,
+    ) -> None:
+        self.device = resolve_device(device)
+        self.compile_mode = resolve_compile(compile, self.device)
+        self._upload = Uploader(self.device, pin_memory is None or pin_memory)
+        self.pin_memory = self._upload.pin_memory
+        self.dtype = resolve_dtype(dtype)
+        config = getattr(model, "cfg", None)
+        if config is None:
+            raise SegmenterError(
+                f"{type(model).__name__} has no .cfg (the ModelConfig a MoELoRASegmentor "
+                "carries); pass a MoELoRASegmentor"
+            )
+        self.config = config
+        self.image_size: int = int(config.image_size)
+        self.num_classes: int = int(config.num_classes)
+        self.modalities: tuple[str, ...] = tuple(config.modalities)
+        merge = getattr(model, "merge_lora", None)
+        if merge_lora and merge is not None:
+            merge()
+        # Weights stay float32; half precision runs under autocast (see the module docstring).
+        self.model = model.eval().to(device=self.device)
+        self.label_dtype = np.uint8 if self.num_classes <= 256 else np.uint16
+        self._hooked = threading.local()  # router weights of the running forward, per thread
+        self._hook_routers()
+        self._forward: Any = self.model
+        if self.compile_mode != "none":
+            self._forward = torch.compile(self.model, mode=self.compile_mode, dynamic=False)
+
+    def _hook_routers(self) -> None:
+        """Collect each router's ``M x B`` weights as the forward produces them."""
+        routers = getattr(self.model, "routers", None)
+        self._router_hooks = routers is not None
+        for router in routers or ():
+            router.register_forward_hook(self._on_router)
+
+    def _on_router(self, _module: Any, _inputs: Any, output: torch.Tensor) -> None:
+        sink = getattr(self._hooked, "weights", None)
+        if sink is not None:
+            sink.append(output.detach())
+
+    @classmethod
+    def from_files(
+        cls,
+        adapter: str | Path | None = None,
+        sam_checkpoint: str | Path | None = None,
+        *,
+        device: str | torch.device = "auto",
+        dtype: str | torch.dtype = "float32",
+        merge_lora: bool = True,
+        compile: str | bool = "none",
+        pin_memory: bool | None = None,
+    ) -> Segmenter:
+        """Load a saved adapter (and optionally the SAM checkpoint it was trained on).
+
+        ``adapter=None`` or ``""`` uses the package's shipped default model; when the package has
+        none, the error says what to pass.
+        """
+        from sam_moelora_ros.model import load_segmentor
+
+        if adapter in (None, ""):
+            shipped = default_adapter_path()
+            if shipped is None:
+                raise SegmenterError(
+                    "no model given and this install ships no default model "
+                    f"(looked for sam_moelora_ros/{'/'.join(DEFAULT_MODEL_RESOURCE)}); pass the "
+                    "path of an adapter .safetensors file (written by save_adapter / training)"
+                )
+            adapter = shipped
+        adapter_path = Path(adapter).expanduser()
+        if not adapter_path.is_file():
+            raise SegmenterError(f"adapter file {str(adapter_path)!r} does not exist")
+        checkpoint: Path | None = None
+        if sam_checkpoint not in (None, ""):
+            checkpoint = Path(str(sam_checkpoint)).expanduser()
+            if not checkpoint.is_file():
+                raise SegmenterError(f"SAM checkpoint {str(checkpoint)!r} does not exist")
+        try:
+            model = load_segmentor(
+                str(adapter_path),
+                sam_checkpoint=None if checkpoint is None else str(checkpoint),
+                map_location="cpu",
+            )
+        except Exception as exc:
+            message = f"could not load the model from {str(adapter_path)!r}: {exc}"
+            raise SegmenterError(message) from exc
+        return cls(
+            model,
+            device=device,
+            dtype=dtype,
+            merge_lora=merge_lora,
+            compile=compile,
+            pin_memory=pin_memory,
+        )
+
+    def _check_images(self, images: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Validate a frame's images; return them in the model's modality order."""
+        if not images:
+            raise SegmenterError("a frame needs at least one modality image, got none")
+        unknown = sorted(set(images) - set(self.modalities))
+        if unknown:
+            raise SegmenterError(
+                f"modalities {unknown} are not known to the model "
+                f"(it takes {list(self.modalities)})"
+            )
+        ordered: dict[str, np.ndarray] = {}
+        for name in self.modalities:
+            if name not in images:
+                continue
+            image = np.asarray(images[name])
+            if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] not in (1, 3, 4)):
+                raise SegmenterError(
+                    f"{name}: expected an H x W x 3 image, got shape {tuple(image.shape)}"
+                )
+            if image.shape[0] == 0 or image.shape[1] == 0:
+                raise SegmenterError(f"{name}: image is empty ({tuple(image.shape)})")
+            ordered[name] = image
+        return ordered
+
+    def _prepare(
+        self, images: Mapping[str, np.ndarray], size_hw: tuple[int, int] | None
+    ) -> tuple[dict[str, np.ndarray], dict[str, torch.Tensor], Letterbox]:
+        """Check, upload (uint8) and preprocess on the device: ``prepare_inputs``' ops, in order."""
+        ordered = self._check_images(images)
+        uploaded = {name: self._upload(name, image) for name, image in ordered.items()}
+        first = next(iter(uploaded.values()))
+        size: tuple[int, int] = size_hw or (int(first.shape[-2]), int(first.shape[-1]))
+        box = letterbox_params(size[0], size[1], self.image_size)
+        tensors = {
+            name: to_model_tensor(resize(tensor, size, name), name, box)
+            for name, tensor in uploaded.items()
+        }
+        return ordered, tensors, box
+
+    def __call__(
+        self, images: Mapping[str, np.ndarray], size_hw: tuple[int, int] | None = None
+    ) -> Segmentation:
+        """Segment one frame.
+
+        Args:
+            images: modality -> ``H x W x 3`` uint8 network image (any non-empty subset of
+                :attr:`modalities`).
+            size_hw: the output resolution ``(H, W)``; defaults to the first present modality's
+                size in the model's order (rgb first).
+        """
+        return self.segment_batch([images], [size_hw])[0]
+
+    def segment_batch(
+        self,
+        frames: Sequence[Mapping[str, np.ndarray]],
+        sizes_hw: Sequence[tuple[int, int] | None] | None = None,
+    ) -> list[Segmentation]:
+        """Segment several frames; frames with the same modality set share one forward pass."""
+        if sizes_hw is None:
+            sizes_hw = [None] * len(frames)
+        if len(sizes_hw) != len(frames):
+            raise SegmenterError(f"got {len(frames)} frames but {len(sizes_hw)} sizes")
+        prepared = []
+        prepare_s: list[float] = []
+        for images, size_hw in zip(frames, sizes_hw, strict=True):
+            start = time.perf_counter()
+            prepared.append(self._prepare(images, size_hw))
+            prepare_s.append(time.perf_counter() - start)
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for index, (ordered, _, _) in enumerate(prepared):
+            groups.setdefault(tuple(ordered), []).append(index)
+        results: list[Segmentation | None] = [None] * len(frames)
+        for names, indices in groups.items():
+            start = time.perf_counter()
+            batch = {n: torch.cat([prepared[i][1][n] for i in indices]) for n in names}
+            boxes = [prepared[i][2] for i in indices]
+            with torch.inference_mode(), self._autocast():
+                logits, levels = self._run(batch)
+                labels, confidence = self._postprocess_batch(logits, boxes)
+                # M x B x L -> per modality, per frame: mean over fused levels.
+                weights = (
+                    torch.stack(levels, dim=-1).float().mean(dim=-1).cpu().numpy()
+                    if levels
+                    else None
+                )
+            elapsed = (time.perf_counter() - start) / len(indices)
+            for j, i in enumerate(indices):
+                results[i] = Segmentation(
+                    labels=labels[j],
+                    confidence=confidence[j],
+                    router_weights=(
+                        {n: float(weights[m, j]) for m, n in enumerate(names)}
+                        if weights is not None
+                        else {}
+                    ),
+                    modalities=names,
+                    inference_s=prepare_s[i] + elapsed,
+                )
+        return [r for r in results if r is not None]
+
+    def _run(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Forward (compiled when asked) -> logits and the routers' ``M x B`` weights per level.
+
+        A compiled forward that fails is logged once and replaced by the eager model.
+        """
+        try:
+            return self._forward_collect(self._forward, batch)
+        except Exception as exc:
+            if self._forward is self.model:
+                raise
+            LOG.warning("torch.compile failed (%s); running the model eagerly", exc)
+            self._forward, self.compile_mode = self.model, "none"
+            return self._forward_collect(self.model, batch)
+
+    def _forward_collect(
+        self, forward: Any, batch: dict[str, torch.Tensor]
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        if not self._router_hooks:  # a model without .routers: ask it for its extras
+            logits, extras = forward(batch, return_extras=True)
+            router = extras.get("router_weights", {}) if isinstance(extras, dict) else {}
+            levels = torch.stack(list(router.values())).unbind(-1) if router else ()
+            return logits, list(levels)  # modality -> B x L  =>  per level M x B
+        self._hooked.weights = []
+        try:
+            logits = forward(batch)
+            return logits, self._hooked.weights
+        finally:
+            self._hooked.weights = None
+
+    def _autocast(self) -> Any:
+        """float16/bfloat16: ``torch.autocast`` on the device; float32: a no-op context."""
+        if self.dtype == torch.float32:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.dtype)
+
+    def _postprocess_batch(
+        self, logits: torch.Tensor, boxes: Sequence[Letterbox]
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """``B x K x S x S`` logits -> per frame (labels, confidence) numpy at its input size.
+
+        Frames sharing a letterbox are resized in one call. Labels and confidence are computed
+        on the device, and only they (not K maps) are copied to the host, in one transfer each.
+        """
+        labels: list[np.ndarray] = []
+        confidence: list[np.ndarray] = []
+        j = 0
+        while j < len(boxes):
+            k = j + 1
+            while k < len(boxes) and boxes[k] == boxes[j]:
+                k += 1
+            full = unletterbox(logits[j:k].float(), boxes[j], mode="bilinear")
+            if full.untyped_storage().data_ptr() == logits.untyped_storage().data_ptr():
+                full = full.clone()  # not resized: a view of the model's output; keep it intact
+            conf, ids = _max_softmax(full)
+            ids = ids.to(torch.uint8 if self.label_dtype == np.uint8 else torch.int32)
+            ids_np = ids.cpu().numpy().astype(self.label_dtype, copy=False)
+            conf_np = conf.cpu().numpy().astype(np.float32, copy=False)
+            labels.extend(ids_np)
+            confidence.extend(conf_np)
+            j = k
+        return labels, confidence
+
+    def warmup(
+        self,
+        size_hw: tuple[int, int] = (64, 64),
+        modality_sets: Sequence[Sequence[str]] | None = None,
+    ) -> float:
+        """Run blank frames so the first real frame does not pay for lazy init (or compiling).
+
+        Args:
+            size_hw: the blank frames' size (the model input is the same square whatever it is).
+            modality_sets: the modality sets to run; default: all modalities, plus each single
+                modality when the model is compiled (one graph per set, see the module docstring).
+        Returns the seconds the warm-up took.
+        """
+        start = time.perf_counter()
+        blank = np.zeros((*size_hw, 3), dtype=np.uint8)
+        if modality_sets is None:
+            modality_sets = [self.modalities]
+            if self.compile_mode != "none" and len(self.modalities) > 1:
+                modality_sets += [(m,) for m in self.modalities]
+        for names in modality_sets:
+            self({name: blank for name in names}, size_hw)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        return time.perf_counter() - start
+
+    def describe(self) -> str:
+        """One line for logs and diagnostics: device, dtype, size, classes, modalities."""
+        compiled = "" if self.compile_mode == "none" else f" compile={self.compile_mode}"
+        return (
+            f"{self.device} {str(self.dtype).removeprefix('torch.')} S={self.image_size} "
+            f"K={self.num_classes} modalities={','.join(self.modalities)}{compiled}"
+        )

@@ -1,0 +1,156 @@
+"""The node's validated configuration: every parameter checked alone and in combination. No rclpy.
+
+:func:`build_config` turns the flat, dotted parameter values (from a params file, the command line
+or a replay) into a typed :class:`NodeConfig`, naming the first invalid parameter and its fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sam_moelora_ros import MODALITIES
+from sam_moelora_ros.params.specs import PARAMETERS, ParameterError, check_value
+from sam_moelora_ros.sensors.extrinsics import extrinsic_matrix
+
+
+@dataclass(frozen=True)
+class SensorConfig:
+    """One sensor's subscription and synchronisation settings."""
+
+    name: str
+    enabled: bool
+    topic: str
+    tolerance: float
+    max_wait: float
+    stale_timeout: float
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """The validated parameters of the node (see :data:`PARAMETERS` for each one's meaning)."""
+
+    adapter: str
+    sam_checkpoint: str
+    device: str
+    dtype: str
+    merge_lora: bool
+    torch_threads: int
+    compile_mode: str
+    anchor: str
+    fallback_anchors: tuple[str, ...]
+    anchor_timeout: float
+    qos_profile: str
+    qos_depth: int
+    sensors: dict[str, SensorConfig]
+    event_message_type: str
+    event_representation: str
+    camera_info_topic: str
+    extrinsic: np.ndarray = field(repr=False)
+    use_tf: bool
+    color: bool
+    color_alpha: float
+    confidence: bool
+    palette_file: str
+    diagnostics_period: float
+    poll_period: float
+
+    @property
+    def enabled(self) -> tuple[str, ...]:
+        """Enabled sensors in canonical order."""
+        return tuple(n for n in MODALITIES if self.sensors[n].enabled)
+
+
+def build_config(values: Mapping[str, Any]) -> NodeConfig:
+    """Validate every parameter and their combinations; return the typed config.
+
+    Args:
+        values: dotted parameter name -> value; missing names take their defaults.
+    Raises:
+        ParameterError: naming the first invalid parameter.
+    """
+    merged = {spec.name: spec.default for spec in PARAMETERS}
+    merged.update(values)
+    for name, value in merged.items():
+        check_value(name, value)
+    sensors = {
+        n: SensorConfig(
+            name=n,
+            enabled=bool(merged[f"sensors.{n}.enabled"]),
+            topic=str(merged[f"sensors.{n}.topic"]),
+            tolerance=float(merged[f"sensors.{n}.tolerance"]),
+            max_wait=float(merged[f"sensors.{n}.max_wait"]),
+            stale_timeout=float(merged[f"sensors.{n}.stale_timeout"]),
+        )
+        for n in MODALITIES
+    }
+    enabled = [n for n in MODALITIES if sensors[n].enabled]
+    if not enabled:
+        raise ParameterError(
+            "sensors.rgb.enabled", False, "no sensor is enabled; enable at least one sensor"
+        )
+    anchor = str(merged["anchor"])
+    if not sensors[anchor].enabled:
+        raise ParameterError(
+            "anchor", anchor, f"names a disabled sensor; enable sensors.{anchor} or pick {enabled}"
+        )
+    fallbacks: list[str] = []
+    for name in merged["fallback_anchors"]:
+        if name in ("", "none"):
+            continue
+        if name not in MODALITIES:
+            raise ParameterError(
+                "fallback_anchors",
+                list(merged["fallback_anchors"]),
+                f"{name!r} is not a sensor; use names from {list(MODALITIES)}",
+            )
+        if sensors[name].enabled and name != anchor and name not in fallbacks:
+            fallbacks.append(name)
+    topics = [sensors[n].topic for n in enabled]
+    duplicated = sorted({t for t in topics if topics.count(t) > 1})
+    if duplicated:
+        first = next(n for n in enabled if sensors[n].topic == duplicated[0])
+        raise ParameterError(
+            f"sensors.{first}.topic", duplicated[0], "is used by more than one sensor"
+        )
+    return NodeConfig(
+        adapter=str(merged["model.adapter"]),
+        sam_checkpoint=str(merged["model.sam_checkpoint"]),
+        device=str(merged["model.device"]),
+        dtype=str(merged["model.dtype"]),
+        merge_lora=bool(merged["model.merge_lora"]),
+        torch_threads=int(merged["model.torch_threads"]),
+        compile_mode=str(merged["model.compile"]),
+        anchor=anchor,
+        fallback_anchors=tuple(fallbacks),
+        anchor_timeout=float(merged["anchor_timeout"]),
+        qos_profile=str(merged["qos.profile"]),
+        qos_depth=int(merged["qos.depth"]),
+        sensors=sensors,
+        event_message_type=str(merged["sensors.event.message_type"]),
+        event_representation=str(merged["sensors.event.representation"]),
+        camera_info_topic=str(merged["camera_info_topic"]),
+        extrinsic=extrinsic_matrix(merged["lidar.extrinsic"]),
+        use_tf=bool(merged["lidar.use_tf"]),
+        color=bool(merged["output.color"]),
+        color_alpha=float(merged["output.color_alpha"]),
+        confidence=bool(merged["output.confidence"]),
+        palette_file=str(merged["output.palette_file"]),
+        diagnostics_period=float(merged["diagnostics.period"]),
+        poll_period=float(merged["sync.poll_period"]),
+    )
+
+
+def check_model_modalities(config: NodeConfig, model_modalities: tuple[str, ...]) -> None:
+    """Every enabled sensor must be a modality the loaded model was trained on."""
+    for name in config.enabled:
+        if name not in model_modalities:
+            raise ParameterError(
+                f"sensors.{name}.enabled",
+                True,
+                f"the model takes only {list(model_modalities)}; set sensors.{name}.enabled: "
+                "false or load a model trained with this modality",
+            )

@@ -1,0 +1,156 @@
+"""Frame assembly shared by the node and offline replay: sync config, per-sensor decoding, inputs.
+
+Why a module of its own: docs/design.md keeps one code path from messages to frames, in the node and
+in bag replay, but ``node.py`` imports rclpy and replay must run without it. So the small amount of
+wiring that decides *how* frames are assembled lives here, pure (no rclpy, no torch), and both
+``PerceptionNode`` and :mod:`sam_moelora_ros.replay.pipeline` use it:
+
+* :func:`sync_config` turns the node's typed parameters (:class:`~node_params.NodeConfig`) into
+  the :class:`~sam_moelora_ros.sync.SyncConfig` of its synchroniser;
+* :class:`SensorDecoders` decodes each sensor's message into its network image with the
+  reference size the node uses (RGB against camera_info; depth and event images against the
+  camera: camera_info, else the last RGB, else the last depth image; LiDAR projected with K);
+* :func:`frame_inputs` picks, from a synchronised frame, the images the model is given.
+
+What stays in the node: subscriptions, QoS, the receive clock, warnings and diagnostics, tf2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from sam_moelora_ros import MODALITIES
+from sam_moelora_ros.params import NodeConfig
+from sam_moelora_ros.pipeline.decode import (
+    BadMessage,
+    Camera,
+    Decoded,
+    decode_camera_info,
+    decode_depth,
+    decode_event_cloud,
+    decode_event_image,
+    decode_lidar,
+    decode_rgb,
+)
+from sam_moelora_ros.sync.synchronizer import Frame, SensorSpec, SyncConfig
+
+SYNC_MAX_BUFFER = 8
+"""Messages kept per sensor by the synchroniser (bounds memory: decoded images are held)."""
+
+IMAGE, CLOUD = "image", "cloud"
+"""Message kinds: ``sensor_msgs/Image`` and ``sensor_msgs/PointCloud2``."""
+
+
+def sync_config(cfg: NodeConfig) -> SyncConfig:
+    """The synchroniser configuration the node's parameters describe (all four sensors listed,
+    disabled ones with ``enabled=False``, so diagnostics can report them as disabled)."""
+    sensors = tuple(
+        SensorSpec(
+            name=s.name,
+            tolerance_s=s.tolerance,
+            max_wait_s=s.max_wait,
+            stale_timeout_s=s.stale_timeout,
+            enabled=s.enabled,
+        )
+        for s in (cfg.sensors[n] for n in MODALITIES)
+    )
+    return SyncConfig(
+        sensors=sensors,
+        anchor=cfg.anchor,
+        fallback_anchors=cfg.fallback_anchors,
+        anchor_timeout_s=cfg.anchor_timeout,
+        max_buffer=SYNC_MAX_BUFFER,
+    )
+
+
+def message_kind(cfg: NodeConfig, sensor: str) -> str:
+    """:data:`IMAGE` or :data:`CLOUD`: the message type the node subscribes to for ``sensor``."""
+    if sensor == "lidar" or (sensor == "event" and cfg.event_message_type == "cloud"):
+        return CLOUD
+    if sensor in MODALITIES:
+        return IMAGE
+    raise ValueError(f"unknown sensor {sensor!r} (known: {', '.join(MODALITIES)})")
+
+
+def needs_camera_info(cfg: NodeConfig) -> bool:
+    """camera_info is needed for LiDAR projection (K) and for the size of event-cloud frames."""
+    return cfg.sensors["lidar"].enabled or (
+        cfg.sensors["event"].enabled and cfg.event_message_type == "cloud"
+    )
+
+
+class SensorDecoders:
+    """Decode sensor messages as the node does; holds the camera model and last image sizes.
+
+    Args:
+        cfg: the node's parameters (event message type and representation).
+        extrinsic: ``T_cam_from_lidar`` (4x4), or a callable ``cloud message -> 4x4`` (the node
+            looks it up in tf2 per cloud when configured to).
+
+    :meth:`decode` does not record the image size: the node records it only for messages it
+    accepts (also after the stamp check), via :meth:`accept`; :meth:`decode_and_accept` does both.
+    Not thread-safe: call it from one thread (the node's executor thread).
+    """
+
+    def __init__(
+        self, cfg: NodeConfig, extrinsic: np.ndarray | Callable[[Any], np.ndarray]
+    ) -> None:
+        self.cfg = cfg
+        self._extrinsic = extrinsic
+        self.camera: Camera | None = None
+        self.last_size: dict[str, tuple[int, int]] = {}
+
+    def camera_size(self) -> tuple[int, int] | None:
+        return None if self.camera is None else (self.camera.height, self.camera.width)
+
+    def reference_size(self) -> tuple[int, int] | None:
+        """The camera's size: camera_info when known, else the last RGB (or depth) image."""
+        return self.camera_size() or self.last_size.get("rgb") or self.last_size.get("depth")
+
+    def camera_info(self, msg: Any) -> Camera:
+        """Decode and keep a CameraInfo; raises :class:`BadMessage` (the camera is kept)."""
+        self.camera = decode_camera_info(msg)
+        return self.camera
+
+    def extrinsic(self, msg: Any) -> np.ndarray:
+        return self._extrinsic(msg) if callable(self._extrinsic) else self._extrinsic
+
+    def decode(self, sensor: str, msg: Any) -> Decoded:
+        """``sensor``'s message -> its network image; raises :class:`BadMessage` when unusable."""
+        if msg is None:
+            raise BadMessage(f"{sensor} message could not be deserialised")
+        if sensor == "rgb":
+            return decode_rgb(msg, self.camera_size())
+        if sensor == "depth":
+            return decode_depth(msg, self.reference_size())
+        if sensor == "lidar":
+            return decode_lidar(msg, self.camera, self.extrinsic(msg))
+        if sensor == "event":
+            if self.cfg.event_message_type == "cloud":
+                return decode_event_cloud(msg, self.reference_size(), self.cfg.event_representation)
+            return decode_event_image(msg, self.reference_size())
+        raise ValueError(f"unknown sensor {sensor!r} (known: {', '.join(MODALITIES)})")
+
+    def accept(self, sensor: str, decoded: Decoded) -> None:
+        """Record an accepted message's size (the reference for depth and event images)."""
+        self.last_size[sensor] = decoded.size_hw
+
+    def decode_and_accept(self, sensor: str, msg: Any) -> Decoded:
+        decoded = self.decode(sensor, msg)
+        self.accept(sensor, decoded)
+        return decoded
+
+
+def frame_inputs(
+    frame: Frame, modalities: Sequence[str]
+) -> tuple[tuple[str, ...], dict[str, np.ndarray], Decoded]:
+    """(modalities present that the model knows, their images, the anchor's decoded message).
+
+    The labels are produced at the anchor's size and carry its header.
+    """
+    present = tuple(n for n in frame.present if n in modalities)
+    images = {n: frame.messages[n].image for n in present}
+    return present, images, frame.messages[frame.anchor]

@@ -1,0 +1,183 @@
+"""The inference worker without DDS: a real tiny Segmenter, frames from a real Synchronizer.
+
+``publish`` collects into a list (the node passes its publishers' ``publish``) and the clock is
+a settable number (the node passes its ROS clock), so statistics and the failure policy are
+checked exactly.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import numpy as np
+import pytest
+
+from sam_moelora_ros.pipeline.decode import Camera, Decoded
+from sam_moelora_ros.pipeline.diagnostics import ERROR, OK, RECENT_FAILURE_S, WARN
+from sam_moelora_ros.pipeline.worker import (
+    InferenceWorker,
+    OutputOptions,
+    RouterHistory,
+    output_header,
+)
+from sam_moelora_ros.sensors.messages import plain_header
+from sam_moelora_ros.sync.synchronizer import Frame, SensorSpec, SyncConfig, Synchronizer
+
+H, W = 48, 64
+SENSORS = ("rgb", "depth", "lidar")
+
+
+class Clock:
+    """A settable receive clock (seconds)."""
+
+    def __init__(self, now: float = 100.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def decoded(stamp: float, frame_id: str, channels: int = 3, seed: int = 0) -> Decoded:
+    rng = np.random.default_rng(seed)
+    image = rng.integers(0, 256, (H, W, channels), dtype=np.uint8)
+    sec = int(stamp)
+    return Decoded(image, plain_header(sec, round((stamp - sec) * 1e9), frame_id))
+
+
+def frames(
+    stamps: list[float], anchor: str = "rgb", channels: int = 3, skip: tuple[str, ...] = ()
+) -> list[Frame]:
+    """One frame per stamp from a real synchroniser; ``skip``ped sensors never publish."""
+    specs = tuple(SensorSpec(n) for n in SENSORS)
+    sync = Synchronizer(SyncConfig(sensors=specs, anchor=anchor))
+    out: list[Frame] = []
+    order = sorted(SENSORS, key=lambda n: n == anchor)  # the anchor last: the others are in
+    for stamp in stamps:
+        for name in order:
+            if name not in skip:
+                frame_id = "lidar" if name == "lidar" else "camera"
+                image_channels = channels if name == anchor else 3
+                msg = decoded(stamp, frame_id, image_channels)
+                out += sync.push(name, stamp, msg, stamp)
+    return out + sync.flush()
+
+
+@pytest.fixture
+def make_worker(segmenter):
+    def make(options: OutputOptions | None = None, camera: Camera | None = None):
+        published: list[tuple[str, object]] = []
+        clock = Clock()
+        worker = InferenceWorker(
+            segmenter,
+            np.arange(25 * 3, dtype=np.uint8).reshape(25, 3),
+            lambda key, msg: published.append((key, msg)),
+            None,
+            clock,
+            options or OutputOptions(color=True, color_alpha=0.5, confidence=True),
+            camera=lambda: camera,
+        )
+        return worker, published, clock
+
+    return make
+
+
+def status():
+    return Synchronizer(SyncConfig(sensors=(SensorSpec("rgb"),))).status(0.0)
+
+
+def test_labels_go_out_first_with_the_anchor_header_then_the_extras(make_worker) -> None:
+    worker, published, clock = make_worker()
+    (frame,) = frames([10.25])
+    clock.now = frame.arrival_s + 0.5
+    assert worker.process(frame) is True
+    assert [key for key, _ in published] == ["labels", "labels_color", "confidence"]
+    labels = published[0][1]
+    assert (labels.height, labels.width, labels.encoding) == (H, W, "mono8")
+    assert labels.header is frame.messages["rgb"].header
+    assert (published[1][1].encoding, published[2][1].encoding) == ("rgb8", "32FC1")
+    stats = worker.stats
+    assert (stats.frames_out, stats.last_anchor, stats.failures) == (1, "rgb", 0)
+    assert stats.last_modalities == ("rgb", "depth", "lidar")
+    assert stats.last_latency_s == pytest.approx(0.5) and stats.last_wait_s == pytest.approx(0.5)
+    means = worker.router.means()
+    assert set(means) == {"rgb", "depth", "lidar"} and sum(means.values()) == pytest.approx(1.0)
+
+
+def test_output_options_apply_to_the_next_frame(make_worker) -> None:
+    options = OutputOptions(color=True, color_alpha=1.0, confidence=True)
+    worker, published, _ = make_worker(options)
+    first, second = frames([1.0, 2.0])
+    worker.process(first)
+    options.color, options.confidence = False, False  # ros2 param set output.* false
+    published.clear()
+    worker.process(second)
+    assert [key for key, _ in published] == ["labels"]
+
+
+def test_lidar_anchored_labels_are_in_the_cameras_frame() -> None:
+    (frame,) = frames([5.5], anchor="lidar")
+    camera = Camera(H, W, np.eye(3), None, "camera_optical")
+    header = output_header(frame, camera)
+    assert header.frame_id == "camera_optical"
+    assert (header.stamp.sec, header.stamp.nanosec) == (5, 500_000_000)
+    assert output_header(frame, None) is frame.messages["lidar"].header
+    (rgb_frame,) = frames([5.5])
+    assert output_header(rgb_frame, camera) is rgb_frame.messages["rgb"].header
+
+
+def test_a_failed_frame_is_error_until_a_frame_succeeds(make_worker, caplog) -> None:
+    """Regression: ``last_error`` was never cleared, so one bad frame meant ERROR for good."""
+    worker, published, clock = make_worker()
+    (bad,) = frames([1.0], channels=2)  # an H x W x 2 image: the Segmenter refuses it
+    (good,) = frames([2.0])
+    with caplog.at_level(logging.WARNING, logger="sam_moelora_ros"):
+        assert worker.process(bad) is False
+        assert worker.process(bad) is False
+    assert published == []
+    failed = [r.getMessage() for r in caplog.records if "inference failed" in r.getMessage()]
+    assert len(failed) == 1 and "SegmenterError" in failed[0]  # throttled: one per period
+    report = worker.report("n", status())
+    assert report.level == ERROR and "expected an H x W x 3 image" in report.message
+    assert (worker.stats.failures, worker.stats.consecutive_failures) == (2, 2)
+
+    clock.now += 1.0
+    assert worker.process(good) is True
+    report = worker.report("n", status())
+    assert report.level == WARN and report.message.startswith("recovered; a frame failed 1.0 s")
+    clock.now += RECENT_FAILURE_S
+    report = worker.report("n", status())
+    assert report.level == OK and report.message == "using rgb+depth+lidar (anchor rgb)"
+    assert report.values["failures"] == "2" and report.values["frames_out"] == "1"
+
+
+def test_submit_counts_every_frame_keeps_the_newest_and_records_presence(make_worker) -> None:
+    worker, published, _ = make_worker()
+    batch = frames([1.0, 2.0, 3.0], skip=("depth",))
+    assert all("depth" in f.absent for f in batch)
+    worker.submit(batch)
+    assert (worker.stats.frames_in, worker.slot.dropped) == (3, 2)
+    assert worker.presence.missed("depth") == (0, 3)  # never seen: not "missed", its own state
+    worker.start()
+    try:
+        deadline = time.monotonic() + 30
+        while worker.stats.frames_out < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        worker.close(timeout_s=10)
+    assert worker.stats.frames_out == 1
+    labels = published[0][1]
+    assert labels.header.stamp.sec == 3  # latest wins
+    assert worker._thread is not None and not worker._thread.is_alive()
+    report = worker.report("n", status())
+    assert report.values["frames_in"] == "3" and report.values["frames_dropped"] == "2"
+
+
+def test_router_history_averages_each_modality_over_the_frames_that_had_it() -> None:
+    history = RouterHistory(window=3)
+    history.add({"rgb": 0.5, "depth": 0.5})
+    history.add({"rgb": 1.0})
+    assert history.means() == {"rgb": 0.75, "depth": 0.5}
+    history.add({"rgb": 0.25, "lidar": 0.75})
+    history.add({"rgb": 0.25, "lidar": 0.75})  # the first frame leaves the window
+    assert history.means() == {"rgb": 0.5, "lidar": 0.75}
