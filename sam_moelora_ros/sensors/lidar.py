@@ -8,15 +8,25 @@ buffer allows it. Deliberate differences: organised clouds (``height > 1``) come
 ``(H, W)`` like images (sensor_msgs_py reshapes to ``(W, H)``, its issue #236), ``row_step``
 padding is honoured, big-endian clouds are byte-swapped to native order, and bad layouts raise
 ValueError instead of failing an assert.
+
+Drivers' clouds (the layouts the tests build byte by byte): Ouster (``point_step`` 48: x y z
+float32 at 0 4 8, intensity float32 16, t uint32 20, reflectivity uint16 24, ring uint8/uint16
+26, ambient uint16 28, range uint32 32), Velodyne (x y z intensity float32, ring uint16, time
+float32: packed in ROS 2, PCL-aligned at 0 4 8 16 20 24 in ROS 1), Livox (x y z intensity
+float32, tag line uint8, timestamp float64 at 18; ``point_step`` 26) and Hesai (x y z intensity
+float32, ring uint16, timestamp float64 at 18). Such clouds are organised, fixed-size and mark
+"no return" as a point at exactly (0, 0, 0), often with ``is_dense`` true; :func:`lidar_returns`
+drops those and every non-finite point, trusting no ``is_dense``.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from .messages import build_message, message_bytes, message_flavour, rosbags_field_type
 
@@ -31,6 +41,7 @@ __all__ = [
     "UINT32",
     "create_cloud",
     "dtype_from_fields",
+    "lidar_returns",
     "make_fields",
     "read_points",
     "read_points_numpy",
@@ -48,6 +59,7 @@ DATATYPES: dict[int, np.dtype] = {
     FLOAT32: np.dtype("f4"),
     FLOAT64: np.dtype("f8"),
 }
+_BYTE_ORDERS: dict[str, Literal["<", ">", "="]] = {"<": "<", ">": ">", "=": "="}
 
 
 def dtype_from_fields(
@@ -70,7 +82,7 @@ def dtype_from_fields(
                 f"PointField {name!r} has datatype {datatype}; valid datatypes are 1 (INT8) .. "
                 f"8 (FLOAT64)"
             )
-        base = DATATYPES[datatype].newbyteorder(byteorder)
+        base = DATATYPES[datatype].newbyteorder(_BYTE_ORDERS[byteorder])
         sub = [name] if count == 1 else [f"{name}_{i}" for i in range(count)]
         for i, sub_name in enumerate(sub):
             names.append(sub_name)
@@ -146,23 +158,65 @@ def read_points(
 
 
 def read_points_numpy(
-    cloud: Any, field_names: Iterable[str] | None = None, skip_nans: bool = False
+    cloud: Any,
+    field_names: Iterable[str] | None = None,
+    skip_nans: bool = False,
+    *,
+    dtype: npt.DTypeLike | None = None,
 ) -> np.ndarray:
-    """``N x K`` plain array of the selected fields (all must share one dtype), flattened.
+    """``N x K`` plain array of the selected fields, flattened.
 
     The sensor_msgs_py helper of the same name; e.g. ``read_points_numpy(c, ["x", "y", "z"],
-    skip_nans=True)`` gives the float32 ``N x 3`` xyz that ``project_points`` takes.
+    skip_nans=True)`` gives the float32 ``N x 3`` xyz that ``project_points`` takes. Fields of
+    mixed types (Ouster's float32 xyz with uint16 ring) need ``dtype=`` to say what to cast them
+    to; without it all selected fields must share one dtype, as in sensor_msgs_py.
     """
     points = read_points(cloud, field_names, skip_nans, reshape_organized=False)
     names = list(points.dtype.names or ())
     kinds = {points.dtype[n] for n in names}
-    if len(kinds) != 1:
+    if dtype is None and len(kinds) != 1:
         detail = ", ".join(f"{n}: {points.dtype[n]}" for n in names)
-        raise ValueError(f"read_points_numpy needs fields of one dtype, got {detail}")
-    out = np.empty((points.shape[0], len(names)), dtype=kinds.pop())
+        raise ValueError(
+            f"read_points_numpy needs fields of one dtype, got {detail}; pass dtype= (e.g. "
+            "np.float32) to cast them"
+        )
+    out = np.empty((points.shape[0], len(names)), dtype=kinds.pop() if dtype is None else dtype)
     for i, name in enumerate(names):
         out[:, i] = points[name]
     return out
+
+
+def lidar_returns(
+    cloud: Any,
+    field_names: Sequence[str] = ("x", "y", "z"),
+    *,
+    dtype: npt.DTypeLike = np.float32,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The points that are real returns: ``(N x K array of field_names, flat grid index)``.
+
+    Dropped, whatever ``is_dense`` claims: points with a non-finite x, y or z, and points at
+    exactly (0, 0, 0), which organised drivers (Ouster, Hesai, Livox) write for "no return".
+    The index is ``row * width + column`` in the cloud, so per-point fields read later (or an
+    organised image) line up. Fields are cast to ``dtype``; e.g. ``lidar_returns(c, ("x", "y",
+    "z", "intensity", "ring"))`` reads Ouster's mixed float32 / uint16 fields in one call.
+    """
+    points = read_points(cloud, reshape_organized=False)
+    names = points.dtype.names or ()
+    wanted = list(field_names)
+    missing = [n for n in ("x", "y", "z", *wanted) if n not in names]
+    if missing:
+        raise ValueError(
+            f"PointCloud2 has no field(s) {sorted(set(missing))}; its fields are {list(names)}"
+        )
+    x, y, z = points["x"], points["y"], points["z"]
+    with np.errstate(invalid="ignore"):
+        keep = np.isfinite(x) & np.isfinite(y) & np.isfinite(z)
+        keep &= (x != 0) | (y != 0) | (z != 0)
+    index = np.flatnonzero(keep)
+    out = np.empty((index.size, len(wanted)), dtype=dtype)
+    for i, name in enumerate(wanted):
+        out[:, i] = points[name][index]
+    return out, index
 
 
 def _pointfield_class(msg_type: Any, typestore: Any) -> Any:
@@ -220,7 +274,7 @@ def make_fields(
     offset = 0
     for entry in spec:
         name, datatype = str(entry[0]), int(entry[1])
-        count = int(entry[2]) if len(entry) > 2 else 1  # type: ignore[misc]
+        count = int(entry[2]) if len(entry) > 2 else 1
         if datatype not in DATATYPES:
             raise ValueError(f"field {name!r}: datatype {datatype} is not 1 (INT8) .. 8 (FLOAT64)")
         plain = SimpleNamespace(name=name, offset=offset, datatype=datatype, count=count)

@@ -1,4 +1,9 @@
-"""LiDAR points -> a sparse depth image in a camera (pinhole + plumb_bob), vectorised.
+"""LiDAR points -> a sparse depth image in a camera (pinhole + CameraInfo distortion), vectorised.
+
+Distortion models are those of ``camera_models.py`` (``plumb_bob``, ``rational_polynomial``,
+``equidistant``); an unknown model or a ``D`` that does not fit it is an error. A point at
+exactly (0, 0, 0) is how drivers (Ouster, Hesai, Livox) write "no return" into fixed-size clouds:
+it is dropped, as are non-finite points, whatever the cloud's ``is_dense`` says.
 
 Conventions (ROS ``sensor_msgs/CameraInfo`` and OpenCV): the camera looks along +z, ``K`` maps
 normalised coordinates to pixels with the centre of pixel ``(row, col)`` at ``(u, v) = (col,
@@ -13,6 +18,8 @@ from collections.abc import Sequence
 
 import cv2
 import numpy as np
+
+from .camera_models import CameraModelError, distort, distortion_coefficients
 
 __all__ = ["distort_normalized", "project_point_indices", "project_points"]
 
@@ -38,26 +45,36 @@ def _matrix_t(T: np.ndarray | Sequence[float]) -> np.ndarray:
     raise ValueError(f"T_cam_from_lidar must be 4 x 4 or 3 x 4, got shape {t.shape}")
 
 
-def distort_normalized(
-    x: np.ndarray, y: np.ndarray, D: np.ndarray | Sequence[float]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Apply plumb_bob ``(k1, k2, p1, p2[, k3])`` or rational_polynomial (8 values) distortion.
-
-    ``x, y``: normalised image coordinates (``X/Z``, ``Y/Z``), any equal shapes. Returns the
-    distorted normalised coordinates (OpenCV's ``projectPoints`` model).
-    """
-    d = np.zeros(8)
+def _model_for(D: np.ndarray | Sequence[float], model: str | None) -> tuple[str, np.ndarray | None]:
+    """(model, checked coefficients or None): ``model`` None picks plumb_bob / rational by size."""
     coeffs = np.asarray(D, dtype=np.float64).reshape(-1)
-    if coeffs.size not in (4, 5, 8):
-        raise ValueError(f"D must hold 4, 5 (plumb_bob) or 8 (rational) values, got {coeffs.size}")
-    d[: coeffs.size] = coeffs
-    k1, k2, p1, p2, k3, k4, k5, k6 = d
-    r2 = x * x + y * y
-    radial = (1 + r2 * (k1 + r2 * (k2 + r2 * k3))) / (1 + r2 * (k4 + r2 * (k5 + r2 * k6)))
-    xy = x * y
-    xd = x * radial + 2 * p1 * xy + p2 * (r2 + 2 * x * x)
-    yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * xy
-    return xd, yd
+    if model is None:
+        if coeffs.size == 0 or (not np.any(coeffs) and np.all(np.isfinite(coeffs))):
+            return "plumb_bob", None  # no distortion, whatever the length
+        if coeffs.size not in (4, 5, 8):
+            raise CameraModelError(
+                f"D must hold 4, 5 (plumb_bob) or 8 (rational_polynomial) values, got "
+                f"{coeffs.size}; name distortion_model for other models (equidistant)"
+            )
+        model = "rational_polynomial" if coeffs.size == 8 else "plumb_bob"
+    return model, distortion_coefficients(model, coeffs)
+
+
+def distort_normalized(
+    x: np.ndarray,
+    y: np.ndarray,
+    D: np.ndarray | Sequence[float],
+    distortion_model: str | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distort normalised image coordinates (``X/Z``, ``Y/Z``, any equal shapes).
+
+    ``distortion_model``: a CameraInfo model name; None = plumb_bob for 4 or 5 values of
+    ``D``, rational_polynomial for 8 (OpenCV's ``projectPoints`` model).
+    """
+    model, coeffs = _model_for(D, distortion_model)
+    if coeffs is None:
+        return x, y
+    return distort(x, y, model, coeffs)
 
 
 def _project(
@@ -66,6 +83,7 @@ def _project(
     T_cam_from_lidar: np.ndarray | Sequence[float],
     size: tuple[int, int],
     D: np.ndarray | Sequence[float] | None,
+    distortion_model: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(linear pixel index, depth z, point index) of every point that lands in the image."""
     pts = np.asarray(xyz)
@@ -83,24 +101,28 @@ def _project(
     if pts.shape[0] == 0:  # (OpenCV returns None for an empty input)
         empty = np.zeros(0, dtype=np.int64)
         return empty, np.zeros(0, dtype=dtype), empty
+    model, coeffs = (None, None) if D is None else _model_for(D, distortion_model)
+    if D is None and distortion_model is not None:
+        distortion_coefficients(distortion_model, [])  # an unknown model name still fails
     flat = np.ascontiguousarray(pts, dtype=dtype).reshape(-1, 1, 3)
     with np.errstate(divide="ignore", invalid="ignore"):
-        if D is not None and np.any(np.asarray(D, dtype=np.float64) != 0):
+        if model is not None and coeffs is not None:
             cam = cv2.transform(flat, t.astype(dtype)).reshape(-1, 3)
             z = cam[:, 2]
-            xn, yn = distort_normalized(cam[:, 0] / z, cam[:, 1] / z, D)
+            xn, yn = distort(cam[:, 0] / z, cam[:, 1] / z, model, coeffs)
             col = k[0, 0] * xn + k[0, 1] * yn + (k[0, 2] + 0.5)
             row = k[1, 1] * yn + (k[1, 2] + 0.5)
         else:  # K [R | t] at once: (u z, v z, z) per point
             uvz = cv2.transform(flat, (k @ t).astype(dtype)).reshape(-1, 3)
             z = uvz[:, 2]
             col, row = uvz[:, 0] / z, uvz[:, 1] / z
-            col += 0.5
-            row += 0.5
+            np.add(col, 0.5, out=col)
+            np.add(row, 0.5, out=row)
         # Pixel (floor(v + 0.5), floor(u + 0.5)) inside the image, tested on the very values
         # that are truncated below; NaN compares False, so non-finite points drop out here too.
         keep = (z > MIN_DEPTH) & (z < np.inf)
         keep &= (col >= 0) & (col < w) & (row >= 0) & (row < h)
+        keep &= (pts[:, 0] != 0) | (pts[:, 1] != 0) | (pts[:, 2] != 0)  # (0, 0, 0): no return
     idx = np.flatnonzero(keep)
     col = col[idx].astype(np.int64)  # non-negative here, so truncation is floor
     row = row[idx].astype(np.int64)
@@ -115,6 +137,8 @@ def project_point_indices(
     T_cam_from_lidar: np.ndarray | Sequence[float],
     size: tuple[int, int],
     D: np.ndarray | Sequence[float] | None = None,
+    *,
+    distortion_model: str | None = None,
 ) -> np.ndarray:
     """``H x W`` int64: index into ``xyz`` of the nearest point per pixel, -1 where none.
 
@@ -122,7 +146,7 @@ def project_point_indices(
     ``np.where(idx >= 0, intensity[idx], np.nan)``.
     """
     h, w = int(size[0]), int(size[1])
-    lin, z, point_idx = _project(xyz, K, T_cam_from_lidar, size, D)
+    lin, z, point_idx = _project(xyz, K, T_cam_from_lidar, size, D, distortion_model)
     out = np.full(h * w, -1, dtype=np.int64)
     if lin.size:
         order = np.lexsort((z, lin))  # by pixel, then nearest first (stable: lower index first)
@@ -139,21 +163,25 @@ def project_points(
     T_cam_from_lidar: np.ndarray | Sequence[float],
     size: tuple[int, int],
     D: np.ndarray | Sequence[float] | None = None,
+    *,
+    distortion_model: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Project LiDAR points into a camera as a sparse depth image.
 
     ``xyz``: ``N x 3`` points in the LiDAR frame (any float dtype; non-finite rows dropped).
     ``K``: ``3 x 3`` intrinsics (or CameraInfo's flat ``k``). ``T_cam_from_lidar``: ``4 x 4``
     (or ``3 x 4``) transform taking LiDAR coordinates to camera coordinates. ``size``:
-    ``(H, W)``. ``D``: CameraInfo ``d`` for plumb_bob (4 or 5 values) or rational_polynomial (8);
-    None or all zeros = no distortion. Points behind the camera and outside the image are
-    dropped; the nearest point wins per pixel.
+    ``(H, W)``. ``D``: CameraInfo ``d``; None or all zeros = no distortion.
+    ``distortion_model``: CameraInfo's model name (``camera_models.DISTORTION_MODELS``); None
+    = plumb_bob for 4 or 5 values of ``D``, rational_polynomial for 8. Points behind the camera,
+    outside the image, non-finite or at exactly (0, 0, 0) are dropped; the nearest point wins
+    per pixel.
 
     Returns ``(depth, mask)``: ``H x W`` float32 camera-frame z in metres (NaN where no point),
     and ``H x W`` bool (True where a point landed).
     """
     h, w = int(size[0]), int(size[1])
-    lin, z, _ = _project(xyz, K, T_cam_from_lidar, size, D)
+    lin, z, _ = _project(xyz, K, T_cam_from_lidar, size, D, distortion_model)
     depth = np.full(h * w, np.nan, dtype=z.dtype)  # same dtype: ufunc.at then needs no casts
     # Unbuffered, so points sharing a pixel are all compared: about 40x faster than sorting by
     # (pixel, depth) for a 130 k-point cloud. fmin ignores the NaN of a still empty pixel.
