@@ -35,6 +35,9 @@ setup(
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.py")),
+        # visualisation: RViz 2 config for the live node, Foxglove layout for replay's labels_bag
+        (f"share/{PACKAGE}/rviz", glob("rviz/*.rviz")),
+        (f"share/{PACKAGE}/foxglove", glob("foxglove/*.json")),
         (
             f"share/{PACKAGE}/config",
             [p for p in glob("config/*") if not p.endswith("/")]

@@ -9,7 +9,7 @@ WS=$(mktemp -d /tmp/sam_moelora_ws.XXXXXX)
 trap 'rm -rf "$WS"' EXIT
 mkdir -p "$WS/src/sam_moelora_ros"
 # Copy the package sources (not the venv, not build outputs).
-for item in package.xml setup.py setup.cfg pyproject.toml requirements.txt requirements-dev.txt resource README.md sam_moelora_ros training launch config test; do
+for item in package.xml setup.py setup.cfg pyproject.toml requirements.txt requirements-dev.txt requirements-robot.txt resource README.md sam_moelora_ros training launch config rviz foxglove test; do
   [ -e "$ROOT/$item" ] && cp -r "$ROOT/$item" "$WS/src/sam_moelora_ros/"
 done
 find "$WS/src" -name __pycache__ -prune -exec rm -rf {} +
@@ -19,8 +19,8 @@ colcon build --packages-select sam_moelora_ros --event-handlers console_direct- 
   || { cat build.log; exit 1; }
 SHARE=install/sam_moelora_ros/share/sam_moelora_ros
 LIB=install/sam_moelora_ros/lib/sam_moelora_ros
-# Every launch file and config file of the source tree must be installed into share/.
-for f in package.xml $(cd "$ROOT" && ls launch/*.py config/* 2>/dev/null); do
+# Every launch, config and visualisation file of the source tree must be installed into share/.
+for f in package.xml $(cd "$ROOT" && ls launch/*.py config/* rviz/*.rviz foxglove/*.json 2>/dev/null); do
   [ -f "$SHARE/$f" ] || { echo "colcon install is missing $SHARE/$f"; exit 1; }
 done
 # The Fast DDS profile the launch file hands the node lives in the package; share/ has a copy.
@@ -31,6 +31,41 @@ for s in $(sed -n 's/^ *"\([a-z_]*\) = .*/\1/p' "$ROOT/setup.py"); do
 done
 [ -f install/sam_moelora_ros/share/ament_index/resource_index/packages/sam_moelora_ros ] \
   || { echo "ament index marker not installed"; exit 1; }
+# A robot runs the scripts with the python3 on PATH (a venv made with --system-site-packages,
+# activated after sourcing ROS), not the interpreter that ran colcon: check the shebang of every
+# console script, then load perception_node's entry point through that very shebang with the venv
+# first on PATH and the workspace sourced (no node is started: that would need a ROS graph).
+for s in "$LIB"/*; do
+  read -r shebang <"$s"
+  [ "$shebang" = "#!/usr/bin/env python3" ] \
+    || { echo "$s starts with '$shebang', not '#!/usr/bin/env python3'"; exit 1; }
+done
+read -r shebang <"$LIB/perception_node"
+set +u; . install/setup.bash; set -u
+VENV_PREFIX=$(cd "$VENV_BIN/.." && pwd -P) INSTALL=$(cd install && pwd -P) ${shebang#\#!} - <<'PY' \
+  || { echo "perception_node's entry point does not load with the venv's python3"; exit 1; }
+import importlib.metadata as md
+import os
+import sys
+
+real = os.path.realpath
+scripts = md.distribution("sam_moelora_ros").entry_points.select(group="console_scripts")
+main = scripts["perception_node"].load()  # imports the node module: rclpy, torch, ...
+import torch  # noqa: E402
+
+import sam_moelora_ros  # noqa: E402
+
+venv, install = os.environ["VENV_PREFIX"], os.environ["INSTALL"]
+checks = {
+    "python3 on PATH is the venv's": real(sys.prefix) == venv,
+    "torch comes from the venv": real(torch.__file__).startswith(venv + os.sep),
+    "sam_moelora_ros comes from install/": real(sam_moelora_ros.__file__).startswith(install),
+    "perception_node is sam_moelora_ros.ros.node:main": main.__module__ == "sam_moelora_ros.ros.node",
+}
+for what, ok in checks.items():
+    print(f"  {'ok  ' if ok else 'FAIL'} {what}")
+sys.exit(0 if all(checks.values()) else 1)
+PY
 colcon test --packages-select sam_moelora_ros --event-handlers console_direct- \
   --pytest-args -m colcon >test.log 2>&1 || { cat test.log; exit 1; }
 colcon test-result --verbose >result.log 2>&1 || { cat test.log result.log; exit 1; }

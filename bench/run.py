@@ -6,6 +6,9 @@ Usage: ``.venv/bin/python bench/run.py [--quick] [--device cpu|cuda] [--compile 
 * ``--device cuda``: the GPU figures (vit_b, 4 modalities, 512 px, bf16: latency p50/p99 at batch
   1, batched frames/s, peak memory) and the node on the GPU; without CUDA this says so and skips.
 
+On the CPU, ``bench_onnx.py`` then compares the ONNX Runtime backend with torch eager (tiny;
+vit_b at 512 px); ``--only onnx`` runs that module alone.
+
 After them, ``bench_dds.py`` times Fast DDS transport of a 900 KiB image and a 4 MiB cloud
 between two processes with the default profile and with the shipped large-message one.
 
@@ -54,13 +57,15 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     parser.add_argument("--duration", type=float, default=None, help="sustained run seconds")
     parser.add_argument("--skip-node", action="store_true", help="model benchmarks only")
+    parser.add_argument("--only", choices=("onnx",), help="run one benchmark module alone")
     args = parser.parse_args()
-    if not args.skip_node:
+    if not (args.skip_node or args.only):
         ensure_private_netns()
     import torch
     from bench_dds import run_dds
     from bench_model import run_backbones, run_cpu, run_cuda
     from bench_node import run_node
+    from bench_onnx import run_onnx
 
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
     meta = machine()
@@ -69,7 +74,10 @@ def main() -> None:
     start = time.monotonic()
     ratios: list[Ratio] = []
     figures: dict[str, object] = {"args": vars(args)}
-    if args.device == "cuda":
+    if args.only == "onnx":
+        r, figures["onnx_cpu"] = run_onnx(args.quick, args.threads)
+        ratios += r
+    elif args.device == "cuda":
         r, figures["model_cuda"] = run_cuda(args.quick, args.compile)
         ratios += r
         r, figures["backbones_cuda"] = run_backbones(args.quick, "cuda")
@@ -87,18 +95,21 @@ def main() -> None:
         print("[bench] SAM 2 Hiera-B+ vs SAM 1 ViT-B (4 modalities, 512 px) ...", flush=True)
         r, figures["backbones_cpu"] = run_backbones(args.quick, "cpu")
         ratios += r
+        r, figures["onnx_cpu"] = run_onnx(args.quick, args.threads)
+        ratios += r
         if not args.skip_node:
             print("[bench] node benchmarks (DDS in a private netns) ...", flush=True)
             r, figures["node_cpu"] = run_node(args.quick, args.threads, duration_s=args.duration)
             ratios += r
-    if not args.skip_node:
+    if not (args.skip_node or args.only):
         print("[bench] Fast DDS transport: default vs shipped profile ...", flush=True)
         r, figures["dds"] = run_dds(args.quick)
         ratios += r
     figures["wall_s"] = time.monotonic() - start
     meta["load_average_1_5_15_end"] = list(os.getloadavg())
     print_table(ratios)
-    path = write_json(f"bench-{args.device}{'-quick' if args.quick else ''}", meta, ratios, figures)
+    kind = "-".join(["bench", args.device, *([args.only] if args.only else [])])
+    path = write_json(f"{kind}{'-quick' if args.quick else ''}", meta, ratios, figures)
     print(f"[bench] {figures['wall_s']:.0f} s; results: {path.relative_to(Path.cwd())}"
           if path.is_relative_to(Path.cwd()) else f"[bench] results: {path}")  # fmt: skip
 

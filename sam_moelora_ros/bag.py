@@ -8,7 +8,9 @@ when a topic or a type is missing (the usual mistake on a user's bag is a topic 
 
 Messages are rosbags dataclasses; the ``sensors`` codecs and :mod:`node_io` decoders read their
 fields exactly like rclpy messages. Types come from the bag's own embedded definitions when it
-has them, else from the ROS 2 Humble store (identical for the sensor types up to Kilted).
+has them, else from the ROS 2 Humble store (identical for the sensor types up to Kilted), else,
+for the event-camera types the replay takes (bags recorded before rosbag2 stored definitions),
+from :data:`KNOWN_DEFINITIONS`.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ import heapq
 import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
+import yaml
 from rosbags.interfaces import (
     Qos,
     QosDurability,
@@ -30,6 +33,8 @@ from rosbags.interfaces import (
 )
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
+
+from sam_moelora_ros.files import regular_file_problem
 
 __all__ = [
     "LATCHED_QOS",
@@ -44,6 +49,19 @@ STORE = Stores.ROS2_HUMBLE
 REORDER_WINDOW_S = 1.0
 """How far (receive time) a message may trail one with a later stamp and still come out in
 stamp order; transport latencies are milliseconds, so a second is generous and bounds memory."""
+
+KNOWN_DEFINITIONS: dict[str, str] = {
+    "event_camera_msgs/msg/EventPacket": (
+        "std_msgs/Header header\nuint32 height\nuint32 width\nuint64 seq\nuint64 time_base\n"
+        "string encoding\nbool is_bigendian\nuint8[] events\n"
+    ),
+    "dvs_msgs/msg/Event": "uint16 x\nuint16 y\nbuiltin_interfaces/Time ts\nbool polarity\n",
+    "dvs_msgs/msg/EventArray": (
+        "std_msgs/Header header\nuint32 height\nuint32 width\ndvs_msgs/Event[] events\n"
+    ),
+}
+"""``.msg`` text of event_camera_msgs' EventPacket and the ROS 2 dvs_msgs EventArray (nested
+types first): used for a bag that embeds no definition of them."""
 
 _INF = QosTime(2147483647, 4294967295)
 LATCHED_QOS = Qos(
@@ -101,6 +119,27 @@ def header_stamp_ns(msg: Any) -> int | None:
     return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
+def _refuse_special_files(path: Path) -> None:
+    """Raise :class:`BagError` if the bag's metadata or a storage file it lists is not a regular
+    file (a named pipe would block the reader forever; a device would never end)."""
+    metadata = path / "metadata.yaml"
+    if not metadata.exists():
+        return  # the caller says "not a rosbag2 folder"
+    problem = regular_file_problem(metadata)
+    if problem is None:
+        try:
+            info = yaml.safe_load(metadata.read_text()) or {}
+            listed = info["rosbag2_bagfile_information"]["relative_file_paths"]
+            files = [path / PurePath(str(name)).name for name in listed]
+        except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError):
+            return  # the reader reports a malformed metadata.yaml in its own words
+        problem = next(
+            (found for f in files if f.exists() and (found := regular_file_problem(f))), None
+        )
+    if problem is not None:
+        raise BagError(f"cannot open bag {path}: {problem}")
+
+
 class BagReader:
     """Open a rosbag2 folder (or its ``metadata.yaml``) for reading; a context manager.
 
@@ -112,6 +151,7 @@ class BagReader:
         path = Path(path)
         if path.name == "metadata.yaml":
             path = path.parent
+        _refuse_special_files(path)
         if not (path / "metadata.yaml").is_file():
             raise BagError(
                 f"{path} is not a rosbag2 folder (no metadata.yaml); pass the bag directory"
@@ -146,6 +186,9 @@ class BagReader:
                     self.typestore.register(get_types_from_msg(data, conn.msgtype))
                 except Exception:  # an unparsable definition: the type stays unknown
                     continue
+        for name, text in KNOWN_DEFINITIONS.items():
+            if name not in self.typestore.types:
+                self.typestore.register(get_types_from_msg(text, name))
 
     @property
     def topics(self) -> dict[str, str]:

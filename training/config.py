@@ -20,6 +20,7 @@ from typing import Any, cast
 import yaml
 
 from sam_moelora_ros import MODALITIES
+from sam_moelora_ros.files import regular_file_problem
 from sam_moelora_ros.model import PRESETS, ModelConfig, ModelConfigError
 
 AMP_MODES = ("none", "bf16", "fp16")
@@ -109,6 +110,7 @@ class RunSection:
     val_subsets: bool = False
     progress: bool = True
     threads: int | None = None
+    tensorboard: bool = False  # also write TensorBoard event files (needs the tensorboard package)
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,9 @@ class TrainConfig:
     def load(cls, path: str | Path, overrides: Sequence[str] = ()) -> TrainConfig:
         """Read a YAML file and apply ``section.key=value`` overrides."""
         path = Path(path)
+        problem = regular_file_problem(path)  # a FIFO would block read_text() forever
+        if problem is not None and path.exists():
+            raise TrainConfigError(f"cannot read training config {problem}")
         try:
             data = yaml.safe_load(path.read_text()) or {}
         except OSError as exc:
@@ -248,6 +253,8 @@ class TrainConfig:
             _check_int(fail, "run", key, getattr(r, key), minimum=0)
         if r.threads is not None:
             _check_int(fail, "run", "threads", r.threads, minimum=1)
+        if not isinstance(r.tensorboard, bool):
+            fail("run", "tensorboard", "must be true or false")
         _check_int(fail, "run", "seed", r.seed, minimum=0)
 
 

@@ -34,6 +34,7 @@ from sam_moelora_ros.evaluation import (
 from sam_moelora_ros.model import load_segmentor
 
 from . import distributed as D
+from .cli_errors import non_negative_int, one_line_errors, positive_int
 from .data import ShardSampler, make_loader
 from .plots import robustness_plot, router_plot
 from .validate import run_inference, summarise
@@ -53,10 +54,26 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--modalities", nargs="*", help="subset of the trained modalities to test")
     p.add_argument("--full-only", action="store_true", help="only the all-sensors subset")
     p.add_argument("--out", help="output folder (default: <adapter folder>/eval_<split>)")
-    p.add_argument("--batch-size", type=int, default=4)
-    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--batch-size", type=positive_int, default=4)
+    p.add_argument("--workers", type=non_negative_int, default=0)
     p.add_argument("--device", default="auto")
-    p.add_argument("--max-samples", type=int, help="evaluate an evenly spaced subset")
+    p.add_argument(
+        "--backend",
+        default="torch",
+        choices=("torch", "onnxruntime"),
+        help="onnxruntime: --adapter is a folder python -m sam_moelora_ros.export wrote",
+    )
+    p.add_argument(
+        "--providers",
+        default="CPUExecutionProvider",
+        help="--backend onnxruntime: comma-separated providers in priority order",
+    )
+    p.add_argument(
+        "--max-samples",
+        type=non_negative_int,
+        default=0,
+        help="evaluate an evenly spaced subset of this many frames (0 or absent: all)",
+    )
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
 
@@ -128,13 +145,27 @@ def tables(report: dict[str, Any], class_names: Sequence[str]) -> str:
     return "\n".join(out)
 
 
+@one_line_errors()
 def main(argv: Sequence[str] | None = None) -> int:
+    """Exit 0 when the report is written; 2 with one line for a bad argument, adapter or
+    dataset (argparse's usage errors are exit 2 as well)."""
     from sam_moelora_ros.datasets import DatasetError, EvalTransform, build_dataset
 
     args = parse_args(argv)
     info = D.setup(args.device)
     try:
-        model = load_segmentor(args.adapter, args.sam_checkpoint, map_location=info.device)
+        model: Any
+        if args.backend == "onnxruntime":
+            from sam_moelora_ros.inference.device import SegmenterError
+            from sam_moelora_ros.inference.onnx_backend import OnnxRuntimeModel
+
+            try:
+                model = OnnxRuntimeModel(args.adapter, providers=args.providers.split(","))
+            except SegmenterError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+        else:
+            model = load_segmentor(args.adapter, args.sam_checkpoint, map_location=info.device)
         cfg = model.cfg
         modalities = tuple(args.modalities or cfg.modalities)
         unknown = sorted(set(modalities) - set(cfg.modalities))

@@ -51,7 +51,10 @@ from .data import ResumableSampler, SeededDataset, ShardSampler, make_loader
 from .dropout import sample_modalities
 from .losses import segmentation_loss
 from .optim import build_optimizer, lr_factor, set_lr
+from .resume import check_resume_config
 from .state import global_rng_state, load_state, save_state, set_global_rng_state
+from .tensorboard import INSTALL_HINT, EventWriter
+from .tensorboard import available as tensorboard_available
 from .validate import run_inference, summarise
 
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -100,6 +103,12 @@ class Trainer:
         self.device = self.info.device
         self.out = Path(out_dir or cfg.run.out)
         self.ckpt_dir = self.out / "checkpoints"
+        if cfg.run.tensorboard and not tensorboard_available():
+            raise TrainConfigError(
+                f"run.tensorboard: true, but the tensorboard package is not installed; "
+                f"{INSTALL_HINT}"
+            )
+        self.events: EventWriter | None = None  # TensorBoard, opened by the first log() (rank 0)
         self.model_cfg = cfg.model_config()
         samples = len(train_set)  # type: ignore[arg-type]
         if samples < cfg.optim.batch_size * self.info.world_size:
@@ -175,6 +184,13 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         with (self.out / "metrics.jsonl").open("a") as handle:
             handle.write(json.dumps(record, sort_keys=True) + "\n")
+        if self.cfg.run.tensorboard:  # the same record as scalars (training.tensorboard)
+            if self.events is None:  # resumed: hide what an earlier run logged after step
+                self.events = EventWriter(self.out, self.step + 1 if self.step else None)
+            self.events.write(record)
+            if record["kind"] == "end":
+                self.events.close()
+                self.events = None
 
     @property
     def include_backbone(self) -> bool:
@@ -243,10 +259,11 @@ class Trainer:
             path = path / "last_state.safetensors"
         state = load_state(path)
         if state["world_size"] != self.info.world_size:
-            raise ValueError(
+            raise TrainConfigError(
                 f"{path} was written by a {state['world_size']}-rank run; resuming on "
                 f"{self.info.world_size} ranks would change the data order (use the same count)"
             )
+        check_resume_config(path, state["config"], self.cfg, self.out)
         load_adapter(self.model, path.with_name("last.safetensors"))
         self.optimizer.load_state_dict(state["optimizer"])
         if state["scaler"]:
@@ -285,6 +302,13 @@ class Trainer:
         }
         if self.cfg.run.val_subsets:
             record["subsets"] = {"+".join(s): e["miou"] for s, e in summary.items()}
+        frames = sum(result["router_count"].values())
+        if frames:  # mean router weight per modality, all sensors present (frames and levels)
+            totals: dict[str, float] = {}
+            for weights in result["router"].values():
+                for m, levels in weights.items():
+                    totals[m] = totals.get(m, 0.0) + sum(levels) / len(levels)
+            record["router"] = {m: totals[m] / frames for m in sorted(totals)}
         return record
 
     # ------------------------------------------------------------------ training

@@ -31,7 +31,16 @@ cache is cleared, so a stream of ever-changing sizes cannot grow pinned memory w
 
 
 class SegmenterError(Exception):
-    """A Segmenter could not be built or was given input it cannot segment."""
+    """A Segmenter could not be built or was given input it cannot segment.
+
+    ``input_name`` says which of the Segmenter's inputs is at fault, so a caller that exposes
+    them as settings can name the one to fix: ``"adapter"``, ``"sam_checkpoint"``, ``"device"``,
+    or ``""`` (a frame, or not known).
+    """
+
+    def __init__(self, message: str, *, input_name: str = "") -> None:
+        super().__init__(message)
+        self.input_name = input_name
 
 
 class DeviceError(SegmenterError, RuntimeError):
@@ -40,6 +49,9 @@ class DeviceError(SegmenterError, RuntimeError):
     Both a :class:`SegmenterError` (what the Segmenter's callers catch) and a ``RuntimeError``
     (what training's own device check raised before the two were merged into one).
     """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, input_name="device")
 
 
 def resolve_device(

@@ -8,9 +8,9 @@ letterbox or a logit:
 * **input**: ``{modality: H x W x 3 uint8 network image}`` (RGB as the camera sees it, the other
   modalities as :mod:`sam_moelora_ros.sensors.representation` renders them), any non-empty subset
   of the model's modalities. Images of other sizes than the frame's reference size are resampled to
-  it with the tensor functions of :mod:`~sam_moelora_ros.model.preprocess` (``resize``,
-  ``to_model_tensor``: the ops of ``prepare_inputs``, shared with training, only run on the
-  device; a test checks the tensors are identical).
+  it with the functions of :mod:`~sam_moelora_ros.model.preprocess` (``shrink_to_box`` on the CPU,
+  then ``fit_to_box``, ``to_model_tensor`` on the device: the ops of ``prepare_inputs``, shared
+  with evaluation; a test checks the tensors are identical).
 * **output**: :class:`Segmentation` with ``labels`` (``H x W`` uint8, or uint16 beyond 256
   classes), ``confidence`` (``H x W`` float32 max softmax probability) and the router's mean weight
   per present modality.
@@ -18,11 +18,16 @@ letterbox or a logit:
 Choices, and why:
 
 * Logits are cropped out of the letterbox and resized *bilinearly* to the input resolution before
-  the arg-max (SAM's ``postprocess_masks`` does the same with its mask logits): resizing the label
-  image instead would give blocky, aliased class boundaries. Softmax and arg-max run in float32
-  whatever the compute dtype, so half precision cannot flip a near-tie into a NaN. They are
-  ``amax``/``sum`` reductions over the class dimension (:func:`_max_softmax`: the values of
-  ``softmax(...).max(1)``; with the resize, 37 -> 16 ms for 25 classes at 640x480 on a CPU).
+  the arg-max (:mod:`.postprocess`; SAM's ``postprocess_masks`` does the same with its mask
+  logits): resizing the label image instead would give blocky, aliased class boundaries. Softmax
+  and arg-max run in float32 whatever the compute dtype, so half precision cannot flip a near-tie
+  into a NaN (``amax``/``sum`` reductions: 37 -> 16 ms for 25 classes at 640x480 on a CPU).
+* Memory is bounded by the model, not the camera: an image larger than its place in the model
+  input is shrunk on the CPU before upload (``preprocess.shrink_to_box``), and large outputs are
+  resized and reduced in bands of rows (:mod:`.postprocess`). One 4000 x 8000 RGB frame on the
+  192 px default model: peak RSS growth 5.3 GiB before, 0.19 GiB with both (CPU).
+* A model is only ready when its warm-up forward is finite (:meth:`Segmenter.warmup`): an adapter
+  whose weights overflow would otherwise publish labels computed from NaNs.
 * ``merge_lora`` folds the LoRA experts into the frozen weights once at load time (the router still
   runs); inference gets the same logits with fewer matmuls.
 * ``torch.inference_mode`` rather than ``no_grad``: nothing produced here is ever trained on.
@@ -58,7 +63,6 @@ Hot path (measured by ``make bench``; README, "Performance"):
 from __future__ import annotations
 
 import contextlib
-import importlib.resources
 import logging
 import threading
 import time
@@ -70,6 +74,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from sam_moelora_ros.inference.default_model import (
+    DEFAULT_MODEL_ENV,
+    DEFAULT_MODEL_RESOURCE,
+    default_adapter_path,
+    default_model_location,
+)
 from sam_moelora_ros.inference.device import (
     COMPILE_MODES,
     DTYPES,
@@ -79,16 +89,19 @@ from sam_moelora_ros.inference.device import (
     resolve_device,
     resolve_dtype,
 )
+from sam_moelora_ros.inference.postprocess import labels_and_confidence
 from sam_moelora_ros.model.preprocess import (
     Letterbox,
+    fit_to_box,
     letterbox_params,
-    resize,
+    shrink_to_box,
     to_model_tensor,
-    unletterbox,
 )
 
 __all__ = [
     "COMPILE_MODES",
+    "DEFAULT_MODEL_ENV",
+    "DEFAULT_MODEL_RESOURCE",
     "DTYPES",
     "Segmentation",
     "Segmenter",
@@ -103,9 +116,6 @@ if TYPE_CHECKING:
     from torch import nn
 
 LOG = logging.getLogger(__name__)
-
-DEFAULT_MODEL_RESOURCE = ("models", "default_tiny.safetensors")
-"""Where the package's shipped default adapter lives (inside ``sam_moelora_ros``)."""
 
 
 @dataclass
@@ -129,38 +139,6 @@ class Segmentation:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-def default_adapter_path() -> Path | None:
-    """The shipped adapter (``sam_moelora_ros/models/default_tiny.safetensors``), or None."""
-    try:
-        resource = importlib.resources.files("sam_moelora_ros").joinpath(
-            "/".join(DEFAULT_MODEL_RESOURCE)
-        )
-    except (ModuleNotFoundError, FileNotFoundError):  # pragma: no cover - broken install
-        return None
-    path = Path(str(resource))
-    return path if path.is_file() else None
-
-
-def _max_softmax(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``B x K x H x W`` logits -> (max softmax probability, first arg-max), both ``B x H x W``.
-
-    The same values as ``torch.softmax(logits, 1).max(1)`` at about half its CPU time:
-    reductions over ``K`` (strided, the second dimension) are only fast as ``amax``/``sum``, so
-    the arg-max is the first ``k`` whose logit equals the maximum (found with an ``amax`` over
-    ``(K - k) * [equal]``) and the probability is ``1 / sum(exp(logit - max))``. A pixel whose
-    logits hold a NaN gets class ``K - 1`` and confidence NaN rather than an out-of-range id.
-    ``logits`` is overwritten: the caller passes the resized copy it made for this, which also
-    spares a second ``B x K x H x W`` buffer (on the CPU a fresh one costs its page faults).
-    """
-    k = logits.shape[1]
-    peak = logits.amax(dim=1, keepdim=True)
-    rank_dtype = torch.uint8 if k < 256 else torch.int32
-    rank = torch.arange(k, 0, -1, dtype=rank_dtype, device=logits.device).view(1, k, 1, 1)
-    ids = (k - ((logits == peak) * rank).amax(dim=1)).clamp_(max=k - 1)
-    confidence = logits.sub_(peak).exp_().sum(dim=1).reciprocal_()
-    return confidence, ids
-
-
 class Segmenter:
     """Run a :class:`~sam_moelora_ros.model.MoELoRASegmentor` on numpy frames.
 
@@ -175,6 +153,8 @@ class Segmenter:
             ``"max-autotune"``, or a bool; see the module docstring.
         pin_memory: stage CUDA uploads in pinned host memory (default: on when the device is
             CUDA; ignored on the CPU, where there is no copy to speed up).
+        source: what the model is, for error messages (:meth:`from_files` passes the adapter's
+            path); default: the model's class and config name.
     """
 
     def __init__(
@@ -186,6 +166,7 @@ class Segmenter:
         merge_lora: bool = True,
         compile: str | bool = "none",
         pin_memory: bool | None = None,
+        source: str | None = None,
     ) -> None:
         self.device = resolve_device(device)
         self.compile_mode = resolve_compile(compile, self.device)
@@ -199,12 +180,17 @@ class Segmenter:
                 "carries); pass a MoELoRASegmentor"
             )
         self.config = config
+        self.source = source or f"{type(model).__name__} {getattr(config, 'name', '')}".strip()
         self.image_size: int = int(config.image_size)
         self.num_classes: int = int(config.num_classes)
         self.modalities: tuple[str, ...] = tuple(config.modalities)
+        self._require_finite = False  # set by warmup(): check the logits of its forwards
         merge = getattr(model, "merge_lora", None)
         if merge_lora and merge is not None:
-            merge()
+            try:
+                merge()
+            except ValueError as exc:  # non-finite merged weights: the model is unusable
+                raise SegmenterError(f"{self.source}: {exc}", input_name="adapter") from exc
         # Weights stay float32; half precision runs under autocast (see the module docstring).
         self.model = model.eval().to(device=self.device)
         self.label_dtype = np.uint8 if self.num_classes <= 256 else np.uint16
@@ -243,34 +229,43 @@ class Segmenter:
         ``adapter=None`` or ``""`` uses the package's shipped default model; when the package has
         none, the error says what to pass.
         """
-        from sam_moelora_ros.model import load_segmentor
+        from sam_moelora_ros.model import SamCheckpointError, load_segmentor
 
         if adapter in (None, ""):
             shipped = default_adapter_path()
             if shipped is None:
                 raise SegmenterError(
-                    "no model given and this install ships no default model "
-                    f"(looked for sam_moelora_ros/{'/'.join(DEFAULT_MODEL_RESOURCE)}); pass the "
-                    "path of an adapter .safetensors file (written by save_adapter / training)"
+                    "no model given and there is no default model (looked for "
+                    f"{default_model_location()}); pass "
+                    "the path of an adapter .safetensors file (written by save_adapter / training)",
+                    input_name="adapter",
                 )
             adapter = shipped
         adapter_path = Path(adapter).expanduser()
-        if not adapter_path.is_file():
-            raise SegmenterError(f"adapter file {str(adapter_path)!r} does not exist")
+        if not adapter_path.exists():
+            raise SegmenterError(
+                f"adapter file {str(adapter_path)!r} does not exist", input_name="adapter"
+            )
         checkpoint: Path | None = None
         if sam_checkpoint not in (None, ""):
             checkpoint = Path(str(sam_checkpoint)).expanduser()
-            if not checkpoint.is_file():
-                raise SegmenterError(f"SAM checkpoint {str(checkpoint)!r} does not exist")
+            if not checkpoint.exists():
+                raise SegmenterError(
+                    f"SAM checkpoint {str(checkpoint)!r} does not exist",
+                    input_name="sam_checkpoint",
+                )
         try:
             model = load_segmentor(
                 str(adapter_path),
                 sam_checkpoint=None if checkpoint is None else str(checkpoint),
                 map_location="cpu",
             )
+        except SamCheckpointError as exc:
+            message = f"could not load the SAM checkpoint {str(checkpoint)!r}: {exc}"
+            raise SegmenterError(message, input_name="sam_checkpoint") from exc
         except Exception as exc:
             message = f"could not load the model from {str(adapter_path)!r}: {exc}"
-            raise SegmenterError(message) from exc
+            raise SegmenterError(message, input_name="adapter") from exc
         return cls(
             model,
             device=device,
@@ -278,6 +273,7 @@ class Segmenter:
             merge_lora=merge_lora,
             compile=compile,
             pin_memory=pin_memory,
+            source=str(adapter_path),
         )
 
     def _check_images(self, images: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -309,12 +305,16 @@ class Segmenter:
     ) -> tuple[dict[str, np.ndarray], dict[str, torch.Tensor], Letterbox]:
         """Check, upload (uint8) and preprocess on the device: ``prepare_inputs``' ops, in order."""
         ordered = self._check_images(images)
-        uploaded = {name: self._upload(name, image) for name, image in ordered.items()}
-        first = next(iter(uploaded.values()))
-        size: tuple[int, int] = size_hw or (int(first.shape[-2]), int(first.shape[-1]))
+        first = next(iter(ordered.values()))
+        size: tuple[int, int] = size_hw or (int(first.shape[0]), int(first.shape[1]))
         box = letterbox_params(size[0], size[1], self.image_size)
+        # Shrunk on the CPU first: nothing larger than the model input is uploaded or converted.
+        uploaded = {
+            name: self._upload(name, shrink_to_box(image, box, name))
+            for name, image in ordered.items()
+        }
         tensors = {
-            name: to_model_tensor(resize(tensor, size, name), name, box)
+            name: to_model_tensor(fit_to_box(tensor, size, box, name), name, box)
             for name, tensor in uploaded.items()
         }
         return ordered, tensors, box
@@ -358,6 +358,13 @@ class Segmenter:
             boxes = [prepared[i][2] for i in indices]
             with torch.inference_mode(), self._autocast():
                 logits, levels = self._run(batch)
+                if self._require_finite and not bool(torch.isfinite(logits).all()):
+                    raise SegmenterError(
+                        f"model {self.source}: its warm-up forward ({'+'.join(names)}, "
+                        f"{self.dtype}) gives NaN/Inf logits, so it is not ready; the adapter's "
+                        "weights overflow: re-export or retrain it (or try dtype float32)",
+                        input_name="adapter",
+                    )
                 labels, confidence = self._postprocess_batch(logits, boxes)
                 # M x B x L -> per modality, per frame: mean over fused levels.
                 weights = (
@@ -420,8 +427,9 @@ class Segmenter:
     ) -> tuple[list[np.ndarray], list[np.ndarray]]:
         """``B x K x S x S`` logits -> per frame (labels, confidence) numpy at its input size.
 
-        Frames sharing a letterbox are resized in one call. Labels and confidence are computed
-        on the device, and only they (not K maps) are copied to the host, in one transfer each.
+        Frames sharing a letterbox are resized in one call (in bands of rows when large, see
+        :mod:`.postprocess`). Labels and confidence are computed on the device, and only they (not
+        K maps) are copied to the host, in one transfer each.
         """
         labels: list[np.ndarray] = []
         confidence: list[np.ndarray] = []
@@ -430,10 +438,7 @@ class Segmenter:
             k = j + 1
             while k < len(boxes) and boxes[k] == boxes[j]:
                 k += 1
-            full = unletterbox(logits[j:k].float(), boxes[j], mode="bilinear")
-            if full.untyped_storage().data_ptr() == logits.untyped_storage().data_ptr():
-                full = full.clone()  # not resized: a view of the model's output; keep it intact
-            conf, ids = _max_softmax(full)
+            conf, ids = labels_and_confidence(logits[j:k], boxes[j])
             ids = ids.to(torch.uint8 if self.label_dtype == np.uint8 else torch.int32)
             ids_np = ids.cpu().numpy().astype(self.label_dtype, copy=False)
             conf_np = conf.cpu().numpy().astype(np.float32, copy=False)
@@ -454,6 +459,10 @@ class Segmenter:
             modality_sets: the modality sets to run; default: all modalities, plus each single
                 modality when the model is compiled (one graph per set, see the module docstring).
         Returns the seconds the warm-up took.
+
+        Raises:
+            SegmenterError: a warm-up forward gave NaN/Inf logits (naming the model's source):
+                the model must not be declared ready, it would label every frame from NaNs.
         """
         start = time.perf_counter()
         blank = np.zeros((*size_hw, 3), dtype=np.uint8)
@@ -461,8 +470,12 @@ class Segmenter:
             modality_sets = [self.modalities]
             if self.compile_mode != "none" and len(self.modalities) > 1:
                 modality_sets += [(m,) for m in self.modalities]
-        for names in modality_sets:
-            self({name: blank for name in names}, size_hw)
+        self._require_finite = True
+        try:
+            for names in modality_sets:
+                self({name: blank for name in names}, size_hw)
+        finally:
+            self._require_finite = False
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
         return time.perf_counter() - start

@@ -24,7 +24,7 @@ from .checkpoint import (
     save_adapter,
 )
 from .config import ModelConfig
-from .errors import CheckpointError, ModelConfigError
+from .errors import CheckpointError, ModelConfigError, SamCheckpointError
 from .presets import PRESETS
 from .segmentor import MoELoRASegmentor, build_segmentor
 
@@ -35,6 +35,7 @@ __all__ = [
     "MoELoRASegmentor",
     "ModelConfig",
     "ModelConfigError",
+    "SamCheckpointError",
     "build_segmentor",
     "build_segmentor_parts",
     "count_parameters",

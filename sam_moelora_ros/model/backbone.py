@@ -132,8 +132,22 @@ class MoELoRABackbone(nn.Module):
             layer.set_active(modalities)
 
     def merge_lora(self) -> None:
-        for layer in self.lora_layers:
-            layer.merge()
+        """Merge every layer, or none: a refused merge undoes the layers merged before it.
+
+        A half-merged encoder would run some blocks with folded weights and others without, and
+        report ``lora_merged`` False while computing something no adapter describes.
+        """
+        merged_now: list[MoELoRALinear] = []
+        for index, layer in enumerate(self.lora_layers):
+            if layer.merged:
+                continue
+            try:
+                layer.merge()
+            except ValueError as exc:
+                for done in merged_now:
+                    done.unmerge()
+                raise ValueError(f"encoder block {index}: {exc}") from exc
+            merged_now.append(layer)
 
     def unmerge_lora(self) -> None:
         for layer in self.lora_layers:

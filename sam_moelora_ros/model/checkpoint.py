@@ -70,21 +70,28 @@ def save_adapter(model: MoELoRASegmentor, path: str | Path, include_backbone: bo
     return path
 
 
-def _open_adapter(path: Path) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+def _open_adapter(
+    path: Path, with_tensors: bool = True
+) -> tuple[dict[str, str], dict[str, torch.Tensor]]:
     contents = read_safetensors(
         path,
         what="adapter file",
         error=CheckpointError,
         fix="re-export it with save_adapter() or re-download it",
         expect=ADAPTER,
+        with_tensors=with_tensors,
     )
     return contents.metadata, contents.tensors
 
 
 def read_adapter_config(path: str | Path) -> ModelConfig:
-    """The :class:`ModelConfig` stored in an adapter file."""
+    """The :class:`ModelConfig` stored in an adapter file.
+
+    Reads the metadata alone: a config whose numbers would explode (``depth: 1000000``,
+    ``lora_alpha: Infinity``) is refused, naming the field, before a tensor is allocated.
+    """
     path = Path(path)
-    metadata, _ = _open_adapter(path)
+    metadata, _ = _open_adapter(path, with_tensors=False)
     return _stored_config(path, metadata)
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -32,13 +33,51 @@ from typing import Any
 import yaml
 
 from .. import MODALITIES
+from ..files import regular_file_problem
 from .errors import ModelConfigError
 from .presets import preset_values
 
 FUSION_MODES = ("both", "average", "routed")
+INT_LIMITS: dict[str, int] = {
+    "image_size": 2048,
+    "patch_size": 64,
+    "embed_dim": 8192,
+    "depth": 256,
+    "num_heads": 256,
+    "window_size": 1024,
+    "out_chans": 8192,
+    "num_classes": 65536,
+    "lora_rank": 4096,
+    "pyramid_dim": 8192,
+    "aux_dim": 8192,
+    "decoder_depth": 64,
+    "decoder_heads": 256,
+    "decoder_mlp_dim": 65536,
+}
+"""Largest accepted value of each integer field: several times the largest preset's (vit_h,
+hiera_l: image 1024, depth 48, width 1280), far below what would exhaust memory by itself. A
+config comes from an adapter file's metadata, i.e. from disk: ``depth: 1000000`` must be refused
+naming the field, not allocated."""
+FLOAT_LIMITS: dict[str, tuple[float, float]] = {
+    "mlp_ratio": (0.0, 64.0),
+    "lora_alpha": (0.0, 65536.0),
+    "aux_loss_weight": (0.0, 1000.0),
+}
+"""``(low, high)`` of each float field; finite values only (low is exclusive except for
+``aux_loss_weight``, which may be 0). A ``lora_alpha`` of 1e30 or Infinity would scale the experts
+into non-finite weights."""
+TUPLE_LIMIT = 1024
+"""Largest value in the integer lists (indices, Hiera stage sizes, window and grid sizes)."""
 LORA_TARGETS = ("q", "k", "v")
 BACKBONES = ("sam_vit", "sam2_hiera")
 CONFIG_FORMAT_VERSION = 1
+INT_TUPLES = (
+    "global_attn_indexes",
+    "tap_layers",
+    "hiera_stages",
+    "hiera_window_spec",
+    "hiera_pos_embed_size",
+)
 
 
 @dataclass(frozen=True)
@@ -111,14 +150,26 @@ class ModelConfig:
 
         if self.backbone not in BACKBONES:
             fail("backbone", f"must be one of {list(BACKBONES)}")
-        positive = (
-            "image_size patch_size embed_dim depth num_heads window_size out_chans num_classes "
-            "lora_rank pyramid_dim aux_dim decoder_depth decoder_heads decoder_mlp_dim"
-        )
-        for name in positive.split():
+        for name, limit in INT_LIMITS.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 fail(name, "must be a positive integer")
+            if value > limit:
+                fail(name, f"must be at most {limit} (a larger value cannot be a real model)")
+        for name, (low, high) in FLOAT_LIMITS.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                fail(name, "must be a number")
+            low_ok = value >= low if name == "aux_loss_weight" else value > low
+            if not (math.isfinite(value) and low_ok and value <= high):
+                bound = "[" if name == "aux_loss_weight" else "("
+                fail(name, f"must be a finite number in {bound}{low:g}, {high:g}]")
+        for name in INT_TUPLES:
+            if any(
+                isinstance(v, bool) or not isinstance(v, int) or abs(v) > TUPLE_LIMIT
+                for v in getattr(self, name)
+            ):
+                fail(name, f"must hold integers of at most {TUPLE_LIMIT}")
         if self.backbone == "sam_vit":
             self._validate_vit(fail)
         else:
@@ -127,8 +178,6 @@ class ModelConfig:
             fail("embed_dim", f"must be divisible by num_heads={self.num_heads}")
         if self.out_chans % self.decoder_heads or self.out_chans % 8:
             fail("out_chans", f"must be divisible by 8 and by decoder_heads={self.decoder_heads}")
-        if not self.mlp_ratio > 0:
-            fail("mlp_ratio", "must be positive")
         if any(not 0 <= i < self.depth for i in self.global_attn_indexes):
             fail("global_attn_indexes", f"every index must be in [0, depth={self.depth})")
         if not self.modalities:
@@ -137,14 +186,10 @@ class ModelConfig:
             fail("modalities", "must not repeat a modality")
         if any(not isinstance(m, str) or not m.isidentifier() for m in self.modalities):
             fail("modalities", "names must be identifiers such as 'rgb' or 'lidar'")
-        if not self.lora_alpha > 0:
-            fail("lora_alpha", "must be positive")
         if not self.lora_targets or any(t not in LORA_TARGETS for t in self.lora_targets):
             fail("lora_targets", f"must be a non-empty subset of {list(LORA_TARGETS)}")
         if self.fusion not in FUSION_MODES:
             fail("fusion", f"must be one of {list(FUSION_MODES)}")
-        if not self.aux_loss_weight >= 0:
-            fail("aux_loss_weight", "must be >= 0")
 
     def _validate_vit(self, fail: Callable[[str, str], None]) -> None:
         if self.image_size % self.patch_size:
@@ -270,6 +315,9 @@ class ModelConfig:
     def load(cls, path: str | Path) -> ModelConfig:
         """Read a YAML or JSON config file written by :meth:`save` (or by hand)."""
         path = Path(path)
+        problem = regular_file_problem(path)
+        if problem is not None and path.exists():  # a FIFO would block read_text() forever
+            raise ModelConfigError(f"cannot read model config {problem}")
         try:
             text = path.read_text()
         except OSError as exc:

@@ -9,3 +9,11 @@ class ModelConfigError(ValueError):
 
 class CheckpointError(RuntimeError):
     """A SAM checkpoint or an adapter file cannot be used (the message names the file)."""
+
+
+class SamCheckpointError(CheckpointError):
+    """The official SAM checkpoint (not the adapter) cannot be used (the message names the file).
+
+    A subclass, so callers that configure the two files separately (the node's
+    ``model.sam_checkpoint`` and ``model.adapter``) can say which one to fix.
+    """

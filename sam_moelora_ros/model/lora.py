@@ -128,7 +128,14 @@ class MoELoRALinear(nn.Module):
         weights = [self.base_layer.weight + self.full_delta(m) for m in self.modalities]
         stacked = torch.stack(weights)
         if not torch.isfinite(stacked).all():
-            raise ValueError("merging LoRA experts produced non-finite weights; not merged")
+            bad = [
+                m for m, w in zip(self.modalities, weights, strict=True) if not w.isfinite().all()
+            ]
+            raise ValueError(
+                f"merging the LoRA experts of {bad} (scale alpha/r = {self.scale:g}) gives "
+                "NaN/Inf weights, so no layer was merged; the adapter's LoRA factors are damaged: "
+                "re-export or retrain it"
+            )
         self.merged_weight = stacked
         self.merged_modalities = self.modalities
 

@@ -15,6 +15,13 @@ From there:
 Resampling: RGB and depth are smooth signals and use bilinear interpolation (antialiased when
 shrinking); event frames and LiDAR range images are sparse, so they use nearest-neighbour to keep
 isolated returns/events from being smeared into fake surfaces.
+
+Memory is bounded by the model, not the camera (:func:`shrink_to_box`): an image with more pixels
+than its place in the model input is first shrunk to exactly that place on the CPU, as a numpy
+array (``cv2.resize``: area averaging for smooth signals, nearest for sparse ones), before it
+becomes a float tensor. Without it a 4000 x 8000 RGB frame became a 384 MB float copy (and
+several more for its resampling) to feed a 192 px model. Both the Segmenter and
+:func:`prepare_inputs` (evaluation) take this step, so serving and evaluation stay one rule.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -91,6 +99,47 @@ def resize(images: torch.Tensor, size_hw: tuple[int, int], modality: str) -> tor
     return F.interpolate(x, size=size_hw, mode="bilinear", align_corners=False, antialias=shrinking)
 
 
+_CV2_DTYPES = (np.uint8, np.uint16, np.int16, np.float32, np.float64)
+"""Dtypes ``cv2.resize`` takes as they are (anything else is resized as float32)."""
+
+
+def shrink_to_box(image: np.ndarray, box: Letterbox, modality: str) -> np.ndarray:
+    """``H x W [x C]`` image with more pixels than ``box.new_h x box.new_w`` -> exactly that size.
+
+    Runs on the CPU before the image becomes a tensor, so nothing larger than the model input is
+    ever converted to float (see the module docstring). Smooth modalities use ``INTER_AREA`` (the
+    mean over each target pixel's footprint: alias-free shrinking); sparse ones
+    (:data:`SPARSE_MODALITIES`) ``INTER_NEAREST_EXACT``. Images that are not larger are returned
+    unchanged (enlarging is left to the device, as before), and so are batches (``B x H x W x C``).
+    """
+    if image.ndim not in (2, 3):
+        return image
+    height, width = image.shape[:2]
+    if height * width <= box.new_h * box.new_w:
+        return image
+    array = image if image.dtype in _CV2_DTYPES else image.astype(np.float32)
+    sparse = modality in SPARSE_MODALITIES
+    interpolation = cv2.INTER_NEAREST_EXACT if sparse else cv2.INTER_AREA
+    out = cv2.resize(array, (box.new_w, box.new_h), interpolation=interpolation)
+    if image.ndim == 3 and out.ndim == 2:  # cv2 drops a single channel axis
+        out = out[..., None]
+    return out
+
+
+def fit_to_box(
+    images: torch.Tensor, size_hw: tuple[int, int], box: Letterbox, modality: str
+) -> torch.Tensor:
+    """``B x C x h x w`` -> the frame's model input geometry: what :func:`to_model_tensor` takes.
+
+    An image already at the letterboxed size (e.g. shrunk by :func:`shrink_to_box`) is used as
+    is; any other is first resampled to the frame's reference size ``size_hw`` (a smaller event
+    frame is stretched over the camera image) and then, by :func:`to_model_tensor`, to the box.
+    """
+    if tuple(images.shape[-2:]) == (box.new_h, box.new_w):
+        return images
+    return resize(images, size_hw, modality)
+
+
 def image_to_tensor(image: np.ndarray, device: torch.device | str = "cpu") -> torch.Tensor:
     """``H x W x 3`` (or ``B x H x W x 3``) uint8/float array -> ``B x 3 x H x W`` float32."""
     array = np.asarray(image)
@@ -140,14 +189,15 @@ def prepare_inputs(
     """
     if not images:
         raise ValueError("prepare_inputs needs at least one modality image, got none")
-    tensors = {name: image_to_tensor(img, device) for name, img in images.items()}
-    first = next(iter(tensors.values()))
-    size: tuple[int, int] = size_hw or (int(first.shape[-2]), int(first.shape[-1]))
+    arrays = {name: np.asarray(img) for name, img in images.items()}
+    first = next(iter(arrays.values()))
+    spatial = first.shape[1:3] if first.ndim == 4 else first.shape[:2]  # a batch, or one image
+    size: tuple[int, int] = size_hw or (int(spatial[0]), int(spatial[-1]))
     box = letterbox_params(size[0], size[1], image_size)
     out = {}
-    for name, tensor in tensors.items():
-        tensor = resize(tensor, size, name)
-        out[name] = to_model_tensor(tensor, name, box, dtype)
+    for name, array in arrays.items():
+        tensor = image_to_tensor(shrink_to_box(array, box, name), device)
+        out[name] = to_model_tensor(fit_to_box(tensor, size, box, name), name, box, dtype)
     return out, box
 
 

@@ -20,6 +20,8 @@ that opens is handed to ``safe_open``, so its errors are about the content.
 from __future__ import annotations
 
 import errno
+import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +29,8 @@ from typing import NamedTuple
 
 import torch
 from safetensors import SafetensorError, safe_open
+
+from sam_moelora_ros.files import regular_file_problem
 
 __all__ = ["SafetensorsContents", "SafetensorsFormat", "ensure_readable", "read_safetensors"]
 
@@ -64,6 +68,7 @@ def read_safetensors(
     fix: str,
     missing_fix: str = "check the path",
     expect: SafetensorsFormat | None = None,
+    with_tensors: bool = True,
 ) -> SafetensorsContents:
     """Read every tensor and the metadata of ``path``, or raise ``error`` saying what is wrong.
 
@@ -74,13 +79,16 @@ def read_safetensors(
         fix: what to do about a truncated or foreign file (``"re-export it with ..."``).
         missing_fix: what to do when the path does not exist.
         expect: the project format the metadata must name; ``None`` accepts any safetensors file.
+        with_tensors: False reads the metadata alone (the tensors dict comes back empty): what
+            must be checked before anything is allocated, e.g. an adapter's model config.
     """
     path = Path(path)
     ensure_readable(path, what=what, error=error, missing_fix=missing_fix)
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = dict(handle.metadata() or {})
-            tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+            keys = handle.keys() if with_tensors else []
+            tensors = {key: handle.get_tensor(key) for key in keys}
     except OSError as exc:  # e.g. the file vanished or the disk failed between the two opens
         raise error(_describe_os_error(path, what, exc, missing_fix)) from exc
     except (SafetensorError, ValueError) as exc:
@@ -96,8 +104,15 @@ def ensure_readable(
     """Open ``path`` for reading (and close it), or raise ``error`` saying why the OS refused.
 
     Also for files that are not safetensors (SAM's ``.pth``): their loaders would report an
-    unreadable file as a corrupt one.
+    unreadable file as a corrupt one. A named pipe or a device is refused without opening it
+    (opening a FIFO blocks until a writer appears: the caller would hang forever).
     """
+    try:
+        mode: int | None = os.stat(path).st_mode
+    except OSError:
+        mode = None  # open() below says why, by cause
+    if mode is not None and not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        raise error(f"{what} {regular_file_problem(path)}")
     try:
         with Path(path).open("rb"):
             pass

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .errors import CheckpointError
+from .errors import SamCheckpointError
 from .safetensors_io import ensure_readable, read_safetensors
 from .segmentor import MoELoRASegmentor
 
@@ -63,20 +63,50 @@ def _read_checkpoint(path: Path) -> Any:
         contents = read_safetensors(
             path,
             what=what,
-            error=CheckpointError,
+            error=SamCheckpointError,
             fix="re-download or re-export it",
             missing_fix=missing_fix,
         )
         return contents.tensors
     # torch.load would report an unreadable file (a directory, no permission) as a corrupt one.
-    ensure_readable(path, what=what, error=CheckpointError, missing_fix=missing_fix)
+    ensure_readable(path, what=what, error=SamCheckpointError, missing_fix=missing_fix)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile, OSError) as exc:
-        raise CheckpointError(
+    except pickle.UnpicklingError as exc:
+        if "weights only load failed" in str(exc).lower():
+            raise SamCheckpointError(_not_plain_tensors(path, exc)) from exc
+        raise SamCheckpointError(
             f"SAM checkpoint {path} is corrupt or not a PyTorch checkpoint ({exc}); "
             "re-download it (expected e.g. sam_vit_b_01ec64.pth or sam2.1_hiera_base_plus.pt)"
         ) from exc
+    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as exc:
+        raise SamCheckpointError(
+            f"SAM checkpoint {path} is corrupt or not a PyTorch checkpoint ({exc}); "
+            "re-download it (expected e.g. sam_vit_b_01ec64.pth or sam2.1_hiera_base_plus.pt)"
+        ) from exc
+
+
+def _not_plain_tensors(path: Path, exc: Exception) -> str:
+    """The message for a pickle that references code: what it wanted, and that it did not run.
+
+    torch's own text ("Weights only load failed ... re-running with weights_only=False will likely
+    succeed") invites exactly the unsafe step; ours names the object and the safe fixes.
+    """
+    found = re.search(r"GLOBAL ([\w.]+)", str(exc))
+    wanted = f" (it references {found.group(1)})" if found else ""
+    return (
+        f"SAM checkpoint {path} is not a plain tensor checkpoint: it holds pickled Python "
+        f"objects{wanted}, which were NOT executed; use the official checkpoint "
+        "(e.g. sam_vit_b_01ec64.pth) or convert a trusted file to safetensors"
+    )
+
+
+def _first_non_finite(state: Mapping[str, torch.Tensor]) -> str | None:
+    """The first floating tensor (in the file's order) holding NaN or Inf, or None."""
+    for key, tensor in state.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            return key
+    return None
 
 
 def _state_dict_for(model: MoELoRASegmentor, path: Path) -> dict[str, torch.Tensor]:
@@ -87,16 +117,22 @@ def _state_dict_for(model: MoELoRASegmentor, path: Path) -> dict[str, torch.Tens
     if not isinstance(state, Mapping) or not all(
         isinstance(v, torch.Tensor) for v in state.values()
     ):
-        raise CheckpointError(f"{path} does not hold a SAM state dict (name -> tensor)")
+        raise SamCheckpointError(f"{path} does not hold a SAM state dict (name -> tensor)")
+    bad = _first_non_finite(state)
+    if bad is not None:
+        raise SamCheckpointError(
+            f"SAM checkpoint {path}: {bad} holds NaN/Inf values; the file is damaged, "
+            "re-download it"
+        )
     has_hiera = any(k.startswith("image_encoder.trunk.") for k in state)
     if model.cfg.backbone == "sam_vit" and (is_sam2 or has_hiera):
-        raise CheckpointError(
+        raise SamCheckpointError(
             f"{path} looks like a SAM 2 checkpoint (a dict holding 'model', Hiera keys), but "
             f"preset {model.cfg.name!r} uses SAM 1's ViT; use a sam_vit_*.pth checkpoint or a "
             "hiera_* preset"
         )
     if model.cfg.backbone == "sam2_hiera" and not has_hiera:
-        raise CheckpointError(
+        raise SamCheckpointError(
             f"{path} is not a SAM 2 checkpoint (no 'image_encoder.trunk.*' keys), but preset "
             f"{model.cfg.name!r} uses SAM 2's Hiera; use a sam2.1_hiera_*.pt checkpoint"
         )
@@ -139,8 +175,10 @@ def load_sam_checkpoint(model: MoELoRASegmentor, path: str | Path) -> dict[str, 
     """Load official SAM 1 or SAM 2 weights into ``model``'s frozen encoder (+ decoder parts).
 
     Returns ``{"decoder_loaded": [...], "decoder_skipped": [...]}`` (our decoder names).
-    Raises :class:`CheckpointError` naming the file for a missing or corrupt file, the wrong
-    SAM generation, a different variant, or missing encoder keys.
+    Raises :class:`~.errors.SamCheckpointError` (a ``CheckpointError``) naming the file for a
+    missing, unreadable, non-regular (FIFO) or corrupt file, pickled objects (never executed),
+    NaN/Inf weights (naming the first such tensor), the wrong SAM generation, a different
+    variant, or missing encoder keys.
     """
     path = Path(path)
     state = _state_dict_for(model, path)
@@ -152,14 +190,16 @@ def load_sam_checkpoint(model: MoELoRASegmentor, path: str | Path) -> dict[str, 
     missing = sorted(k for k in expected if k not in state)
     if missing:
         if not any(k.startswith("image_encoder.") for k in state):
-            raise CheckpointError(
+            raise SamCheckpointError(
                 f"{path} has no SAM image encoder weights (no 'image_encoder.*' keys); "
                 "expected an official SAM checkpoint such as sam_vit_b_01ec64.pth"
             )
-        raise CheckpointError(f"{variant_msg}; missing {len(missing)} key(s), e.g. {missing[:3]}")
+        raise SamCheckpointError(
+            f"{variant_msg}; missing {len(missing)} key(s), e.g. {missing[:3]}"
+        )
     embed_key = next(k for k in expected if k.endswith("patch_embed.proj.weight"))
     if state[embed_key].shape != expected[embed_key].shape:
-        raise CheckpointError(f"{variant_msg}; use the checkpoint that matches the preset")
+        raise SamCheckpointError(f"{variant_msg}; use the checkpoint that matches the preset")
     new_state: dict[str, torch.Tensor] = {}
     for key, target in expected.items():
         tensor = state[key]
@@ -169,7 +209,7 @@ def load_sam_checkpoint(model: MoELoRASegmentor, path: str | Path) -> dict[str, 
             elif key.endswith(("rel_pos_h", "rel_pos_w")):
                 tensor = _resize_rel_pos(tensor, target.shape[0])
         if tensor.shape != target.shape:
-            raise CheckpointError(
+            raise SamCheckpointError(
                 f"{path}: {key} has shape {tuple(tensor.shape)} but the model expects "
                 f"{tuple(target.shape)} (checkpoint {_describe_variant(state)}, model preset "
                 f"{model.cfg.name!r}); use the checkpoint that matches the preset"

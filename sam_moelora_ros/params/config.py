@@ -16,6 +16,17 @@ from sam_moelora_ros import MODALITIES
 from sam_moelora_ros.params.specs import PARAMETERS, ParameterError, check_value
 from sam_moelora_ros.sensors.extrinsics import extrinsic_matrix
 
+CLOUD_TYPE = "sensor_msgs/msg/PointCloud2"
+TYPE_ALIASES = {"image": "sensor_msgs/msg/Image", "cloud": CLOUD_TYPE}
+"""The short names ``sensors.<s>.message_type`` accepts."""
+
+
+def canonical_type(type_name: str) -> str:
+    """``image`` / ``cloud`` -> full names; ``pkg/Name`` -> ``pkg/msg/Name``; others as given."""
+    name = TYPE_ALIASES.get(type_name, type_name)
+    parts = name.split("/")
+    return f"{parts[0]}/msg/{parts[1]}" if len(parts) == 2 else name
+
 
 @dataclass(frozen=True)
 class SensorConfig:
@@ -24,6 +35,8 @@ class SensorConfig:
     name: str
     enabled: bool
     topic: str
+    message_type: str
+    """``auto`` or the full type name (``image`` / ``cloud`` expanded)."""
     tolerance: float
     max_wait: float
     stale_timeout: float
@@ -47,6 +60,7 @@ class NodeConfig:
     qos_depth: int
     sensors: dict[str, SensorConfig]
     event_message_type: str
+    """``cloud`` when ``sensors.event.message_type`` names PointCloud2, else ``image``."""
     event_representation: str
     camera_info_topic: str
     extrinsic: np.ndarray = field(repr=False)
@@ -57,6 +71,12 @@ class NodeConfig:
     palette_file: str
     diagnostics_period: float
     poll_period: float
+    event_window: float = 0.05
+    event_scale_to_camera: bool = False
+    backend: str = "torch"
+    providers: tuple[str, ...] = ("CPUExecutionProvider",)
+    provider_fallback: bool = False
+    engine_cache_dir: str = ""
 
     @property
     def enabled(self) -> tuple[str, ...]:
@@ -81,6 +101,7 @@ def build_config(values: Mapping[str, Any]) -> NodeConfig:
             name=n,
             enabled=bool(merged[f"sensors.{n}.enabled"]),
             topic=str(merged[f"sensors.{n}.topic"]),
+            message_type=canonical_type(str(merged[f"sensors.{n}.message_type"])),
             tolerance=float(merged[f"sensors.{n}.tolerance"]),
             max_wait=float(merged[f"sensors.{n}.max_wait"]),
             stale_timeout=float(merged[f"sensors.{n}.stale_timeout"]),
@@ -130,7 +151,7 @@ def build_config(values: Mapping[str, Any]) -> NodeConfig:
         qos_profile=str(merged["qos.profile"]),
         qos_depth=int(merged["qos.depth"]),
         sensors=sensors,
-        event_message_type=str(merged["sensors.event.message_type"]),
+        event_message_type=("cloud" if sensors["event"].message_type == CLOUD_TYPE else "image"),
         event_representation=str(merged["sensors.event.representation"]),
         camera_info_topic=str(merged["camera_info_topic"]),
         extrinsic=extrinsic_matrix(merged["lidar.extrinsic"]),
@@ -141,6 +162,12 @@ def build_config(values: Mapping[str, Any]) -> NodeConfig:
         palette_file=str(merged["output.palette_file"]),
         diagnostics_period=float(merged["diagnostics.period"]),
         poll_period=float(merged["sync.poll_period"]),
+        event_window=float(merged["sensors.event.window"]),
+        event_scale_to_camera=bool(merged["sensors.event.scale_to_camera"]),
+        backend=str(merged["model.backend"]),
+        providers=tuple(str(p) for p in merged["model.providers"]),
+        provider_fallback=bool(merged["model.provider_fallback"]),
+        engine_cache_dir=str(merged["model.engine_cache_dir"]),
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sam_moelora_ros.files import regular_file_problem
 from sam_moelora_ros.params.specs import ParameterError
 
 
@@ -25,6 +26,9 @@ def load_palette(path: str, num_classes: int) -> tuple[tuple[str, ...], np.ndarr
     palette = palette_for(num_classes)
     if not path:
         return names, palette
+    problem = regular_file_problem(path)  # never open() a FIFO: it blocks until a writer comes
+    if problem is not None:
+        raise ParameterError("output.palette_file", path, f"cannot be read: {problem}")
     try:
         with open(path, encoding="utf-8") as stream:
             text = stream.read()

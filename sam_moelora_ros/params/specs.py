@@ -9,6 +9,7 @@ is unit-tested without DDS, and every message names the parameter, the bad value
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,8 +24,20 @@ DTYPE_NAMES = ("float32", "float16", "bfloat16")
 COMPILE_NAMES = ("none", "default", "reduce-overhead", "max-autotune")
 """``model.compile``: eager, or a ``torch.compile`` mode (``inference.COMPILE_MODES``; kept as a
 literal so this module does not import torch)."""
+BACKEND_NAMES = ("torch", "onnxruntime")
+"""``model.backend`` (``inference.BACKENDS``; a literal so this module does not import torch)."""
 EVENT_MESSAGE_TYPES = ("image", "cloud")
-"""``sensors.event.message_type``: a rendered event frame (Image) or raw events (PointCloud2)."""
+"""Short names ``sensors.<s>.message_type`` takes: ``sensor_msgs/msg/Image``, ``PointCloud2``."""
+MESSAGE_TYPE_HELP = {
+    "rgb": "sensor_msgs/msg/Image or sensor_msgs/msg/CompressedImage (transport 'compressed')",
+    "depth": "sensor_msgs/msg/Image or sensor_msgs/msg/CompressedImage ('compressedDepth')",
+    "event": "sensor_msgs/msg/Image or CompressedImage (an event frame), sensor_msgs/msg/"
+    "PointCloud2 (x, y, t, polarity), event_camera_msgs/msg/EventPacket or "
+    "dvs_msgs/msg/EventArray",
+    "lidar": "sensor_msgs/msg/PointCloud2",
+}
+"""What ``sensors.<s>.message_type`` may name per sensor (checked against the pipeline's
+``SUPPORTED_TYPES`` when the node starts)."""
 EVENT_REPRESENTATIONS = ("frame", "voxel")
 """``sensors.event.representation`` for event clouds (see ``sensors.events_to_representation``)."""
 
@@ -100,10 +113,53 @@ def _one_of(options: tuple[str, ...]) -> Callable[[Any], str | None]:
     return check
 
 
-def _topic(value: Any) -> str | None:
-    if not value or any(c.isspace() for c in value):
-        return "must be a non-empty topic name without spaces"
+SUBSTITUTIONS = ("node", "ns", "namespace")
+"""The ``{...}`` substitutions rcl expands in topic names."""
+MAX_QOS_DEPTH = 1000
+"""``qos.depth`` bound: each queued message may be an image, and DDS preallocates per sample."""
+
+
+def topic_name_problem(name: str) -> str | None:
+    """Why ``name`` is not a ROS 2 topic name, or None (rcl's rules, checked without rclpy).
+
+    rcl_validate_topic_name: letters, digits, ``_``, ``/``, ``~`` (first only, then ``/``) and
+    balanced ``{substitution}``; no part starting with a digit; no trailing or repeated ``/``.
+    Checked at start-up so a name like ``1bad`` is a parameter error, not a traceback from
+    ``create_subscription``.
+    """
+    if not name:
+        return "it is empty"
+    if "//" in name:
+        return "it repeats '/'"
+    if name.endswith("/"):
+        return "it ends with '/'"
+    if "~" in name[1:]:
+        return "'~' may only be its first character"
+    plain = re.sub(r"\{([^{}]*)\}", "", name)
+    if "{" in plain or "}" in plain:
+        return "its curly braces are unbalanced"
+    for sub in re.findall(r"\{([^{}]*)\}", name):
+        if sub not in SUBSTITUTIONS:
+            return f"{{{sub}}} is not a substitution (use {{node}}, {{ns}} or {{namespace}})"
+    bad = sorted({c for c in plain if not (c.isascii() and (c.isalnum() or c in "_/~"))})
+    if bad:
+        return f"it contains {''.join(bad)!r} (use letters, digits, '_' and '/')"
+    if any(part[:1].isdigit() for part in name.lstrip("~").split("/")):
+        return "it (or a part of it after '/') starts with a digit"
     return None
+
+
+def _topic(value: Any) -> str | None:
+    problem = topic_name_problem(value)
+    return None if problem is None else f"is not a valid ROS 2 topic name: {problem}"
+
+
+def _message_type(value: Any) -> str | None:
+    if value == "auto" or value in EVENT_MESSAGE_TYPES:
+        return None
+    if re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*/(msg/)?[A-Z][A-Za-z0-9]*", value):
+        return None
+    return "must be 'auto' or a message type name such as 'sensor_msgs/msg/CompressedImage'"
 
 
 def _unit_interval(value: Any) -> str | None:
@@ -116,6 +172,12 @@ def _device(value: Any) -> str | None:
     if value.startswith("cuda:") and value[5:].isdigit():
         return None
     return f"must be {DEVICES_HINT}"
+
+
+def _provider_names(value: Any) -> str | None:
+    if not value or any(not isinstance(v, str) or not v.strip() for v in value):
+        return "must be a non-empty list of provider names, e.g. ['CPUExecutionProvider']"
+    return None
 
 
 def _extrinsic(value: Any) -> str | None:
@@ -131,6 +193,16 @@ def _sensor_specs(name: str) -> list[ParamSpec]:
     return [
         ParamSpec(f"{prefix}.enabled", True, f"Subscribe to the {name} sensor and use it."),
         ParamSpec(f"{prefix}.topic", DEFAULT_TOPICS[name], f"{name} input topic.", check=_topic),
+        ParamSpec(
+            f"{prefix}.message_type",
+            "auto",
+            "Message type of the topic. 'auto' (default): the type its publishers advertise, "
+            "subscribed once the first one appears, so raw and compressed transports work "
+            f"without configuration. Or a type name: {MESSAGE_TYPE_HELP[name]} (subscribed at "
+            "once, before any publisher). 'image' / 'cloud' are short for sensor_msgs/msg/Image "
+            "/ PointCloud2.",
+            check=_message_type,
+        ),
         ParamSpec(
             f"{prefix}.tolerance",
             DEFAULT_TOLERANCE[name],
@@ -158,7 +230,8 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         "model.adapter",
         "",
         "Adapter .safetensors written by training/save_adapter. Empty: the model the package "
-        "ships (sam_moelora_ros/models/default_tiny.safetensors) when installed.",
+        "ships (sam_moelora_ros/models/default_tiny.safetensors) when installed. With "
+        "model.backend onnxruntime: the folder python -m sam_moelora_ros.export wrote.",
     ),
     ParamSpec(
         "model.sam_checkpoint",
@@ -184,8 +257,35 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "model.torch_threads",
         0,
-        "CPU threads torch may use for inference (0: torch's default).",
+        "CPU threads torch may use for inference (0: torch's default); with onnxruntime also "
+        "the size of its intra-op thread pool.",
         check=lambda v: None if v >= 0 else "must be >= 0",
+    ),
+    ParamSpec(
+        "model.backend",
+        "torch",
+        f"Inference backend: {list(BACKEND_NAMES)}; onnxruntime runs an exported model folder "
+        "(model.adapter) with model.providers.",
+        check=_one_of(BACKEND_NAMES),
+    ),
+    ParamSpec(
+        "model.providers",
+        ["CPUExecutionProvider"],
+        "onnxruntime: execution providers in priority order (CPUExecutionProvider, "
+        "CUDAExecutionProvider, TensorrtExecutionProvider; or cpu, cuda, tensorrt).",
+        check=_provider_names,
+    ),
+    ParamSpec(
+        "model.provider_fallback",
+        False,
+        "onnxruntime: run on the providers that start (logged) instead of refusing to start "
+        "when one of model.providers is missing or fails.",
+    ),
+    ParamSpec(
+        "model.engine_cache_dir",
+        "",
+        "onnxruntime + TensorRT: engine cache root, one subfolder per model hash, GPU and "
+        "TensorRT version. Empty: ~/.cache/sam_moelora_ros/tensorrt.",
     ),
     ParamSpec(
         "anchor",
@@ -215,21 +315,28 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         "qos.depth",
         5,
         "History depth of the input subscriptions.",
-        check=lambda v: None if v >= 1 else "must be >= 1",
+        check=lambda v: None if 1 <= v <= MAX_QOS_DEPTH else f"must be in [1, {MAX_QOS_DEPTH}]",
     ),
     *(spec for name in MODALITIES for spec in _sensor_specs(name)),
     ParamSpec(
-        "sensors.event.message_type",
-        "image",
-        "Event input type: 'image' (a rendered event frame, sensor_msgs/Image) or 'cloud' "
-        "(sensor_msgs/PointCloud2 with fields x, y, t, polarity).",
-        check=_one_of(EVENT_MESSAGE_TYPES),
-    ),
-    ParamSpec(
         "sensors.event.representation",
         "frame",
-        f"How an event cloud is rendered: {list(EVENT_REPRESENTATIONS)}.",
+        f"How an event cloud or event packets are rendered: {list(EVENT_REPRESENTATIONS)}.",
         check=_one_of(EVENT_REPRESENTATIONS),
+    ),
+    ParamSpec(
+        "sensors.event.window",
+        0.05,
+        "Event packets (event_camera_msgs/EventPacket, dvs_msgs/EventArray): a frame's event "
+        "image holds every event in the window of this many seconds ending at the anchor's stamp.",
+        check=_positive,
+    ),
+    ParamSpec(
+        "sensors.event.scale_to_camera",
+        False,
+        "Event packets from a sensor of another resolution than the camera (same field of view "
+        "and aspect ratio): render at the event sensor's size, resize to the camera's (nearest). "
+        "False: such packets are rejected (events must be pixel-aligned with the camera).",
     ),
     ParamSpec(
         "camera_info_topic",
@@ -247,8 +354,10 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ParamSpec(
         "lidar.use_tf",
         False,
-        "Look T_cam_from_lidar up in tf2 (cloud frame -> camera_info frame) instead; needs "
-        "tf2_ros from the ROS install; falls back to lidar.extrinsic when the lookup fails.",
+        "Look T_cam_from_lidar up in the robot's transforms (cloud frame_id -> camera_info "
+        "frame_id) instead: through tf2_ros when importable, else the node composes the "
+        "/tf_static chain itself (needs tf2_msgs). The chain used is logged once; falls back "
+        "to lidar.extrinsic while the lookup fails.",
     ),
     ParamSpec(
         "output.color",

@@ -1,6 +1,8 @@
 """The frame pipeline shared by the node and replay: decode, assemble, run, report. No rclpy.
 
 - :mod:`.decode`: one sensor message -> its network image (or :class:`decode.BadMessage`);
+- :mod:`.kinds`: the message types each sensor takes (``SUPPORTED_TYPES``), checked once per topic;
+- :mod:`.event_stream`: event packets -> the time window before each frame's anchor;
 - :mod:`.assembly`: the per-sensor decoders and the synchroniser settings for a :class:`NodeConfig`;
 - :mod:`.runtime`: bounded hand-over slot, throttles, sensor health, frame presence, stats;
 - :mod:`.diagnostics`: /diagnostics statuses computed from those statistics;

@@ -9,7 +9,9 @@ wiring that decides *how* frames are assembled lives here, pure (no rclpy, no to
   the :class:`~sam_moelora_ros.sync.SyncConfig` of its synchroniser;
 * :class:`SensorDecoders` decodes each sensor's message into its network image with the
   reference size the node uses (RGB against camera_info; depth and event images against the
-  camera: camera_info, else the last RGB, else the last depth image; LiDAR projected with K);
+  camera: camera_info, else the last RGB, else the last depth image; LiDAR projected with K),
+  whatever supported type the message has (:data:`SUPPORTED_TYPES`), and renders event packets
+  into the frames the synchroniser releases (:meth:`SensorDecoders.complete`);
 * :func:`frame_inputs` picks, from a synchronised frame, the images the model is given.
 
 What stays in the node: subscriptions, QoS, the receive clock, warnings and diagnostics, tf2.
@@ -18,6 +20,7 @@ What stays in the node: subscriptions, QoS, the receive clock, warnings and diag
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -35,13 +38,42 @@ from sam_moelora_ros.pipeline.decode import (
     decode_lidar,
     decode_rgb,
 )
+from sam_moelora_ros.pipeline.event_stream import EventSlice, EventStream
+from sam_moelora_ros.pipeline.kinds import CLOUD as CLOUD_KIND
+from sam_moelora_ros.pipeline.kinds import (
+    COMPRESSED,
+    EVENT_ARRAY,
+    EVENT_PACKET,
+    SUPPORTED_TYPES,
+    kind_of,
+)
+from sam_moelora_ros.pipeline.kinds import IMAGE as IMAGE_KIND
 from sam_moelora_ros.sync.synchronizer import Frame, SensorSpec, SyncConfig
+
+__all__ = [
+    "CLOUD",
+    "IMAGE",
+    "SUPPORTED_TYPES",
+    "SYNC_MAX_BUFFER",
+    "SensorDecoders",
+    "frame_inputs",
+    "message_kind",
+    "needs_camera_info",
+    "sync_config",
+]
 
 SYNC_MAX_BUFFER = 8
 """Messages kept per sensor by the synchroniser (bounds memory: decoded images are held)."""
 
-IMAGE, CLOUD = "image", "cloud"
-"""Message kinds: ``sensor_msgs/Image`` and ``sensor_msgs/PointCloud2``."""
+IMAGE, CLOUD = IMAGE_KIND, CLOUD_KIND
+"""Message kinds: ``sensor_msgs/Image`` and ``sensor_msgs/PointCloud2`` (see ``kinds`` for all)."""
+_ACCEPTS: dict[str, tuple[str, ...]] = {
+    "rgb": (IMAGE_KIND, COMPRESSED),
+    "depth": (IMAGE_KIND, COMPRESSED),
+    "event": (IMAGE_KIND, COMPRESSED, CLOUD_KIND, EVENT_PACKET, EVENT_ARRAY),
+    "lidar": (CLOUD_KIND,),
+}
+"""Sensor -> the message kinds its decoder takes (the kinds of :data:`SUPPORTED_TYPES`)."""
 
 
 def sync_config(cfg: NodeConfig) -> SyncConfig:
@@ -85,8 +117,24 @@ def needs_camera_info(cfg: NodeConfig) -> bool:
 class SensorDecoders:
     """Decode sensor messages as the node does; holds the camera model and last image sizes.
 
+    The one entry point for every supported message of a sensor: :meth:`decode` dispatches on
+    the message's fields (:func:`~.kinds.kind_of`), so it takes rclpy messages, rosbags
+    dataclasses and plain namespaces of any type in :data:`SUPPORTED_TYPES` -- Image and
+    CompressedImage (``format``) for rgb, depth and event frames; PointCloud2 for lidar and
+    event clouds; EventPacket (``encoding``, ``events`` bytes, ``time_base``) and dvs
+    EventArray (an ``events`` list) for event packets. Check a topic's type once with
+    :func:`~.kinds.check_type` (replay before reading, the node at discovery); a message of a
+    kind its sensor cannot take is a :class:`BadMessage` here.
+
+    Event packets: :meth:`decode` adds the packet's events to the sensor's
+    :class:`~.event_stream.EventStream` and returns an :class:`~.event_stream.EventSlice` with
+    no image yet, which is what the synchroniser holds; pass every frame it releases through
+    :meth:`complete` (``SensorIntake`` and replay do), which renders the events of
+    ``sensors.event.window`` seconds up to the anchor's stamp. Do not make event packets an
+    anchor (``fallback_anchors``): each packet would be a frame.
+
     Args:
-        cfg: the node's parameters (event message type and representation).
+        cfg: the node's parameters (event representation, window, scale_to_camera).
         extrinsic: ``T_cam_from_lidar`` (4x4), or a callable ``cloud message -> 4x4`` (the node
             looks it up in tf2 per cloud when configured to).
 
@@ -102,6 +150,9 @@ class SensorDecoders:
         self._extrinsic = extrinsic
         self.camera: Camera | None = None
         self.last_size: dict[str, tuple[int, int]] = {}
+        self.events = EventStream(
+            cfg.event_window, cfg.event_representation, cfg.event_scale_to_camera
+        )
 
     def camera_size(self) -> tuple[int, int] | None:
         return None if self.camera is None else (self.camera.height, self.camera.width)
@@ -120,28 +171,66 @@ class SensorDecoders:
 
     def decode(self, sensor: str, msg: Any) -> Decoded:
         """``sensor``'s message -> its network image; raises :class:`BadMessage` when unusable."""
+        if sensor not in _ACCEPTS:
+            raise ValueError(f"unknown sensor {sensor!r} (known: {', '.join(MODALITIES)})")
         if msg is None:
             raise BadMessage(f"{sensor} message could not be deserialised")
+        kind = kind_of(msg)
+        if kind not in _ACCEPTS[sensor]:
+            name = getattr(msg, "__msgtype__", None) or type(msg).__name__
+            raise BadMessage(
+                f"the {sensor} sensor cannot take a {name} message ({kind or 'unknown kind'}); "
+                f"it takes {', '.join(SUPPORTED_TYPES[sensor])}"
+            )
         if sensor == "rgb":
             return decode_rgb(msg, self.camera_size())
         if sensor == "depth":
             return decode_depth(msg, self.reference_size())
         if sensor == "lidar":
             return decode_lidar(msg, self.camera, self.extrinsic(msg))
-        if sensor == "event":
-            if self.cfg.event_message_type == "cloud":
-                return decode_event_cloud(msg, self.reference_size(), self.cfg.event_representation)
-            return decode_event_image(msg, self.reference_size())
-        raise ValueError(f"unknown sensor {sensor!r} (known: {', '.join(MODALITIES)})")
+        if kind == CLOUD_KIND:
+            return decode_event_cloud(msg, self.reference_size(), self.cfg.event_representation)
+        if kind in (EVENT_PACKET, EVENT_ARRAY):
+            return self.events.add(msg, kind, self.reference_size())
+        return decode_event_image(msg, self.reference_size())
 
     def accept(self, sensor: str, decoded: Decoded) -> None:
         """Record an accepted message's size (the reference for depth and event images)."""
-        self.last_size[sensor] = decoded.size_hw
+        if not isinstance(decoded, EventSlice):
+            self.last_size[sensor] = decoded.size_hw
 
     def decode_and_accept(self, sensor: str, msg: Any) -> Decoded:
         decoded = self.decode(sensor, msg)
         self.accept(sensor, decoded)
         return decoded
+
+    def complete(self, frames: Sequence[Frame]) -> list[Frame]:
+        """The synchroniser's released frames, with their event packets rendered.
+
+        A frame whose event entry is an :class:`~.event_stream.EventSlice` gets the image of
+        the events within ``sensors.event.window`` before its anchor's header stamp (the anchor
+        packet's own stamp when event packets anchor the frame). Other frames pass unchanged.
+        """
+        out = []
+        for frame in frames:
+            entry = frame.messages.get("event")
+            if isinstance(entry, EventSlice) and entry.pending:
+                size = self.reference_size() or self.events.sensor_hw
+                if size is None:  # cannot happen: a packet is only accepted with a size
+                    raise RuntimeError("event packets accepted before any camera size")
+                anchor = frame.messages[frame.anchor]
+                image = self.events.render(_stamp_ns(anchor.header, frame.stamp), size)
+                messages = {**frame.messages, "event": replace(entry, image=image)}
+                frame = replace(frame, messages=messages)
+            out.append(frame)
+        return out
+
+
+def _stamp_ns(header: Any, fallback_s: float) -> int:
+    stamp = getattr(header, "stamp", None)
+    if stamp is None:
+        return round(fallback_s * 1e9)
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
 def frame_inputs(
@@ -153,4 +242,12 @@ def frame_inputs(
     """
     present = tuple(n for n in frame.present if n in modalities)
     images = {n: frame.messages[n].image for n in present}
+    pending = [
+        n for n in present if isinstance(frame.messages[n], EventSlice) and not images[n].size
+    ]
+    if pending:
+        raise ValueError(
+            f"frame holds event packets not rendered yet ({pending}): pass the synchroniser's "
+            "frames through SensorDecoders.complete() first"
+        )
     return present, images, frame.messages[frame.anchor]

@@ -6,7 +6,10 @@ projection, representations); this module only chooses which codec applies to wh
 turns codec errors into :class:`BadMessage` with a reason fit for a warning and /diagnostics.
 
 Every decoder returns a :class:`Decoded`: the sensor's network image (``H x W x 3`` uint8, what
-the Segmenter takes) plus the header, so the labels can carry the anchor's header.
+the Segmenter takes) plus the header, so the labels can carry the anchor's header. The image
+decoders take a ``sensor_msgs/Image`` or a ``sensor_msgs/CompressedImage`` (image_transport's
+``compressed`` JPEG/PNG and ``compressedDepth`` PNG/RVL, via ``sensors.compressed``); a
+compressed message is told apart by its ``format`` field.
 """
 
 from __future__ import annotations
@@ -16,12 +19,18 @@ from typing import Any
 
 import numpy as np
 
+from sam_moelora_ros.sensors.camera_models import CameraModel, CameraModelError
+from sam_moelora_ros.sensors.compressed import (
+    CompressedImageError,
+    decode_compressed,
+    decode_compressed_image,
+)
 from sam_moelora_ros.sensors.depth import depth_to_meters
 from sam_moelora_ros.sensors.events import events_from_cloud
 from sam_moelora_ros.sensors.image import converts_to_rgb, decoded_channel_order, image_to_numpy
-from sam_moelora_ros.sensors.lidar import read_points_numpy
+from sam_moelora_ros.sensors.lidar import lidar_returns
 from sam_moelora_ros.sensors.network_input import event_frame_to_network_image, to_network_image
-from sam_moelora_ros.sensors.projection import project_points
+from sam_moelora_ros.sensors.projection import project_point_indices, project_points
 from sam_moelora_ros.sensors.representation import (
     depth_to_network_image,
     events_to_representation,
@@ -41,13 +50,19 @@ class BadMessage(ValueError):
 
 @dataclass(frozen=True)
 class Camera:
-    """What a CameraInfo tells the node: image size, intrinsics, distortion, frame."""
+    """What a CameraInfo tells the node: image size, intrinsics, distortion, frame.
+
+    ``D`` is None for no distortion, else the coefficients checked against
+    ``distortion_model`` (``plumb_bob``, ``rational_polynomial`` or ``equidistant``; see
+    ``sensors.camera_models``), which projection applies.
+    """
 
     height: int
     width: int
     K: np.ndarray
     D: np.ndarray | None
     frame_id: str
+    distortion_model: str = ""
 
 
 @dataclass(frozen=True)
@@ -67,6 +82,11 @@ def stamp_seconds(header: Any) -> float:
     return float(header.stamp.sec) + float(header.stamp.nanosec) * 1e-9
 
 
+def is_compressed(msg: Any) -> bool:
+    """A ``sensor_msgs/CompressedImage`` (it has ``format``; an Image has ``encoding``)."""
+    return hasattr(msg, "format")
+
+
 def _decode_image(msg: Any, what: str) -> np.ndarray:
     if int(msg.height) <= 0 or int(msg.width) <= 0:
         raise BadMessage(f"{what} image is empty ({msg.height}x{msg.width})")
@@ -74,6 +94,22 @@ def _decode_image(msg: Any, what: str) -> np.ndarray:
         return image_to_numpy(msg)
     except Exception as exc:  # the codecs raise ValueError/TypeError with the detail
         raise BadMessage(f"{what} image ({msg.encoding}, {msg.height}x{msg.width}): {exc}") from exc
+
+
+def _decode_any(msg: Any, what: str, *, depth: bool = False) -> tuple[np.ndarray, str]:
+    """``(array, encoding)`` of an Image or a CompressedImage (``depth``: compressedDepth too)."""
+    if not is_compressed(msg):
+        return _decode_image(msg, what), str(msg.encoding)
+    fmt = str(msg.format)
+    if not depth and "compressedDepth" in fmt:
+        raise BadMessage(
+            f"{what} image: CompressedImage format {fmt!r} is a compressedDepth depth image; "
+            f"remap the {what} topic to the camera's colour stream"
+        )
+    try:
+        return decode_compressed(msg) if depth else decode_compressed_image(msg)
+    except CompressedImageError as exc:
+        raise BadMessage(f"{what} image: {exc}") from exc
 
 
 def check_aspect(size_hw: tuple[int, int], reference_hw: tuple[int, int] | None, what: str) -> None:
@@ -112,26 +148,35 @@ def to_rgb8(array: np.ndarray, encoding: str) -> np.ndarray:
 
 
 def decode_rgb(msg: Any, reference_hw: tuple[int, int] | None = None) -> Decoded:
-    """RGB camera Image (rgb8/bgr8/mono8/rgba8/bgra8, 16-bit, YUV, Bayer) -> RGB network image."""
-    array = _decode_image(msg, "rgb")
-    image = to_rgb8(array, str(msg.encoding))
+    """RGB camera Image (rgb8/bgr8/mono8/rgba8/bgra8, 16-bit, YUV, Bayer) or CompressedImage
+    (JPEG/PNG, e.g. ``"rgb8; jpeg compressed bgr8"``) -> RGB network image."""
+    array, encoding = _decode_any(msg, "rgb")
+    image = to_rgb8(array, encoding)
     check_aspect(image.shape[:2], reference_hw, "rgb")
     return Decoded(image=image, header=msg.header)
 
 
 def decode_depth(msg: Any, reference_hw: tuple[int, int] | None = None) -> Decoded:
-    """Depth Image (16UC1 mm, 32FC1 m; 0/NaN invalid) -> depth network image.
+    """Depth Image (16UC1 mm, 32FC1 m; 0/NaN invalid) or CompressedImage -> depth network image.
 
-    An image without a single valid pixel (a NaN flood) is rejected: it carries no information
-    and usually means a driver fault the user should see.
+    Compressed: ``"16UC1; compressedDepth png"`` / ``rvl`` (millimetres), ``"32FC1;
+    compressedDepth ..."`` (metres, quantised inverse depth) and plain 16-bit PNGs (``"png"``,
+    ``"16UC1; png compressed 16UC1"``: millimetres, REP 118). An image without a single valid
+    pixel (a NaN flood) is rejected: it carries no information and usually means a driver fault
+    the user should see.
     """
-    if str(msg.encoding) not in DEPTH_ENCODINGS:
+    if not is_compressed(msg) and str(msg.encoding) not in DEPTH_ENCODINGS:
         raise BadMessage(
             f"depth image encoding {msg.encoding!r} is not one of {list(DEPTH_ENCODINGS)}"
         )
-    array = _decode_image(msg, "depth")
+    array, encoding = _decode_any(msg, "depth", depth=True)
+    if encoding not in DEPTH_ENCODINGS:
+        raise BadMessage(
+            f"depth image: CompressedImage format {msg.format!r} decodes to {encoding!r}, not "
+            f"one of {list(DEPTH_ENCODINGS)} (a colour image on the depth topic?)"
+        )
     try:
-        meters = depth_to_meters(array, str(msg.encoding))
+        meters = depth_to_meters(array, encoding)
     except Exception as exc:
         raise BadMessage(f"depth image: {exc}") from exc
     if meters.ndim != 2:
@@ -143,10 +188,11 @@ def decode_depth(msg: Any, reference_hw: tuple[int, int] | None = None) -> Decod
 
 
 def decode_event_image(msg: Any, reference_hw: tuple[int, int] | None = None) -> Decoded:
-    """A rendered event frame (Image, any codec encoding) -> event network image."""
-    array = _decode_image(msg, "event")
+    """A rendered event frame (Image, any codec encoding, or a JPEG/PNG CompressedImage) -> event
+    network image."""
+    array, encoding = _decode_any(msg, "event")
     try:
-        image = event_frame_to_network_image(array, str(msg.encoding))
+        image = event_frame_to_network_image(array, encoding)
     except Exception as exc:
         raise BadMessage(f"event image: {exc}") from exc
     check_aspect(image.shape[:2], reference_hw, "event")
@@ -170,51 +216,86 @@ def decode_event_cloud(msg: Any, size_hw: tuple[int, int] | None, kind: str = "f
 
 
 def decode_camera_info(msg: Any) -> Camera:
-    """CameraInfo -> :class:`Camera`; rejects zero sizes and non-positive focal lengths."""
-    height, width = int(msg.height), int(msg.width)
-    K = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
-    if height <= 0 or width <= 0:
-        raise BadMessage(f"camera_info has no image size ({height}x{width})")
-    if not np.all(np.isfinite(K)) or K[0, 0] <= 0 or K[1, 1] <= 0:
-        raise BadMessage(f"camera_info K has no valid focal length (fx={K[0, 0]}, fy={K[1, 1]})")
-    D = np.asarray(msg.d, dtype=np.float64)
-    if D.size and not np.all(np.isfinite(D)):
-        raise BadMessage("camera_info D holds non-finite numbers")
-    model = str(getattr(msg, "distortion_model", "") or "")
-    use_d = D.size > 0 and np.any(D != 0) and model in ("plumb_bob", "rational_polynomial", "")
+    """CameraInfo -> :class:`Camera` through ``sensors.camera_models.CameraModel``.
+
+    Rejected (never a silent fallback): zero sizes, non-positive focal lengths, a
+    ``distortion_model`` other than plumb_bob, rational_polynomial or equidistant (unless ``d``
+    is empty or all zero: no distortion), and a ``d`` whose length the model does not have.
+    """
+    try:
+        model = CameraModel.from_camera_info(msg)
+    except CameraModelError as exc:
+        raise BadMessage(f"camera_info: {exc}") from exc
+    frame = str(getattr(getattr(msg, "header", None), "frame_id", "") or "")
     return Camera(
-        height=height, width=width, K=K, D=D if use_d else None, frame_id=msg.header.frame_id
+        height=model.height,
+        width=model.width,
+        K=model.K,
+        D=model.D,
+        frame_id=frame,
+        distortion_model=model.distortion_model,
     )
 
 
 def decode_lidar(msg: Any, camera: Camera | None, T_cam_from_lidar: np.ndarray) -> Decoded:
-    """LiDAR PointCloud2 (x, y, z) -> projected range network image at the camera size.
+    """LiDAR PointCloud2 -> projected range (+ intensity) network image at the camera size.
 
-    Rejected: no camera_info yet, empty clouds, clouds without one finite point, and clouds of
-    which no point lands in the image (usually a wrong extrinsic; diagnostics shows why).
+    Points as drivers publish them: only real returns are used (``sensors.lidar.lidar_returns``:
+    non-finite points and the ``(0, 0, 0)`` no-return marker of organised Ouster / Hesai / Livox
+    clouds are dropped whatever ``is_dense`` says; padded rows and either byte order are read).
+    Projection applies the camera's distortion model; the nearest point wins per pixel.
+
+    Channels as the synthetic generator writes its training images
+    (``synthetic.deliver.lidar_image``): 0 and 1 the winning point's camera-frame depth, 2 its
+    ``intensity`` field (scaled over 0..255, higher values saturate). A cloud without an
+    ``intensity`` field gets the depth in channel 2 too (``lidar_to_network_image``'s rule
+    without intensity): the closest the model can get, though it was trained with intensity.
+
+    Rejected: no camera_info yet, empty clouds, clouds without one return, and clouds of which
+    no point lands in the image (usually a wrong extrinsic; diagnostics shows why).
     """
     if camera is None:
         raise BadMessage("lidar cloud arrived but no camera_info has been received (needed for K)")
     if int(msg.width) * int(msg.height) == 0:
         raise BadMessage("lidar cloud is empty")
+    has_intensity = any(str(f.name) == "intensity" for f in msg.fields)
+    names = ("x", "y", "z", "intensity") if has_intensity else ("x", "y", "z")
     try:
-        # N x 3 in the cloud's own float type (float32 for every common driver): no float64
-        # copy; project_points drops the non-finite rows itself.
-        xyz = read_points_numpy(msg, field_names=("x", "y", "z"), skip_nans=True)
+        points, _ = lidar_returns(msg, names)
     except Exception as exc:
         raise BadMessage(f"lidar cloud: {exc}") from exc
-    try:
-        sparse, hit = project_points(
-            xyz, camera.K, T_cam_from_lidar, (camera.height, camera.width), D=camera.D
+    if points.shape[0] == 0:
+        raise BadMessage(
+            "lidar cloud has no finite point that is a return (all NaN/Inf or the (0, 0, 0) "
+            "no-return marker)"
         )
+    xyz = np.ascontiguousarray(points[:, :3])
+    size = (camera.height, camera.width)
+    model = camera.distortion_model or None
+    T = np.asarray(T_cam_from_lidar, dtype=np.float64)
+    try:
+        if has_intensity:
+            index = project_point_indices(
+                xyz, camera.K, T, size, D=camera.D, distortion_model=model
+            )
+            hit = index >= 0
+        else:
+            sparse, hit = project_points(xyz, camera.K, T, size, D=camera.D, distortion_model=model)
     except Exception as exc:
         raise BadMessage(f"lidar projection: {exc}") from exc
     if not hit.any():
-        # Told apart only on this error path, so the hot path scans the cloud once.
-        if not np.isfinite(xyz).all(axis=1).any():
-            raise BadMessage("lidar cloud has no finite point (all NaN/Inf)")
         raise BadMessage(
             f"no lidar point projects into the {camera.height}x{camera.width} camera image "
             "(check lidar.extrinsic: it is T_cam_from_lidar)"
         )
-    return Decoded(image=lidar_to_network_image(sparse), header=msg.header)
+    if not has_intensity:
+        return Decoded(image=lidar_to_network_image(sparse), header=msg.header)
+    pixels = np.flatnonzero(hit)
+    winners = index.reshape(-1)[pixels]
+    # The winners' camera-frame depth, computed as the generator does (float64, then float32).
+    cam = xyz[winners] @ T[:3, :3].T + T[:3, 3]
+    sparse = np.full(size, np.nan, dtype=np.float32)
+    sparse.reshape(-1)[pixels] = cam[:, 2]
+    intensity = np.full(size, np.nan, dtype=np.float32)
+    intensity.reshape(-1)[pixels] = points[winners, 3]
+    return Decoded(image=lidar_to_network_image(sparse, intensity), header=msg.header)

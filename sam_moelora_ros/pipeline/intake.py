@@ -93,7 +93,7 @@ class SensorIntake:
         self._newest[name] = stamp
         health.ok()
         self.decoders.accept(name, decoded)
-        self._submit(self.sync.push(name, stamp, decoded, now_s))
+        self._release(self.sync.push(name, stamp, decoded, now_s))
 
     def camera_info(self, msg: Any, now_s: float) -> None:
         """A CameraInfo received at ``now_s`` (the decoders keep the camera); never raises."""
@@ -109,4 +109,9 @@ class SensorIntake:
 
     def poll(self, now_s: float) -> None:
         """The poll timer: release frames whose waits ran out."""
-        self._submit(self.sync.poll(now_s))
+        self._release(self.sync.poll(now_s))
+
+    def _release(self, frames: list[Frame]) -> None:
+        """Render the frames' event packets (``SensorDecoders.complete``), then submit them."""
+        if frames:
+            self._submit(self.decoders.complete(frames))

@@ -85,11 +85,18 @@ def output_header(frame: Frame, camera: Camera | None) -> Any:
     """The header the labels carry: the anchor's, in the camera's frame for LiDAR/event anchors.
 
     LiDAR and event images were rendered into the camera, so their labels are pixels of the
-    camera's image plane and say so (stamp of the anchor, ``frame_id`` of the camera).
+    camera's image plane and say so (stamp of the anchor, ``frame_id`` of the camera: camera_info's,
+    else that of the frame's RGB or depth image; the anchor's own only when neither is known).
     """
     header = frame.messages[frame.anchor].header
-    if frame.anchor in ("lidar", "event") and camera is not None and camera.frame_id:
-        return plain_header(int(header.stamp.sec), int(header.stamp.nanosec), camera.frame_id)
+    if frame.anchor not in ("lidar", "event"):
+        return header
+    camera_frame = camera.frame_id if camera is not None else ""
+    for name in ("rgb", "depth"):
+        if not camera_frame and name in frame.present:
+            camera_frame = str(frame.messages[name].header.frame_id)
+    if camera_frame:
+        return plain_header(int(header.stamp.sec), int(header.stamp.nanosec), camera_frame)
     return header
 
 

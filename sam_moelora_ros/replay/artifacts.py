@@ -45,6 +45,37 @@ def save_png(path: Path, rgb: np.ndarray) -> None:
     cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
 
 
+def save_inputs_png(
+    root: Path, index: int, images: dict[str, np.ndarray], size_hw: tuple[int, int]
+) -> list[Path]:
+    """Write a frame's network images to ``root/<modality>/<index:05d>.png`` (``--save-inputs``).
+
+    ``images``: what the Segmenter received (``H x W x 3`` uint8 RGB per present modality);
+    ``size_hw``: the camera's size, at which the Segmenter reads every modality. An image of
+    another size is resampled as the Segmenter does it (``model.preprocess.resize``: nearest for
+    sparse modalities, bilinear otherwise), rounded to uint8; camera-sized ones are written
+    byte for byte. Absent modalities get no file.
+    """
+    written = []
+    for name, image in images.items():
+        if image.shape[:2] != tuple(size_hw):
+            image = _resized_like_the_model(image, size_hw, name)
+        path = root / name / f"{index:05d}.png"
+        save_png(path, image)
+        written.append(path)
+    return written
+
+
+def _resized_like_the_model(image: np.ndarray, size_hw: tuple[int, int], name: str) -> np.ndarray:
+    import torch
+
+    from sam_moelora_ros.model.preprocess import resize
+
+    tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None]
+    out = resize(tensor, (int(size_hw[0]), int(size_hw[1])), name)[0].permute(1, 2, 0)
+    return np.ascontiguousarray(out.round().clamp(0, 255).to(torch.uint8).numpy())
+
+
 def save_gif(path: Path, frames: Sequence[np.ndarray], fps: float = 5.0) -> Path | None:
     """An animated GIF of ``frames`` (Pillow, shipped with matplotlib); None without frames."""
     if not frames:

@@ -5,14 +5,16 @@ Example::
     replay_eval --bag demo_output/bag --out demo_output --drop lidar@4:9 --drop-rate event=0.5
 
 Writes ``metrics.json``, ``frames.json``, ``confusion.png``, ``robustness.png``,
-``overlays/*.png`` + ``overlays.gif`` and, with ``--output-bag``, ``labels_bag/`` to ``--out``.
-See docs/replay.md for the report's fields.
+``overlays/*.png`` + ``overlays.gif``, with ``--output-bag`` ``labels_bag/`` and with
+``--save-inputs`` ``inputs/<modality>/<frame>.png`` to ``--out``. See docs/replay.md for the
+report's fields.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 from collections.abc import Sequence
@@ -23,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from sam_moelora_ros.bag import BagError, BagReader
+from sam_moelora_ros.replay.inputs import check_topic_types
 from sam_moelora_ros.replay.pipeline import DEFAULT_TOPICS, ReplayRunner, parse_topic_overrides
 from sam_moelora_ros.replay.report import Evaluation, summary_rows
 from sam_moelora_ros.replay.scenarios import Scenario
@@ -94,21 +97,30 @@ def evaluate_bag(
     progress: bool = True,
     node_params: dict[str, Any] | None = None,
     device: str = "auto",
+    save_inputs: bool = False,
+    backend: str = "torch",
+    providers: Sequence[str] | None = None,
 ) -> ReplayOutcome:
     """Replay ``bag`` through the node's pipeline and write the report to ``out``.
 
     ``max_frames`` None or 0: every frame. Ground truth of another size than the camera's is an
-    error unless ``resize_labels`` (then the report counts the resized frames).
+    error unless ``resize_labels`` (then the report counts the resized frames). Without
+    ``labels_dir`` the label topic is ground truth when the bag has it (it must when named in
+    ``topics``); a bag without one is replayed unscored. ``save_inputs``: write every frame's
+    network images to ``out/inputs/<modality>/<index:05d>.png``. ``backend``/``providers``: see
+    :func:`~sam_moelora_ros.inference.build_segmenter` (onnxruntime: ``adapter`` is an exported
+    folder).
     """
     from tqdm import tqdm
 
     from sam_moelora_ros.classes import DELIVER_CLASSES, palette_for
     from sam_moelora_ros.evaluation import save_confusion_png
-    from sam_moelora_ros.inference.segmenter import Segmenter
+    from sam_moelora_ros.inference.factory import build_segmenter
     from sam_moelora_ros.replay.artifacts import (
         OutputBag,
         overlay_image,
         save_gif,
+        save_inputs_png,
         save_png,
         save_robustness_plot,
     )
@@ -119,17 +131,19 @@ def evaluate_bag(
     out.mkdir(parents=True, exist_ok=True)
     explicit = set(topics or {}) & {"rgb", "depth", "event", "lidar", "labels"}
     wanted = {**DEFAULT_TOPICS, **(topics or {})}
-    with BagReader(bag) as reader:  # fail on a wrong topic before paying for the model
-        roles = explicit | {"rgb"} | ({"labels"} if labels_dir is None else set())
+    with BagReader(bag) as reader:  # fail on a wrong topic or type before paying for the model
+        roles = explicit | {"rgb"}
         reader.require(sorted({wanted[r] for r in roles}))
+        check_topic_types(reader, wanted, sorted(roles))
+        has_labels = wanted["labels"] in reader.topics
     if segmenter is None:
-        segmenter = Segmenter.from_files(adapter or None, device=device)
+        segmenter = build_segmenter(backend, adapter or None, device=device, providers=providers)
     k = segmenter.num_classes
     names = list(DELIVER_CLASSES) if k == len(DELIVER_CLASSES) else [f"class{i}" for i in range(k)]
     palette = palette_for(k)
     scenario = scenario or Scenario()
     truth: Any = "topic" if labels_dir is None else DeliverLabels(Path(labels_dir))
-    runner = ReplayRunner(segmenter, topics, scenario, node_params, truth)
+    runner = ReplayRunner(segmenter, topics, scenario, node_params, truth, save_inputs)
     labels: dict[int, np.ndarray] = {}
     with BagReader(bag) as reader:
         evaluation = Evaluation(names, scenario, reader.start_ns, resize_labels)
@@ -161,6 +175,8 @@ def evaluate_bag(
                     labels[result.stamp_ns] = result.labels
                 if outbag is not None:
                     outbag.add_result(result)
+                if save_inputs:
+                    save_inputs_png(out / "inputs", index, result.inputs, result.labels.shape)
                 if overlays and index % stride == 0:
                     t = (result.stamp_ns - reader.start_ns) * 1e-9
                     score = "-" if frame_miou is None else f"{100 * frame_miou:.1f}"
@@ -182,12 +198,11 @@ def evaluate_bag(
             "model": segmenter.describe(),
             "topics": runner.topics,
             "scenario": scenario.describe(),
-            "ground_truth": {
-                "source": "topic " + runner.topics["labels"],
-                "matching": "by stamp: the label message whose header stamp equals the anchor's",
-            }
+            "ground_truth": _truth_source(runner.topics["labels"], has_labels)
             if labels_dir is None
             else truth.describe(Path(labels_dir)),
+            "extrinsic": None if runner.extrinsic is None else runner.extrinsic.describe(),
+            "inputs": runner.inputs_info,
         }
         metrics = evaluation.metrics(runner.log, extra)
     metrics["runtime_s"] = round(time.perf_counter() - started, 3)
@@ -200,6 +215,15 @@ def evaluate_bag(
     return ReplayOutcome(metrics, labels, out)
 
 
+def _truth_source(topic: str, present: bool) -> dict[str, Any]:
+    if not present:
+        return {"source": None, "matching": f"none: the bag has no {topic} (frames unscored)"}
+    return {
+        "source": "topic " + topic,
+        "matching": "by stamp: the label message whose header stamp equals the anchor's",
+    }
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="replay_eval",
@@ -207,7 +231,11 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--bag", required=True, type=Path, help="rosbag2 folder (sqlite3 or mcap)")
-    p.add_argument("--adapter", default="", help="adapter .safetensors (default: shipped model)")
+    p.add_argument(
+        "--adapter",
+        default="",
+        help="adapter .safetensors (default: shipped model); onnxruntime: the exported folder",
+    )
     p.add_argument("--out", required=True, type=Path, help="report folder")
     src = p.add_mutually_exclusive_group()
     src.add_argument(
@@ -229,6 +257,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of --drop-rate draws")
     p.add_argument("--output-bag", action="store_true", help="write OUT/labels_bag with labels")
     p.add_argument(
+        "--save-inputs",
+        action="store_true",
+        help="write each frame's network input images, as the model received them at the "
+        "camera's size, to OUT/inputs/<modality>/<frame:05d>.png",
+    )
+    p.add_argument(
         "--max-frames",
         type=_non_negative_int,
         default=None,
@@ -241,6 +275,12 @@ def build_parser() -> argparse.ArgumentParser:
         "it; the report counts the resized frames",
     )
     p.add_argument("--device", default="auto")
+    p.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"))
+    p.add_argument(
+        "--providers",
+        default="CPUExecutionProvider",
+        help="--backend onnxruntime: comma-separated providers in priority order",
+    )
     p.add_argument(
         "--param",
         action="append",
@@ -277,11 +317,26 @@ def parse_params(items: Sequence[str]) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Console script ``replay_eval``; exit 2 on a usage/bag/ground-truth error, 1 on a model error
     or when no frame at all was segmented."""
+    args = build_parser().parse_args(argv)
+    # One-off facts of the replay (the extrinsic's tf chain) as log lines on stdout.
+    log = logging.getLogger("sam_moelora_ros.replay")
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("replay_eval: %(message)s"))
+    log.addHandler(handler)
+    level = log.level
+    log.setLevel(logging.INFO)
+    try:
+        return _main(args)
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+
+
+def _main(args: argparse.Namespace) -> int:
     from sam_moelora_ros.evaluation import format_table
     from sam_moelora_ros.inference.segmenter import SegmenterError
     from sam_moelora_ros.params import ParameterError
 
-    args = build_parser().parse_args(argv)
     try:
         topics = parse_topic_overrides(args.topic)
         if args.labels_topic:
@@ -301,6 +356,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             progress=not args.no_progress,
             node_params=params,
             device=args.device,
+            save_inputs=args.save_inputs,
+            backend=args.backend,
+            providers=args.providers.split(","),
         )
     except (BagError, ValueError, ParameterError, FileNotFoundError) as exc:
         print(f"replay_eval: error: {exc}", file=sys.stderr)

@@ -26,19 +26,22 @@ EVENT_DROP = "event@3.3:3.7"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from sam_moelora_ros.inference.segmenter import default_adapter_path
+    from sam_moelora_ros.inference.default_model import (
+        default_adapter_path,
+        default_model_location,
+    )
 
     p = argparse.ArgumentParser(prog="python -m sam_moelora_ros.replay.demo", description=__doc__)
     p.add_argument("--out", type=Path, default=Path("demo_output"))
     p.add_argument("--adapter", default="", help="model (default: the shipped default model)")
-    p.add_argument("--frames", type=int, default=FRAMES)
+    p.add_argument("--frames", type=_positive_int, default=FRAMES, help="frames to generate")
     args = p.parse_args(argv)
     adapter = args.adapter or default_adapter_path()
     if adapter is None:
         print(
-            "make demo: the shipped default model sam_moelora_ros/models/default_tiny.safetensors "
-            "is missing.\nIt is produced by training (see README, 'Training the default model'); "
-            "or run: python -m sam_moelora_ros.replay.demo --adapter PATH.safetensors",
+            f"make demo: the default model {default_model_location()} is missing; it is "
+            "produced by training (see README, 'Training the default model'), or run: "
+            "python -m sam_moelora_ros.replay.demo --adapter PATH.safetensors",
             file=sys.stderr,
         )
         return 2
@@ -77,6 +80,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"overlays.gif, labels_bag/ (open in Foxglove)  [{time.perf_counter() - start:.0f} s]"
     )
     return 0
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (the generator needs at least one frame)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
+    return value
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from sam_moelora_ros.replay.live import run_live
+from sam_moelora_ros.replay.pipeline import parse_topic_overrides
 from sam_moelora_ros.replay.scenarios import Scenario
 
 DEMO_BAG = "synthetic_train_seed7"
@@ -54,6 +55,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="NAME=VALUE",
         help="node parameter override (YAML value), e.g. sensors.lidar.max_wait=0.2",
     )
+    p.add_argument(
+        "--topic",
+        action="append",
+        default=[],
+        metavar="ROLE=TOPIC",
+        help="the bag's topic for a role (rgb, depth, event, lidar, camera_info, tf_static, "
+        "labels), e.g. rgb=/camera/camera/color/image_raw/compressed",
+    )
     p.add_argument("--demo", action="store_true", help="generate the demo bag first")
     args = p.parse_args(argv)
     bag = args.bag
@@ -74,6 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not sep:
             p.error(f"--param {item!r}: expected NAME=VALUE")
         overrides[name] = yaml.safe_load(value)
+    try:
+        topics = parse_topic_overrides(args.topic)
+    except ValueError as exc:
+        p.error(str(exc))
     env = dict(os.environ)
     env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")  # DDS stays on loopback
     recorded = run_live(
@@ -84,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         env=env,
         scenario=Scenario.parse(drop=args.drop),
         node_params=overrides,
+        topics=topics,
     )
     print(json.loads((args.out / "live_metrics.json").read_text()), f"({len(recorded)} frames)")
     return 0

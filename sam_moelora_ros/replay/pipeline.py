@@ -12,6 +12,7 @@ the same frames. The live-vs-offline ROS test checks the two paths give identica
 from __future__ import annotations
 
 import bisect
+import logging
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -25,10 +26,23 @@ from sam_moelora_ros.inference.segmenter import Segmenter
 from sam_moelora_ros.params import build_config
 from sam_moelora_ros.pipeline.assembly import SensorDecoders, frame_inputs, sync_config
 from sam_moelora_ros.pipeline.decode import BadMessage, Decoded
+from sam_moelora_ros.pipeline.event_stream import EventSlice
+from sam_moelora_ros.replay.extrinsic import Extrinsic, bag_extrinsic, find_extrinsic
+from sam_moelora_ros.replay.inputs import check_topic_types, preflight
 from sam_moelora_ros.replay.scenarios import CORRUPT, DROP, Scenario, corrupt_message
-from sam_moelora_ros.sensors.extrinsics import extrinsic_matrix
 from sam_moelora_ros.sync.synchronizer import Frame, Synchronizer
 from sam_moelora_ros.synthetic import topics as tp
+
+__all__ = [
+    "DEFAULT_TOPICS",
+    "FrameResult",
+    "ReplayLog",
+    "ReplayRunner",
+    "bag_extrinsic",
+    "parse_topic_overrides",
+]
+
+_log = logging.getLogger(__name__)
 
 GT_TOLERANCE_NS = 1_000_000
 """A ground-truth image matches a frame when their stamps differ by at most 1 ms."""
@@ -66,67 +80,6 @@ def parse_topic_overrides(items: list[str] | None) -> dict[str, str]:
     return out
 
 
-def _transform(tf: Any) -> np.ndarray:
-    t, q = tf.transform.translation, tf.transform.rotation
-    return extrinsic_matrix([t.x, t.y, t.z, q.x, q.y, q.z, q.w])
-
-
-def extrinsic_from_tf(transforms: list[Any], camera_frame: str, lidar_frame: str) -> np.ndarray:
-    """``T_cam_from_lidar`` from TransformStamped messages (parent -> child chains to a root).
-
-    Raises:
-        ValueError: the two frames are not connected by the transforms.
-    """
-    parent: dict[str, tuple[str, np.ndarray]] = {
-        tf.child_frame_id: (tf.header.frame_id, _transform(tf)) for tf in transforms
-    }
-
-    def to_root(frame: str) -> tuple[str, np.ndarray]:
-        pose, seen = np.eye(4), {frame}
-        while frame in parent:
-            frame, step = parent[frame][0], parent[frame][1]
-            pose = step @ pose
-            if frame in seen:
-                break
-            seen.add(frame)
-        return frame, pose
-
-    cam_root, root_from_cam = to_root(camera_frame)
-    lidar_root, root_from_lidar = to_root(lidar_frame)
-    if cam_root != lidar_root:
-        raise ValueError(f"no transform chain between {camera_frame!r} and {lidar_frame!r}")
-    return np.linalg.inv(root_from_cam) @ root_from_lidar
-
-
-def bag_extrinsic(reader: BagReader, topics: Mapping[str, str], default: np.ndarray) -> np.ndarray:
-    """The LiDAR->camera extrinsic the bag's ``/tf_static`` gives, else ``default``.
-
-    Frames come from the first CameraInfo and the first LiDAR cloud, so the live node can be
-    given the same ``lidar.extrinsic`` parameter the offline replay uses.
-    """
-    wanted = [
-        topics[r] for r in ("tf_static", "camera_info", "lidar") if topics[r] in reader.topics
-    ]
-    if len(wanted) < 3:
-        return default
-    found: dict[str, Any] = {}
-    for rec in reader.messages(wanted, order="log"):
-        if rec.msg is not None and rec.topic not in found:
-            found[rec.topic] = rec.msg
-        if len(found) == 3:
-            break
-    if len(found) < 3:
-        return default
-    camera_frame = found[topics["camera_info"]].header.frame_id
-    lidar_frame = found[topics["lidar"]].header.frame_id
-    try:
-        return extrinsic_from_tf(
-            list(found[topics["tf_static"]].transforms), camera_frame, lidar_frame
-        )
-    except ValueError:
-        return default
-
-
 @dataclass
 class FrameResult:
     """One segmented frame and what the report needs about it."""
@@ -146,6 +99,8 @@ class FrameResult:
     log_ns: int = 0
     condition: str | None = None
     ground_truth: np.ndarray | None = None
+    inputs: dict[str, np.ndarray] = field(default_factory=dict)
+    """The network images the model received (``keep_inputs`` runs only)."""
 
 
 @dataclass
@@ -174,6 +129,12 @@ class ReplayRunner:
         node_params: node parameter overrides (dotted names), e.g. ``{"anchor": "rgb"}``.
         ground_truth: ``"topic"`` (the ``labels`` role) or an object with ``lookup(index)``
             returning a label image for the index-th anchor message (a DELIVER folder).
+        keep_inputs: keep each frame's network images in :attr:`FrameResult.inputs`.
+
+    Before the first message, :meth:`run` checks every replayed topic's type against the role
+    (``replay.inputs``), the first CameraInfo and the event camera's alignment, and finds the
+    LiDAR extrinsic (``replay.extrinsic``): each problem is one ValueError, never one rejection
+    per message. :attr:`extrinsic` and :attr:`inputs_info` then say what was found.
     """
 
     def __init__(
@@ -183,14 +144,19 @@ class ReplayRunner:
         scenario: Scenario | None = None,
         node_params: Mapping[str, Any] | None = None,
         ground_truth: Any = "topic",
+        keep_inputs: bool = False,
     ) -> None:
         self.segmenter = segmenter
         self.topics = {**DEFAULT_TOPICS, **(topics or {})}
         self.scenario = scenario or Scenario()
         self.params = dict(node_params or {})
         self.ground_truth = ground_truth
+        self.keep_inputs = keep_inputs
         self.log = ReplayLog()
         self.sync: Synchronizer | None = None
+        self.extrinsic: Extrinsic | None = None
+        self.inputs_info: dict[str, Any] = {}
+        self._camera_info: Any = None
 
     def needed_topics(
         self, reader: BagReader, explicit: set[str]
@@ -205,11 +171,36 @@ class ReplayRunner:
             and (self.topics[n] in reader.topics or n == cfg.anchor or n in explicit)
         }
         required = [self.topics[cfg.anchor], *(self.topics[r] for r in explicit)]
-        if self.ground_truth == "topic":
-            required.append(self.topics["labels"])
         if "lidar" in sensors:
             required.append(self.topics["camera_info"])
         return sensors, list(dict.fromkeys(required))
+
+    def prepare(self, reader: BagReader, explicit: set[str]) -> tuple[dict[str, str], Any]:
+        """Check the bag before reading it; ``(sensor -> topic replayed, node config)``.
+
+        Raises BagError (a missing topic or type) or ValueError (a topic of the wrong type, an
+        unusable CameraInfo, misaligned events, /tf_static that does not connect the frames).
+        """
+        sensors, required = self.needed_topics(reader, explicit)
+        reader.require(required)
+        check_topic_types(
+            reader, self.topics, [*sensors, "camera_info", "tf_static", "labels", "condition"]
+        )
+        enabled = {f"sensors.{n}.enabled": n in sensors for n in MODALITIES}
+        cfg = build_config({**self.params, **enabled})
+        info = preflight(reader, self.topics, sensors, cfg)
+        self._camera_info = info.pop("camera_info_msg", None)
+        self.inputs_info = info
+        self.extrinsic = None
+        if "lidar" in sensors:
+            self.extrinsic = find_extrinsic(
+                reader,
+                self.topics,
+                cfg.extrinsic,
+                explicit_parameter="lidar.extrinsic" in self.params,
+            )
+            _log.info(self.extrinsic.log_line())
+        return sensors, cfg
 
     def run(
         self,
@@ -223,12 +214,11 @@ class ReplayRunner:
 
         ``on_message(record)`` is called for every record read (e.g. to copy it to an output bag).
         """
-        sensors, required = self.needed_topics(reader, explicit_topics or set())
-        reader.require(required)
-        enabled = {f"sensors.{n}.enabled": n in sensors for n in MODALITIES}
-        cfg = build_config({**self.params, **enabled})
-        extrinsic = bag_extrinsic(reader, self.topics, cfg.extrinsic)
+        sensors, cfg = self.prepare(reader, explicit_topics or set())
+        extrinsic = cfg.extrinsic if self.extrinsic is None else self.extrinsic.matrix
         decoders = SensorDecoders(cfg, extrinsic)
+        if self._camera_info is not None:  # the camera's calibration, known from the start
+            decoders.camera_info(self._camera_info)
         self.sync = sync = Synchronizer(sync_config(cfg))
         by_topic = {t: n for n, t in sensors.items()}
         extra = [self.topics[r] for r in ("camera_info", "labels", "condition")]
@@ -279,7 +269,7 @@ class ReplayRunner:
             if max_frames is not None and emitted >= max_frames:
                 break
         else:
-            for frame in sync.flush():
+            for frame in decoders.complete(sync.flush()):
                 if max_frames is None or emitted < max_frames:
                     emitted += 1
                     pending.append(self._segment(frame))
@@ -301,7 +291,7 @@ class ReplayRunner:
         action = self.scenario.action(sensor, (rec.stamp_ns - start_ns) * 1e-9)
         if action == DROP:
             log.dropped_by_scenario[sensor] = log.dropped_by_scenario.get(sensor, 0) + 1
-            return sync.poll(rec.stamp_s)
+            return decoders.complete(sync.poll(rec.stamp_s))
         msg = rec.msg
         if action == CORRUPT and msg is not None:
             log.corrupted_by_scenario[sensor] = log.corrupted_by_scenario.get(sensor, 0) + 1
@@ -312,14 +302,17 @@ class ReplayRunner:
         except BadMessage as exc:
             reason = f"{exc}" + (f" ({rec.error})" if rec.error else "")
             log.reject(sensor, rec.stamp_ns, reason)
-            return sync.poll(rec.stamp_s)
+            return decoders.complete(sync.poll(rec.stamp_s))
         except Exception as exc:  # as the node: one message never stops the replay
             log.reject(sensor, rec.stamp_ns, f"{type(exc).__name__}: {exc}")
-            return sync.poll(rec.stamp_s)
+            return decoders.complete(sync.poll(rec.stamp_s))
         finally:
             log.decode_s += time.perf_counter() - start
-        decoded = _Stamped(decoded.image, decoded.header, rec.log_ns)
-        return sync.push(sensor, rec.stamp_s, decoded, rec.stamp_s)
+        if isinstance(decoded, EventSlice):
+            decoded = _StampedSlice(decoded.image, decoded.header, decoded.events, rec.log_ns)
+        else:
+            decoded = _Stamped(decoded.image, decoded.header, rec.log_ns)
+        return decoders.complete(sync.push(sensor, rec.stamp_s, decoded, rec.stamp_s))
 
     def _segment(self, frame: Frame) -> FrameResult:
         """As the node's ``InferenceWorker``: the present modalities, anchor's size."""
@@ -339,6 +332,7 @@ class ReplayRunner:
             wait_s=frame.wait_s,
             forced=frame.forced,
             log_ns=getattr(anchor, "log_ns", 0),
+            inputs=dict(images) if self.keep_inputs else {},
         )
 
     def _store_truth(self, rec: BagMessage, truth: dict[int, np.ndarray]) -> None:
@@ -366,6 +360,13 @@ class ReplayRunner:
 @dataclass(frozen=True)
 class _Stamped(Decoded):
     """A decoded message plus the bag receive time of its record (for condition lookup)."""
+
+    log_ns: int = 0
+
+
+@dataclass(frozen=True)
+class _StampedSlice(EventSlice):
+    """An event packet plus the bag receive time of its record (when packets anchor frames)."""
 
     log_ns: int = 0
 

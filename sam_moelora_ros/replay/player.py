@@ -5,11 +5,15 @@ bytes (``Publisher.publish(bytes)``, no conversion) in receive order, honouring 
 scaled by ``rate``; a topic recorded latched (``/tf_static``) is published latched (transient
 local) when its message package is importable. A :class:`~.scenarios.Scenario` may drop or
 corrupt sensor messages on the way, as the offline replay does.
+
+Every type is published as recorded: ``sensor_msgs/CompressedImage`` (image_transport's
+``compressed`` and ``compressedDepth`` topics), PointCloud2, Image, and
+``event_camera_msgs/EventPacket`` where that package is importable (a ROS install); a topic
+whose package is missing is listed in :attr:`BagPlayer.skipped` with how to install it.
 """
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -19,7 +23,10 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 
 from sam_moelora_ros import MODALITIES
 from sam_moelora_ros.bag import BagReader
+from sam_moelora_ros.params.config import canonical_type
 from sam_moelora_ros.replay.scenarios import CORRUPT, DROP, Scenario, corrupt_message
+from sam_moelora_ros.ros.message_types import MessagePackageMissing
+from sam_moelora_ros.ros.message_types import message_class as load_message_class
 
 RELIABLE = QoSProfile(
     history=HistoryPolicy.KEEP_LAST, depth=50, reliability=ReliabilityPolicy.RELIABLE
@@ -35,11 +42,11 @@ LATCHED = QoSProfile(
 
 
 def message_class(msgtype: str) -> type | None:
-    """``sensor_msgs/msg/Image`` -> the rclpy class, or None when the package is not installed."""
-    package, _, name = msgtype.split("/")
+    """``sensor_msgs/msg/CompressedImage`` -> the rclpy class; None when its package is missing
+    (:func:`~sam_moelora_ros.ros.message_types.message_class` says how to install it)."""
     try:
-        return getattr(importlib.import_module(f"{package}.msg"), name)
-    except (ImportError, AttributeError):
+        return load_message_class(canonical_type(msgtype))
+    except MessagePackageMissing:
         return None
 
 
@@ -67,9 +74,10 @@ class BagPlayer:
         self.skipped: list[str] = []
         for topic in topics:
             msgtype = reader.topics[topic]
-            cls = message_class(msgtype)
-            if cls is None:
-                self.skipped.append(f"{topic} ({msgtype}: message package not installed)")
+            try:
+                cls = load_message_class(canonical_type(msgtype))
+            except MessagePackageMissing as exc:
+                self.skipped.append(f"{topic}: {exc}")
                 continue
             latched = any(q.durability.name == "TRANSIENT_LOCAL" for q in reader.qos(topic))
             self.pubs[topic] = node.create_publisher(cls, topic, LATCHED if latched else RELIABLE)

@@ -23,21 +23,23 @@ one-line error naming the parameter and exit code 2.
 
 from __future__ import annotations
 
-import functools
 import logging
 import sys
 from typing import Any
 
 import rclpy
+import rclpy.logging
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy._rclpy_pybind11 import RCLError
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, Image
 
 from sam_moelora_ros import MODALITIES
+from sam_moelora_ros.inference.factory import build_segmenter
 from sam_moelora_ros.inference.segmenter import Segmenter, SegmenterError, default_adapter_path
 from sam_moelora_ros.params import (
     PARAMETERS,
@@ -48,16 +50,11 @@ from sam_moelora_ros.params import (
     check_value,
     load_palette,
 )
-from sam_moelora_ros.pipeline.assembly import (
-    CLOUD,
-    SYNC_MAX_BUFFER,
-    SensorDecoders,
-    message_kind,
-    needs_camera_info,
-    sync_config,
-)
+from sam_moelora_ros.params.params_file import ParamsFileError, check_params_files
+from sam_moelora_ros.pipeline.assembly import SYNC_MAX_BUFFER, SensorDecoders, sync_config
 from sam_moelora_ros.pipeline.diagnostics import camera_info_report, sensor_reports
 from sam_moelora_ros.pipeline.intake import WARN_PERIOD_S, SensorIntake
+from sam_moelora_ros.pipeline.kinds import SUPPORTED_TYPES
 from sam_moelora_ros.pipeline.worker import (
     OUTPUT_KEYS,
     ROUTER_WINDOW,
@@ -65,6 +62,8 @@ from sam_moelora_ros.pipeline.worker import (
     OutputOptions,
 )
 from sam_moelora_ros.ros.process import NODE_NAME
+from sam_moelora_ros.ros.subscriptions import SensorSubscriptions
+from sam_moelora_ros.ros.tf_static import TfSource, TfUnavailable, make_tf_source
 from sam_moelora_ros.sync.synchronizer import SyncConfig, Synchronizer
 
 __all__ = [
@@ -131,11 +130,13 @@ class PerceptionNode(Node):
         core_logger.propagate = False
         self.config = self._declare_and_validate()
         cfg = self.config
+        self._tf = self._make_tf_source(cfg)
+        self._extrinsic_chain: list[str] = []
+        self._subscribe(cfg)  # before the model: a bad message_type fails at once
         self.segmenter = self._load_segmenter(cfg)
         self.class_names, self.palette = self._load_palette(cfg)
         self._output = OutputOptions(cfg.color, cfg.color_alpha, cfg.confidence)
         self.sync = Synchronizer(self._sync_config(cfg))
-        self._tf = self._make_tf_lookup(cfg)
         self._decoders = SensorDecoders(cfg, self._extrinsic)
 
         self._pub = {
@@ -152,7 +153,6 @@ class PerceptionNode(Node):
             camera=lambda: self._decoders.camera,
         )
         self._intake = SensorIntake(self._decoders, self.sync, self._worker.submit)
-        self._subscribe(cfg)
         self.add_on_set_parameters_callback(self._on_set_parameters)
 
         self._worker.start()
@@ -187,26 +187,26 @@ class PerceptionNode(Node):
         if cfg.torch_threads > 0:
             torch.set_num_threads(cfg.torch_threads)
         try:
-            segmenter = Segmenter.from_files(
+            segmenter = build_segmenter(
+                cfg.backend,
                 cfg.adapter or None,
                 cfg.sam_checkpoint or None,
                 device=cfg.device,
                 dtype=cfg.dtype,
                 merge_lora=cfg.merge_lora,
                 compile=cfg.compile_mode,
+                providers=cfg.providers,
+                provider_fallback=cfg.provider_fallback,
+                engine_cache_dir=cfg.engine_cache_dir or None,
+                threads=cfg.torch_threads,
             )
             check_model_modalities(cfg, segmenter.modalities)
+            warm = segmenter.warmup()  # a NaN/Inf forward is a start-up error, not "ready"
         except SegmenterError as exc:
-            hint = (
-                "; e.g. perception_node --ros-args -p model.adapter:=/path/to/adapter.safetensors"
-                if not cfg.adapter
-                else ""
-            )
-            raise StartupError(f"parameter 'model.adapter' = {cfg.adapter!r}: {exc}{hint}") from exc
+            raise _model_startup_error(cfg, exc) from exc
         except ParameterError as exc:
             raise StartupError(str(exc)) from exc
         source = cfg.adapter or f"{default_adapter_path()} (the shipped default model)"
-        warm = segmenter.warmup()
         self.get_logger().info(f"model {source}: warm-up took {warm * 1e3:.0f} ms")
         return segmenter
 
@@ -221,36 +221,27 @@ class PerceptionNode(Node):
         """The shared :func:`~sam_moelora_ros.pipeline.assembly.sync_config` (replay's too)."""
         return sync_config(cfg)
 
-    def _make_tf_lookup(self, cfg: NodeConfig) -> Any:
-        """A tf2 buffer+listener when ``lidar.use_tf`` (needs tf2_ros from the ROS install)."""
+    def _make_tf_source(self, cfg: NodeConfig) -> TfSource | None:
+        """tf2_ros, else the node's own /tf_static reader, when ``lidar.use_tf`` (ros/tf_static)."""
         if not (cfg.use_tf and cfg.sensors["lidar"].enabled):
             return None
         try:
-            import tf2_ros  # not on PyPI: available only in a ROS install
-        except ImportError as exc:
-            raise StartupError(
-                "parameter 'lidar.use_tf' = True: tf2_ros is not importable in this environment; "
-                "set lidar.use_tf: false and give lidar.extrinsic"
-            ) from exc
-        buffer = tf2_ros.Buffer()
-        self._tf_listener = tf2_ros.TransformListener(buffer, self)
-        return buffer
+            return make_tf_source(self)
+        except TfUnavailable as exc:
+            raise StartupError(str(exc)) from exc
 
     def _subscribe(self, cfg: NodeConfig) -> None:
+        """Each sensor with its topic's type (``sensors.<s>.message_type``, ros/subscriptions)."""
         qos = input_qos(cfg.qos_profile, cfg.qos_depth)
-        self._subs = []
-        for name in cfg.enabled:
-            msg_type = PointCloud2 if message_kind(cfg, name) == CLOUD else Image
-            callback = functools.partial(self._on_sensor, name)
-            self._subs.append(
-                self.create_subscription(msg_type, cfg.sensors[name].topic, callback, qos)
+        try:
+            self._subs = SensorSubscriptions(
+                self, cfg, qos, self._on_sensor, self._on_camera_info, SUPPORTED_TYPES
             )
-        if self._needs_camera_info():
-            info = cfg.camera_info_topic
-            self._subs.append(self.create_subscription(CameraInfo, info, self._on_camera_info, qos))
+        except ParameterError as exc:
+            raise StartupError(str(exc)) from exc
 
     def _needs_camera_info(self) -> bool:
-        return needs_camera_info(self.config)
+        return self._subs.camera_info_subscribed
 
     # ------------------------------------------------------------------ callbacks, clock, tf2
     def _now(self) -> float:
@@ -265,23 +256,24 @@ class PerceptionNode(Node):
     def _on_poll(self) -> None:
         self._intake.poll(self._now())
 
-    def _extrinsic(self, msg: PointCloud2) -> Any:
+    def _extrinsic(self, msg: Any) -> Any:
+        """T_cam_from_lidar: looked up per cloud when ``lidar.use_tf``; the chain logged once."""
         camera = self._decoders.camera
         if self._tf is None or camera is None:
             return self.config.extrinsic
         try:
-            import numpy as np
-
-            tf = self._tf.lookup_transform(
-                camera.frame_id, msg.header.frame_id, rclpy.time.Time()
-            ).transform
-            q, t = tf.rotation, tf.translation
-            from sam_moelora_ros.sensors.extrinsics import extrinsic_matrix
-
-            return np.asarray(extrinsic_matrix([t.x, t.y, t.z, q.x, q.y, q.z, q.w]))
+            matrix, chain = self._tf.lookup(camera.frame_id, msg.header.frame_id)
         except Exception as exc:
-            self._intake.warn("lidar_tf", f"tf2 lookup failed ({exc}); using lidar.extrinsic")
+            self._intake.warn(
+                "lidar_tf", f"{self._tf.name} lookup failed ({exc}); using lidar.extrinsic"
+            )
             return self.config.extrinsic
+        if chain != self._extrinsic_chain:
+            self._extrinsic_chain = chain
+            self.get_logger().info(
+                f"lidar.use_tf: T_cam_from_lidar from {self._tf.name}, chain {' -> '.join(chain)}"
+            )
+        return matrix
 
     # ------------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:
@@ -293,6 +285,12 @@ class PerceptionNode(Node):
         reports = sensor_reports(
             NODE_NAME, status, intake.health, topics, now, self._worker.presence
         )
+        self._subs.decorate(reports)
+        if self._tf is not None:
+            chain = " -> ".join(self._extrinsic_chain) or "lookup pending"
+            for report in reports:
+                if report.name.endswith(" sensor lidar"):
+                    report.values["extrinsic_from"] = f"{self._tf.name}: {chain}"
         if self._needs_camera_info():
             size = self._decoders.camera_size()
             reports.append(camera_info_report(NODE_NAME, True, intake.camera_health, size, now))
@@ -334,17 +332,57 @@ class PerceptionNode(Node):
         logging.getLogger("sam_moelora_ros").removeHandler(self._log_handler)
 
 
+_MODEL_PARAMETERS = {
+    "sam_checkpoint": ("model.sam_checkpoint", "sam_checkpoint"),
+    "device": ("model.device", "device"),
+    "dtype": ("model.dtype", "dtype"),
+    "compile": ("model.compile", "compile_mode"),
+    "backend": ("model.backend", "backend"),
+    "providers": ("model.providers", "providers"),
+}
+"""``SegmenterError.input_name`` -> (the parameter to name, its NodeConfig field); anything else
+(the adapter, its weights, the warm-up) is ``model.adapter``."""
+
+
+def _model_startup_error(cfg: NodeConfig, exc: SegmenterError) -> StartupError:
+    """The one line for a model that cannot start, naming the parameter to fix."""
+    name, field = _MODEL_PARAMETERS.get(exc.input_name, ("model.adapter", "adapter"))
+    value = getattr(cfg, field)
+    value = list(value) if isinstance(value, tuple) else value
+    hint = ""
+    if name == "model.adapter" and not cfg.adapter:
+        hint = "; e.g. perception_node --ros-args -p model.adapter:=/path/to/adapter.safetensors"
+    return StartupError(f"parameter '{name}' = {value!r}: {exc}{hint}")
+
+
+def _fatal(message: str) -> int:
+    rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {message}")
+    return 2
+
+
 def main(args: list[str] | None = None) -> int:
-    """Console script ``perception_node``: spin until SIGINT; exit 2 on a start-up error."""
-    rclpy.init(args=args)
+    """Console script ``perception_node``: spin until SIGINT; exit 2 on a start-up error.
+
+    ``--params-file`` arguments are checked before ``rclpy.init`` (rcl would end with a traceback
+    on a file that is not YAML, and block forever on a named pipe); whatever else rcl refuses in
+    the command line is one line and exit 2 as well.
+    """
+    try:
+        check_params_files(sys.argv if args is None else args)
+    except ParamsFileError as exc:
+        return _fatal(str(exc))
+    try:
+        rclpy.init(args=args)
+    except RCLError as exc:  # e.g. a params file in a layout rcl does not accept
+        reason = str(exc).splitlines()[0].split(", at /")[0]
+        return _fatal(f"the ROS command line was refused: {reason}")
     node: PerceptionNode | None = None
     code = 0
     try:
         node = PerceptionNode()
         rclpy.spin(node)
     except StartupError as exc:
-        rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {exc}")
-        code = 2
+        code = _fatal(str(exc))
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:

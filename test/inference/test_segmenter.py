@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,7 @@ import torch
 from segmenter_helpers import MODALITIES, frame, tiny_model
 
 from sam_moelora_ros.inference.segmenter import (
+    DEFAULT_MODEL_ENV,
     Segmentation,
     Segmenter,
     SegmenterError,
@@ -166,10 +168,23 @@ def test_from_files_errors_say_what_to_pass(tmp_path: Path) -> None:
         Segmenter.from_files(model_path, tmp_path / "sam.pth")
 
 
-@pytest.mark.skipif(default_adapter_path() is not None, reason="the package ships a model")
-def test_no_default_model_is_a_clear_error() -> None:
-    with pytest.raises(SegmenterError, match="default_tiny.safetensors.*pass the path"):
+def test_no_default_model_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default model's path points at a missing file: what an install without one sees."""
+    missing = tmp_path / "no_default.safetensors"
+    monkeypatch.setenv(DEFAULT_MODEL_ENV, str(missing))
+    assert default_adapter_path() is None
+    with pytest.raises(SegmenterError, match=r"no_default\.safetensors\); pass the path") as err:
         Segmenter.from_files("")
+    assert err.value.input_name == "adapter"
+
+
+def test_the_default_model_path_can_be_pointed_elsewhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = save_adapter(tiny_model(num_classes=7), tmp_path / "site.safetensors", True)
+    monkeypatch.setenv(DEFAULT_MODEL_ENV, str(path))
+    assert default_adapter_path() == path
+    assert Segmenter.from_files(None, device="cpu").num_classes == 7
 
 
 def test_a_module_without_config_is_rejected() -> None:
@@ -177,5 +192,35 @@ def test_a_module_without_config_is_rejected() -> None:
         Segmenter(torch.nn.Linear(2, 2), device="cpu")
 
 
-def test_warmup_runs(segmenter: Segmenter) -> None:
-    assert segmenter.warmup((16, 16)) >= 0.0
+def test_warmup_returns_its_own_duration(segmenter: Segmenter) -> None:
+    start = time.perf_counter()
+    took = segmenter.warmup((16, 16))
+    assert 0.0 < took <= time.perf_counter() - start
+
+
+def _overflowing_adapter(path: Path, factor: float) -> Path:
+    """Finite LoRA factors (so the file loads) whose products overflow float32."""
+    model = tiny_model(seed=8)
+    with torch.no_grad():
+        for layer in model.encoder.lora_layers:
+            for expert in layer.experts.values():
+                expert.lora_A.fill_(factor)
+                expert.lora_B.fill_(factor)
+    return save_adapter(model, path, include_backbone=True)
+
+
+def test_a_model_whose_forward_overflows_is_not_declared_ready(tmp_path: Path) -> None:
+    # 1e18 * 1e18 * rank 8 = 8e36 fits in float32, so merging works; the forward then overflows.
+    path = _overflowing_adapter(tmp_path / "overflow.safetensors", 1e18)
+    seg = Segmenter.from_files(path, device="cpu")
+    with pytest.raises(SegmenterError, match=r"overflow\.safetensors.*warm-up.*NaN/Inf") as err:
+        seg.warmup((16, 16))
+    assert err.value.input_name == "adapter" and "\n" not in str(err.value)
+    assert seg._require_finite is False  # only the warm-up pays for the check
+
+
+def test_a_refused_merge_names_the_adapter(tmp_path: Path) -> None:
+    path = _overflowing_adapter(tmp_path / "huge.safetensors", 1e30)  # the merge overflows
+    with pytest.raises(SegmenterError, match=r"huge\.safetensors: encoder block 0.*NaN/Inf"):
+        Segmenter.from_files(path, device="cpu")
+    Segmenter.from_files(path, device="cpu", merge_lora=False)  # merging is what failed

@@ -5,16 +5,18 @@ Everything runs on a tiny random model on the CPU; the CUDA-only checks are skip
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import torch
 from segmenter_helpers import MODALITIES, frame, tiny_model
 
+from sam_moelora_ros.inference.postprocess import max_softmax as _max_softmax
 from sam_moelora_ros.inference.segmenter import (
     COMPILE_MODES,
     Segmenter,
     SegmenterError,
-    _max_softmax,
     resolve_compile,
 )
 from sam_moelora_ros.model.preprocess import prepare_inputs, unletterbox
@@ -42,7 +44,15 @@ def test_compile_is_off_by_default(segmenter: Segmenter) -> None:
 )
 def test_resolve_compile_on_cpu(mode: str | bool | None, expected: str) -> None:
     assert resolve_compile(mode, CPU) == expected
-    assert expected in COMPILE_MODES
+    seg = Segmenter(tiny_model(), device="cpu", compile=mode)  # type: ignore[arg-type]
+    assert seg.compile_mode == expected
+    assert (seg._forward is seg.model) == (expected == "none")
+
+
+def test_every_compile_mode_is_a_parameter_value() -> None:
+    from sam_moelora_ros.params.specs import COMPILE_NAMES
+
+    assert tuple(COMPILE_MODES) == COMPILE_NAMES  # the node offers exactly what works here
 
 
 def test_resolve_compile_rejects_unknown_modes() -> None:
@@ -134,7 +144,9 @@ def test_warmup_runs_the_given_modality_sets(segmenter: Segmenter) -> None:
 
     segmenter._run = spy  # type: ignore[method-assign]
     try:
-        assert segmenter.warmup((16, 16), [("rgb",), ("depth", "lidar")]) >= 0.0
+        start = time.perf_counter()
+        took = segmenter.warmup((16, 16), [("rgb",), ("depth", "lidar")])
+        assert 0.0 < took <= time.perf_counter() - start
         assert seen == [("rgb",), ("depth", "lidar")]
         seen.clear()
         segmenter.warmup((16, 16))

@@ -61,11 +61,14 @@ def test_defaults_build() -> None:
         ({"sensors.depth.max_wait": -1.0}, r"'sensors.depth.max_wait'.*>= 0"),
         ({"anchor": "radar"}, r"'anchor' = 'radar': must be one of"),
         ({"qos.profile": "fast"}, r"'qos.profile' = 'fast'"),
-        ({"qos.depth": 0}, r"'qos.depth' = 0: must be >= 1"),
+        ({"qos.depth": 0}, r"'qos.depth' = 0: must be in \[1, 1000\]"),
+        ({"qos.depth": 3_000_000_000}, r"'qos.depth' = 3000000000: must be in \[1, 1000\]"),
         ({"model.device": "gpu"}, r"'model.device' = 'gpu'"),
         ({"model.dtype": "int8"}, r"'model.dtype' = 'int8'"),
         ({"output.color_alpha": 1.5}, r"'output.color_alpha' = 1.5: must be within"),
-        ({"sensors.rgb.topic": ""}, r"'sensors.rgb.topic' = '': must be a non-empty"),
+        ({"sensors.rgb.topic": ""}, r"'sensors.rgb.topic' = '': is not a valid ROS 2 topic"),
+        ({"sensors.rgb.topic": "1bad"}, r"'sensors.rgb.topic' = '1bad': .*starts with a digit"),
+        ({"camera_info_topic": "cam info"}, r"'camera_info_topic' = 'cam info': .*contains ' '"),
         ({"sensors.event.message_type": "audio"}, r"'sensors.event.message_type'"),
         ({"lidar.extrinsic": [1.0] * 5}, r"'lidar.extrinsic'.*got 5"),
         ({"fallback_anchors": ["sonar"]}, r"'fallback_anchors'.*'sonar' is not a sensor"),
@@ -78,6 +81,31 @@ def test_defaults_build() -> None:
 def test_invalid_values_name_the_parameter(values: dict, match: str) -> None:
     with pytest.raises(ParameterError, match=match):
         build_config(values)
+
+
+TOPIC_NAMES = [
+    *["camera/image", "/camera/image_raw", "~", "~/labels", "~a", "_a", "a__b", "{node}/x"],
+    *["{namespace}", "1bad", "a/1b", "/a//b", "a/", "/", "a~", "{no de}", "{a"],
+    *["a}", "a b", "a-b", "a.b", "{1x}/a", "{foo}/x", "kamera/bild\u00e4", ""],
+]
+
+
+@pytest.mark.parametrize("name", TOPIC_NAMES)
+def test_topic_names_follow_rcl(name: str) -> None:
+    """The pure check agrees with rcl itself: validate, expand in a namespace, validate again."""
+    rclpy_names = pytest.importorskip("rclpy.expand_topic_name")
+    from rclpy.validate_full_topic_name import validate_full_topic_name
+    from rclpy.validate_topic_name import validate_topic_name
+
+    from sam_moelora_ros.params.specs import topic_name_problem
+
+    try:
+        validate_topic_name(name)
+        validate_full_topic_name(rclpy_names.expand_topic_name(name, "perception", "/robot"))
+        rcl_accepts = True
+    except Exception:  # rclpy raises InvalidTopicNameException or ValueError (substitution)
+        rcl_accepts = False
+    assert (topic_name_problem(name) is None) == rcl_accepts, topic_name_problem(name)
 
 
 def test_no_sensor_enabled() -> None:

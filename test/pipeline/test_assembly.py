@@ -72,8 +72,12 @@ def test_sync_config_follows_the_parameters() -> None:
     assert (lidar.tolerance_s, lidar.max_wait_s, lidar.stale_timeout_s) == (0.2, 0.3, 2.0)
     assert not next(s for s in config.sensors if s.name == "event").enabled
     assert config.anchor == "depth" and tuple(config.fallback_anchors) == ("rgb",)
-    assert config.anchor_timeout_s == 0.75 and config.max_buffer == SYNC_MAX_BUFFER
-    Synchronizer(config)  # a valid configuration
+    assert config.anchor_timeout_s == 0.75
+    sync = Synchronizer(config)  # a valid configuration, and one whose memory is bounded:
+    for i in range(20):  # 20 LiDAR clouds with no anchor to match them: only 8 are kept
+        sync.push("lidar", 3.0 + 0.01 * i, f"cloud {i}", 3.0 + 0.01 * i)
+    lidar_status = sync.status(3.2).sensors["lidar"]
+    assert (lidar_status.buffered, lidar_status.dropped) == (8, 12)
 
 
 def test_message_kinds_and_camera_info_need() -> None:

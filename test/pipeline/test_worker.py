@@ -121,7 +121,10 @@ def test_lidar_anchored_labels_are_in_the_cameras_frame() -> None:
     header = output_header(frame, camera)
     assert header.frame_id == "camera_optical"
     assert (header.stamp.sec, header.stamp.nanosec) == (5, 500_000_000)
-    assert output_header(frame, None) is frame.messages["lidar"].header
+    # no camera_info: the frame's RGB (else depth) image names the camera's frame
+    assert output_header(frame, None).frame_id == frame.messages["rgb"].header.frame_id
+    (alone,) = frames([5.5], anchor="lidar", skip=("rgb", "depth"))
+    assert output_header(alone, None) is alone.messages["lidar"].header
     (rgb_frame,) = frames([5.5])
     assert output_header(rgb_frame, camera) is rgb_frame.messages["rgb"].header
 

@@ -2,9 +2,11 @@
 
 Isolation: no DDS packet may leave the machine, so these tests run only inside a
 private network namespace whose sole interface is loopback (``make pytest`` provides one with
-``unshare -n``); elsewhere they are skipped with a message saying how to run them. Every process
-also gets ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`` and a ``ROS_DOMAIN_ID`` unique to the test
-module, so modules never see each other's nodes even when run in parallel.
+``unshare -n``); elsewhere they are skipped with a message saying how to run them, except
+under CI (``CI`` set), where they error: a CI run must not pass by skipping them
+(ros_isolation.py). Every process also gets ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`` and a
+``ROS_DOMAIN_ID`` unique to the test module, so modules never see each other's nodes even when
+run in parallel.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from sam_moelora_ros.ros.dds_profile import ros_environment, with_large_message_
 
 # The test modules import their helpers (ros_harness.py) from this directory.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from ros_isolation import ERROR, SKIP, verdict
 
 RUN_HINT = (
     "ROS integration tests need a private network namespace (only loopback); run them with "
@@ -42,19 +46,32 @@ def interfaces() -> list[str]:
 
 
 IN_PRIVATE_NETNS = interfaces() == ["lo"]
+ISOLATION = verdict(interfaces(), os.environ)
 _DOMAIN_BASE = 1 + os.getpid() % 50
 _domains = itertools.count(_DOMAIN_BASE)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip every test under test/ros when not isolated (never risk DDS traffic on a LAN)."""
-    if IN_PRIVATE_NETNS:
+    """Skip every test under test/ros when not isolated (never risk DDS traffic on a LAN); under
+    CI they are kept and :func:`_isolated_or_error` makes each one error instead."""
+    if ISOLATION != SKIP:
         return
     here = Path(__file__).parent
     skip = pytest.mark.skip(reason=f"{RUN_HINT} (interfaces here: {interfaces()})")
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_or_error() -> None:
+    """Under CI outside a private namespace: error before any node (module fixtures) starts."""
+    if ISOLATION == ERROR:
+        pytest.fail(
+            f"CI is set but this is not a private network namespace (interfaces: "
+            f"{interfaces()}), so the ROS tests cannot run; {RUN_HINT}",
+            pytrace=False,
+        )
 
 
 @pytest.fixture(scope="module")

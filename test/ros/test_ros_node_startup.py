@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from ros_harness import NodeProcess, node_args
 
-from sam_moelora_ros.inference.segmenter import default_adapter_path
+from sam_moelora_ros.inference.segmenter import DEFAULT_MODEL_ENV, default_adapter_path
 
 pytestmark = [pytest.mark.ros, pytest.mark.timeout(90)]
+
+
+def assert_refused(proc: NodeProcess, expected: str) -> None:
+    """Exit code 2 and one ``cannot start`` line matching ``expected``; no traceback."""
+    code = proc.proc.wait(60)
+    proc.stop()
+    assert code == 2, proc.output
+    proc.wait_for_log(r"cannot start: " + expected, timeout=1)
+    assert "Traceback" not in proc.output
 
 
 @pytest.mark.parametrize(
@@ -23,30 +33,66 @@ pytestmark = [pytest.mark.ros, pytest.mark.timeout(90)]
             r"parameter 'model.adapter' = '/nonexistent.*does not exist",
         ),
         (["model.dtype:=int8"], r"parameter 'model.dtype' = 'int8'"),
+        (["sensors.rgb.topic:=1bad"], r"parameter 'sensors.rgb.topic' = '1bad': is not a valid"),
+        (
+            ["model.sam_checkpoint:=/nonexistent/sam.pth"],
+            r"parameter 'model.sam_checkpoint' = '/nonexistent/sam.pth': SAM checkpoint",
+        ),
     ],
 )
 def test_invalid_parameter_names_itself(
     ros_env: dict[str, str], tiny_adapter: Path, extra: list[str], expected: str
 ) -> None:
-    proc = NodeProcess(node_args(tiny_adapter, *extra), ros_env)
-    code = proc.proc.wait(60)
-    proc.stop()
-    assert code == 2, proc.output
-    proc.wait_for_log(r"cannot start: " + expected, timeout=1)
-    assert "Traceback" not in proc.output
+    assert_refused(NodeProcess(node_args(tiny_adapter, *extra), ros_env), expected)
 
 
-@pytest.mark.skipif(default_adapter_path() is not None, reason="the package ships a model")
-def test_no_model_tells_the_user_what_to_pass(ros_env: dict[str, str]) -> None:
+def test_cuda_on_a_machine_without_it_names_model_device(
+    ros_env: dict[str, str], tiny_adapter: Path
+) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    proc = NodeProcess(node_args(tiny_adapter, "model.device:=cuda"), ros_env)
+    assert_refused(proc, r"parameter 'model.device' = 'cuda': .*CUDA is not available")
+
+
+def test_an_adapter_with_infinite_lora_alpha_is_refused(
+    ros_env: dict[str, str], tiny_adapter: Path, tmp_path: Path
+) -> None:
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(tiny_adapter), framework="pt") as handle:
+        metadata = dict(handle.metadata())
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+    config = json.loads(metadata["config"])
+    config["lora_alpha"] = float("inf")
+    metadata["config"] = json.dumps(config)
+    bad = tmp_path / "inf_alpha.safetensors"
+    save_file(tensors, str(bad), metadata=metadata)
+    proc = NodeProcess(node_args(bad, "model.merge_lora:=true"), ros_env)
+    assert_refused(proc, r"parameter 'model.adapter' = '.*inf_alpha.*ModelConfig\.lora_alpha")
+
+
+def test_a_params_file_that_is_not_yaml_is_one_line(
+    ros_env: dict[str, str], tmp_path: Path
+) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text("sam_moelora_perception:\n  ros__parameters: {anchor: [rgb\n")
+    proc = NodeProcess(["--params-file", str(params)], ros_env)
+    assert_refused(proc, r"--params-file .*params\.yaml is not valid YAML at line \d")
+
+
+def test_no_model_tells_the_user_what_to_pass(ros_env: dict[str, str], tmp_path: Path) -> None:
+    """The default model's path points at a missing file: what an install without one sees."""
+    env = {**ros_env, DEFAULT_MODEL_ENV: str(tmp_path / "no_default.safetensors")}
     proc = NodeProcess(
         ["--params-file", str(Path(__file__).parents[2] / "config" / "perception.yaml")],
-        ros_env,
+        env,
         script=True,
     )
-    code = proc.proc.wait(60)
-    proc.stop()
-    assert code == 2, proc.output
-    proc.wait_for_log(r"model.adapter.*default_tiny.safetensors.*pass", timeout=1)
+    assert_refused(proc, r"parameter 'model.adapter' = '': .*no_default.safetensors.*pass")
 
 
 @pytest.mark.skipif(default_adapter_path() is None, reason="this install ships no default model")

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
 from sam_moelora_ros.datasets.augment import EvalTransform, collate
+from training.config import TrainConfigError
 from training.data import build_datasets
 from training.loop import Trainer
 from training.losses import segmentation_loss
@@ -69,20 +71,21 @@ def test_resume_matches_an_uninterrupted_run(deliver_tree: Path, tmp_path: Path)
     _train(cfg_b, tmp_path / "b", stop_at=3)
     resumed = _train(cfg_b, tmp_path / "b", resume=True)
     assert straight.step == resumed.step == 5
+    # Bit-exact: every saved weight, every weight in memory, every optimizer state tensor.
     a = load_file(str(tmp_path / "a" / "checkpoints" / "last.safetensors"))
     b = load_file(str(tmp_path / "b" / "checkpoints" / "last.safetensors"))
     assert a.keys() == b.keys()
     for key in a:
-        torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6, msg=key)
-    moved = max(
-        (straight.model.state_dict()[k] - v).abs().max().item()
-        for k, v in load_file(str(tmp_path / "b" / "checkpoints" / "last.safetensors")).items()
-    )
-    assert moved < 1e-5
+        assert torch.equal(a[key], b[key]), key
+    for key, value in straight.model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[key], value), key
     opt_a = straight.optimizer.state_dict()["state"]
     opt_b = resumed.optimizer.state_dict()["state"]
-    for pid in opt_a:
-        torch.testing.assert_close(opt_a[pid]["exp_avg"], opt_b[pid]["exp_avg"])
+    assert opt_a.keys() == opt_b.keys()
+    for pid, moments in opt_a.items():
+        assert moments.keys() == opt_b[pid].keys()
+        for name, value in moments.items():
+            assert torch.equal(torch.as_tensor(value), torch.as_tensor(opt_b[pid][name])), name
     # Every file a run writes is safetensors / JSON / YAML, never a pickle.
     for path in (tmp_path / "b").rglob("*"):
         if path.is_file():
@@ -90,6 +93,27 @@ def test_resume_matches_an_uninterrupted_run(deliver_tree: Path, tmp_path: Path)
             if path.suffix == ".safetensors":
                 assert_not_pickle(path)
     assert (tmp_path / "b" / "checkpoints" / "best.safetensors").is_file()
+
+
+def test_resume_refuses_another_config_naming_the_keys(deliver_tree: Path, tmp_path: Path) -> None:
+    sections = {"optim": {"max_steps": 2, "warmup_steps": 1}, "data": {"val_split": None}}
+    _train(run_config(deliver_tree, tmp_path / "r", **sections), tmp_path / "r", stop_at=1)
+    changed = run_config(
+        deliver_tree,
+        tmp_path / "r",
+        optim={"max_steps": 2, "warmup_steps": 1, "lr": 5e-4, "batch_size": 4},
+        data={"val_split": None, "num_workers": 1},  # num_workers may change
+    )
+    trainer = Trainer(changed, build_datasets(changed)[0], out_dir=tmp_path / "r")
+    with pytest.raises(TrainConfigError) as caught:
+        trainer.resume(tmp_path / "r")
+    message = str(caught.value)
+    assert "cannot resume" in message and "last_state.safetensors" in message
+    assert "optim.batch_size: run=2 now=4, optim.lr: run=0.001 now=0.0005" in message
+    assert "num_workers" not in message and "\n" not in message
+    assert trainer.step == 0  # nothing was loaded
+    same = run_config(deliver_tree, tmp_path / "r", **sections)
+    Trainer(same, build_datasets(same)[0], out_dir=tmp_path / "r").resume(tmp_path / "r")
 
 
 def test_adapters_without_sam_checkpoint_carry_the_encoder(deliver_tree: Path, tmp_path: Path):

@@ -1,0 +1,542 @@
+"""The ONNX Runtime backend: an exported model folder run by ONNX Runtime behind the Segmenter.
+
+Design: :class:`OnnxRuntimeModel` stands in for the torch model. It takes the same input
+(``{modality: B x 3 x S x S}`` normalised tensors) and returns the same output (logits, and with
+``return_extras`` the router weights of the present modalities), so :class:`OnnxRuntimeSegmenter`
+is the unchanged :class:`~sam_moelora_ros.inference.segmenter.Segmenter` around it: the same
+preprocessing (letterbox, normalisation), postprocessing (bilinear resize, softmax, arg-max) and
+call signature, by construction rather than by a copy that could drift. Torch still does that pre-
+and postprocessing on the CPU; ONNX Runtime runs the network.
+
+One frame: with every modality present, the all-modalities encoder graph runs them in one
+batched pass (as the torch model does); otherwise each present modality's own encoder graph runs
+(an absent one costs nothing). Then the fusion graph takes every modality's features (zeros for
+the absent ones) and the presence mask (see :mod:`sam_moelora_ros.export.graphs`). The features
+stay where the encoder left them (ONNX Runtime I/O binding: on the GPU with the CUDA and TensorRT
+providers); only the images go in and the logits and router weights come out.
+
+Providers (``providers``, in priority order; short names ``cpu``, ``cuda``, ``tensorrt`` work):
+
+* ``CPUExecutionProvider``; ``intra_op_num_threads`` = ``threads`` (0: ONNX Runtime's default,
+  one per physical core), one inter-op thread, sequential execution, all graph optimisations,
+  and no spinning: idle pool threads sleep at once, because each graph has its own pool and
+  torch's pre/postprocessing threads run between the graphs (tiny, 640x480 frame, measured
+  interleaved: spinning made the Segmenter 1.3x slower). No weight prepacking: the graphs share
+  ``weights.bin`` mapped once, where prepacking gave every session a private copy (vit_b at
+  512 px: 1.6 GB more memory at load, no faster).
+* ``CUDAExecutionProvider`` (``onnxruntime-gpu``): on ``device_id``.
+* ``TensorrtExecutionProvider`` (an ONNX Runtime build with TensorRT, e.g. on a Jetson): engines
+  are built at the first run of each graph (the warm-up) and cached under
+  ``engine_cache_dir/<model hash>-<GPU>-trt<TensorRT version>/`` (``trt_engine_cache_enable``,
+  ``trt_engine_cache_path``, and the timing cache beside them), so a new export, another GPU or
+  another TensorRT never loads a stale engine; the batch profile spans 1 to :data:`TRT_MAX_BATCH`.
+  ``dtype="float16"`` turns on ``trt_fp16_enable`` (the graphs themselves are float32).
+
+A provider this onnxruntime lacks, or one that fails to start (ONNX Runtime would silently run on
+the CPU instead), is a :class:`~sam_moelora_ros.inference.device.SegmenterError` naming it and the
+fix, unless ``allow_fallback`` was asked for: then it is dropped with a logged warning and the
+session runs on what is left (the CPU at worst).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import re
+import threading
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sam_moelora_ros.export.errors import ExportError
+from sam_moelora_ros.export.manifest import FORMAT, Manifest, image_input, level_input
+from sam_moelora_ros.inference.device import SegmenterError
+from sam_moelora_ros.inference.segmenter import Segmenter
+
+LOG = logging.getLogger(__name__)
+
+PROVIDER_ALIASES = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+    "trt": "TensorrtExecutionProvider",
+}
+"""Short provider names accepted besides ONNX Runtime's own."""
+DEFAULT_PROVIDERS = ("CPUExecutionProvider",)
+GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
+TRT_MAX_BATCH = 4
+"""Largest batch of the TensorRT optimisation profile (larger batches rebuild the engine)."""
+PRECISIONS = ("float32", "float16")
+
+
+def default_engine_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/sam_moelora_ros/tensorrt`` (``~/.cache/...`` when unset)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "sam_moelora_ros" / "tensorrt"
+
+
+def normalise_providers(names: Sequence[str]) -> list[str]:
+    """Provider names with the short aliases expanded; duplicates dropped, order kept."""
+    if isinstance(names, str):
+        names = [part.strip() for part in names.split(",") if part.strip()]
+    out: list[str] = []
+    for name in names:
+        full = PROVIDER_ALIASES.get(name.lower(), name) if isinstance(name, str) else name
+        if full not in out:
+            out.append(full)
+    if not out:
+        raise SegmenterError(
+            "no ONNX Runtime provider given; pass e.g. ['CPUExecutionProvider']",
+            input_name="providers",
+        )
+    return out
+
+
+def resolve_providers(
+    requested: Sequence[str], available: Sequence[str], allow_fallback: bool
+) -> list[str]:
+    """The providers to ask ONNX Runtime for: ``requested`` checked against ``available``.
+
+    Raises :class:`SegmenterError` for a provider this build lacks, unless ``allow_fallback``
+    (then it is dropped, with a warning, and the CPU provider is kept as the last resort).
+    """
+    wanted = normalise_providers(requested)
+    missing = [name for name in wanted if name not in available]
+    if missing and not allow_fallback:
+        hints = []
+        if "CUDAExecutionProvider" in missing:
+            hints.append("CUDA needs the onnxruntime-gpu package (and CUDA/cuDNN libraries)")
+        if "TensorrtExecutionProvider" in missing:
+            hints.append("TensorRT needs an onnxruntime build with TensorRT (e.g. JetPack's)")
+        hint = ("; " + "; ".join(hints)) if hints else ""
+        raise SegmenterError(
+            f"ONNX Runtime provider(s) {missing} are not available in this onnxruntime "
+            f"(available: {list(available)}){hint}; set the providers to available ones, or "
+            "allow the fallback (model.provider_fallback: true) to run on what is available",
+            input_name="providers",
+        )
+    if missing:
+        LOG.warning(
+            "ONNX Runtime provider(s) %s not available (available: %s); falling back",
+            missing,
+            list(available),
+        )
+    kept = [name for name in wanted if name in available]
+    if allow_fallback and "CPUExecutionProvider" not in kept:
+        kept.append("CPUExecutionProvider")
+    return kept
+
+
+def engine_cache_path(root: str | Path, model_hash: str, gpu: str, trt_version: str) -> Path:
+    """``root/<model hash[:16]>-<gpu>-trt<version>``: one engine cache per export, GPU, TensorRT."""
+    slug = re.sub(r"[^A-Za-z0-9.]+", "_", gpu).strip("_") or "gpu"
+    version = re.sub(r"[^A-Za-z0-9.]+", "_", trt_version).strip("_") or "unknown"
+    return Path(root).expanduser() / f"{model_hash[:16]}-{slug}-trt{version}"
+
+
+def gpu_identity(device_id: int = 0) -> str:
+    """The GPU's name and compute capability (torch's view), else the board model, else 'gpu'."""
+    if torch.cuda.is_available() and device_id < torch.cuda.device_count():
+        major, minor = torch.cuda.get_device_capability(device_id)
+        return f"{torch.cuda.get_device_name(device_id)} sm{major}{minor}"
+    board = Path("/proc/device-tree/model")  # Jetson: e.g. "NVIDIA Jetson AGX Orin"
+    if board.is_file():
+        return board.read_text(errors="replace").strip("\x00\n ")
+    return "gpu"
+
+
+def tensorrt_version() -> str:
+    """The TensorRT version: the ``tensorrt`` package, else ``libnvinfer``'s, else 'unknown'."""
+    try:
+        import tensorrt  # type: ignore[import-not-found]
+
+        return str(tensorrt.__version__)
+    except ImportError:
+        pass
+    for name in ("libnvinfer.so", "libnvinfer.so.10", "libnvinfer.so.8"):
+        try:
+            lib = ctypes.CDLL(name)
+        except OSError:
+            continue
+        code = int(lib.getInferLibVersion())  # e.g. 100300 (10.3.0) or 8602 (8.6.2)
+        if code >= 10000:
+            return f"{code // 10000}.{code // 100 % 100}.{code % 100}"
+        return f"{code // 1000}.{code // 100 % 10}.{code % 100}"
+    return "unknown"
+
+
+def provider_options(
+    provider: str,
+    *,
+    device_id: int = 0,
+    engine_cache: Path | None = None,
+    fp16: bool = False,
+    profile: Mapping[str, Sequence[int]] | None = None,
+) -> dict[str, Any]:
+    """ONNX Runtime options for one provider and one graph.
+
+    ``profile``: the graph's batch-dynamic inputs -> their shape without the batch dimension
+    (TensorRT's optimisation profile spans batch 1 to :data:`TRT_MAX_BATCH`, optimal at 1).
+    """
+    if provider == "TensorrtExecutionProvider":
+        options: dict[str, Any] = {"device_id": device_id, "trt_fp16_enable": fp16}
+        if engine_cache is not None:
+            options.update(
+                trt_engine_cache_enable=True,
+                trt_engine_cache_path=str(engine_cache),
+                trt_timing_cache_enable=True,
+                trt_timing_cache_path=str(engine_cache),
+            )
+        if profile:
+
+            def shapes(batch: int) -> str:
+                return ",".join(
+                    f"{name}:{'x'.join(str(d) for d in (batch, *dims))}"
+                    for name, dims in profile.items()
+                )
+
+            options.update(
+                trt_profile_min_shapes=shapes(1),
+                trt_profile_opt_shapes=shapes(1),
+                trt_profile_max_shapes=shapes(TRT_MAX_BATCH),
+            )
+        return options
+    if provider == "CUDAExecutionProvider":
+        return {"device_id": device_id}
+    return {}
+
+
+class OnnxRuntimeModel(nn.Module):
+    """An exported model folder behind the torch model's call signature (module docstring).
+
+    ``model(inputs)`` with ``inputs`` ``{modality: B x 3 x H x W}`` float tensors (any non-empty
+    subset of the model's modalities) returns ``B x K x H x W`` logits; ``return_extras=True``
+    returns ``(logits, {"router_weights": {modality: B x L}, "modalities": present})`` (no
+    ``aux_logits``: the auxiliary head is a training signal and is not exported). Outputs are on
+    the inputs' device, as the torch model's are.
+
+    Args:
+        location: the exported folder (or its manifest.json), or a read :class:`Manifest`.
+        providers: ONNX Runtime providers in priority order (see the module docstring).
+        allow_fallback: drop providers that are missing or fail to start instead of raising.
+        engine_cache_dir: TensorRT engine cache root ('' or None: :func:`default_engine_cache_dir`).
+        device_id: the GPU for the CUDA and TensorRT providers.
+        threads: CPU intra-op threads (0: ONNX Runtime's default).
+        fp16: TensorRT builds float16 engines (only with the TensorRT provider).
+        verify_files: check every file's sha256 against the manifest before loading.
+    Raises:
+        SegmenterError: the folder is not a whole export, or a provider cannot be used.
+    """
+
+    def __init__(
+        self,
+        location: str | Path | Manifest,
+        *,
+        providers: Sequence[str] = DEFAULT_PROVIDERS,
+        allow_fallback: bool = False,
+        engine_cache_dir: str | Path | None = None,
+        device_id: int = 0,
+        threads: int = 0,
+        fp16: bool = False,
+        verify_files: bool = True,
+    ) -> None:
+        super().__init__()
+        import onnxruntime as ort
+
+        from sam_moelora_ros.model.config import ModelConfig
+
+        try:
+            manifest = location if isinstance(location, Manifest) else Manifest.read(location)
+            if verify_files:
+                manifest.verify_files()
+        except ExportError as exc:
+            raise SegmenterError(str(exc), input_name="adapter") from exc
+        self.manifest = manifest
+        self.cfg = ModelConfig.from_dict(manifest.config)
+        self.modalities: tuple[str, ...] = manifest.modalities
+        self.num_levels = len(manifest.levels)
+        chosen = resolve_providers(providers, ort.get_available_providers(), allow_fallback)
+        if fp16 and "TensorrtExecutionProvider" not in chosen:
+            raise SegmenterError(
+                "float16 with the onnxruntime backend needs the TensorRT provider (it builds "
+                "float16 engines from the float32 graphs); use dtype float32 with "
+                f"{chosen}",
+                input_name="dtype",
+            )
+        self.requested = chosen
+        self.allow_fallback = allow_fallback
+        self.device_id = device_id
+        self.engine_cache: Path | None = None
+        if "TensorrtExecutionProvider" in chosen:
+            root = engine_cache_dir or default_engine_cache_dir()
+            self.engine_cache = engine_cache_path(
+                root, manifest.model_hash, gpu_identity(device_id), tensorrt_version()
+            )
+            self.engine_cache.mkdir(parents=True, exist_ok=True)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = max(0, int(threads))
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle pool threads sleep instead of spinning: the CPU is shared with torch's pre- and
+        # postprocessing, the other graphs' pools and the node's threads (module docstring).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # Weights are read from weights.bin, mapped once and shared by every graph; prepacking
+        # would give each session a private copy (vit_b: 1.6 GB more, no faster).
+        options.add_session_config_entry("session.disable_prepacking", "1")
+        self._options = options
+        self._fp16 = fp16
+        level_dims = {
+            level_input(m, i): manifest.levels[i]
+            for m in manifest.modalities
+            for i in range(self.num_levels)
+        }
+        size = manifest.image_size
+        self.encoders = {
+            m: self._session(
+                ort,
+                manifest.encoders[m],
+                {"image": (3, size, size)},
+                "encoder",
+                modality=m,
+            )
+            for m in manifest.modalities
+        }
+        self.batched: Any = None
+        if manifest.batched:
+            images = {image_input(m): (3, size, size) for m in manifest.modalities}
+            modalities = "+".join(manifest.modalities)
+            self.batched = self._session(
+                ort, manifest.batched, images, "encoder", modality=modalities
+            )
+        self.fusion = self._session(ort, manifest.fusion, level_dims, "fusion")
+        self.providers: list[str] = list(self.fusion.get_providers())
+        on_gpu = any(p in GPU_PROVIDERS for p in self.providers)
+        self._device = ("cuda", device_id) if on_gpu else ("cpu", 0)
+        self._zeros: dict[tuple[int, int], Any] = {}
+        self._lock = threading.Lock()
+        self.encoder_runs: Counter[str] = Counter()
+        """Runs per encoder graph: a modality's, or ``rgb+depth+...`` for all at once."""
+
+    def _session(
+        self,
+        ort: Any,
+        name: str,
+        profile: Mapping[str, Sequence[int]],
+        role: str,
+        modality: str = "",
+    ) -> Any:
+        """One checked InferenceSession (its providers, metadata and inputs)."""
+        path = self.manifest.root / name
+        providers = [
+            (
+                p,
+                provider_options(
+                    p,
+                    device_id=self.device_id,
+                    engine_cache=self.engine_cache,
+                    fp16=self._fp16,
+                    profile=profile,
+                ),
+            )
+            for p in self.requested
+        ]
+        try:
+            session = ort.InferenceSession(str(path), self._options, providers=providers)
+        except Exception as exc:
+            raise SegmenterError(
+                f"ONNX Runtime cannot load {path} with {self.requested}: {exc}",
+                input_name="adapter",
+            ) from exc
+        started = session.get_providers()
+        failed = [p for p in self.requested if p not in started]
+        if failed and not self.allow_fallback:
+            raise SegmenterError(
+                f"ONNX Runtime provider(s) {failed} failed to start for {name} (running on "
+                f"{started} instead; see ONNX Runtime's log above for why: missing CUDA, cuDNN "
+                "or TensorRT libraries, or no GPU); fix the install, drop them from the "
+                "providers, or allow the fallback (model.provider_fallback: true)",
+                input_name="providers",
+            )
+        if failed:
+            LOG.warning("%s: provider(s) %s failed to start; running on %s", name, failed, started)
+        meta = session.get_modelmeta().custom_metadata_map
+        expected = {
+            "format": FORMAT,
+            "source_sha256": self.manifest.source_sha256,
+            "role": role,
+            "modality": modality,
+        }
+        wrong = {k: meta.get(k, "") for k, v in expected.items() if meta.get(k, "") != v}
+        if wrong:
+            raise SegmenterError(
+                f"{path} does not belong to the export in {self.manifest.root} (metadata "
+                f"{wrong}, the manifest expects {expected}); copy the whole folder of one export",
+                input_name="adapter",
+            )
+        return session
+
+    def _zero_features(self, batch: int, level: int) -> Any:
+        """A cached all-zero ``batch x C x h x w`` OrtValue on the features' device."""
+        import onnxruntime as ort
+
+        key = (batch, level)
+        value = self._zeros.get(key)
+        if value is None:
+            zeros = np.zeros((batch, *self.manifest.levels[level]), dtype=np.float32)
+            value = ort.OrtValue.ortvalue_from_numpy(zeros, *self._device)
+            with self._lock:
+                self._zeros[key] = value
+        return value
+
+    def forward(
+        self, inputs: Mapping[str, torch.Tensor], return_extras: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, dict[str, Any]]:
+        unknown = sorted(set(inputs) - set(self.modalities))
+        if unknown:
+            raise SegmenterError(
+                f"unknown modality {unknown}; this model was built for {list(self.modalities)}"
+            )
+        present = tuple(m for m in self.modalities if m in inputs)
+        if not present:
+            raise SegmenterError(f"need at least one modality of {list(self.modalities)}")
+        first = inputs[present[0]]
+        out_size = tuple(first.shape[-2:])
+        size = self.manifest.image_size
+        batch = int(first.shape[0])
+        images = {m: self._image(inputs[m], size) for m in present}  # alive until the runs end
+        fusion = self.fusion.io_binding()
+        if self.batched is not None and len(present) == len(self.modalities):
+            binding = self.batched.io_binding()
+            for m in present:
+                binding.bind_cpu_input(image_input(m), images[m])
+            names = [level_input(m, i) for m in present for i in range(self.num_levels)]
+            for name in names:
+                binding.bind_output(name, *self._device)
+            self.batched.run_with_iobinding(binding)
+            self.encoder_runs["+".join(present)] += 1
+            for name, value in zip(names, binding.get_outputs(), strict=True):
+                fusion.bind_ortvalue_input(name, value)
+        else:
+            for m in self.modalities:
+                if m in present:
+                    binding = self.encoders[m].io_binding()
+                    binding.bind_cpu_input("image", images[m])
+                    for i in range(self.num_levels):
+                        binding.bind_output(f"level{i}", *self._device)
+                    self.encoders[m].run_with_iobinding(binding)
+                    self.encoder_runs[m] += 1
+                    values = binding.get_outputs()
+                else:
+                    values = [self._zero_features(batch, i) for i in range(self.num_levels)]
+                for i, value in enumerate(values):
+                    fusion.bind_ortvalue_input(level_input(m, i), value)
+        mask = np.array([m in present for m in self.modalities], dtype=np.float32)
+        fusion.bind_cpu_input("present", mask)
+        fusion.bind_output("logits", "cpu")
+        fusion.bind_output("router_weights", "cpu")
+        self.fusion.run_with_iobinding(fusion)
+        logits_np, weights_np = fusion.copy_outputs_to_cpu()
+        logits = torch.from_numpy(logits_np).to(first.device)
+        if out_size != (size, size):
+            logits = F.interpolate(logits, size=out_size, mode="bilinear", align_corners=False)
+        if not return_extras:
+            return logits
+        weights = torch.from_numpy(weights_np).to(first.device)  # M x B x L
+        router = {m: weights[self.modalities.index(m)] for m in present}
+        return logits, {"router_weights": router, "modalities": present}
+
+    @staticmethod
+    def _image(x: torch.Tensor, size: int) -> np.ndarray:
+        """A contiguous float32 ``B x 3 x S x S`` array (resized as the torch model would)."""
+        x = x.detach()
+        if tuple(x.shape[-2:]) != (size, size):
+            x = F.interpolate(x.float(), size=(size, size), mode="bilinear", align_corners=False)
+        return np.ascontiguousarray(x.cpu().numpy(), dtype=np.float32)
+
+    def describe(self) -> str:
+        return f"onnxruntime[{','.join(self.providers)}]"
+
+
+class OnnxRuntimeSegmenter(Segmenter):
+    """The :class:`Segmenter` on an exported folder run by ONNX Runtime (module docstring).
+
+    Same call signature and outputs as the torch Segmenter (``__call__``, ``segment_batch``,
+    ``warmup``, ``describe``); the tensors it hands the model stay on the CPU, ONNX Runtime moves
+    them to the provider's device. Arguments are those of :class:`OnnxRuntimeModel`, plus
+    ``dtype`` (``"float32"``, or ``"float16"`` with TensorRT) and ``device`` (``"cuda:N"`` picks
+    the GPU of the CUDA/TensorRT providers; the providers, not the device, decide where it runs).
+    """
+
+    backend = "onnxruntime"
+
+    def __init__(
+        self,
+        location: str | Path | Manifest,
+        *,
+        providers: Sequence[str] = DEFAULT_PROVIDERS,
+        allow_fallback: bool = False,
+        engine_cache_dir: str | Path | None = None,
+        device: str = "auto",
+        dtype: str = "float32",
+        threads: int = 0,
+        verify_files: bool = True,
+    ) -> None:
+        if dtype not in PRECISIONS:
+            raise SegmenterError(
+                f"dtype {dtype!r} is not supported by the onnxruntime backend; use one of "
+                f"{list(PRECISIONS)} (float16: TensorRT only)",
+                input_name="dtype",
+            )
+        device_id = 0
+        if isinstance(device, str) and device.startswith("cuda:"):
+            device_id = int(device.split(":", 1)[1])
+        self.runtime = OnnxRuntimeModel(
+            location,
+            providers=providers,
+            allow_fallback=allow_fallback,
+            engine_cache_dir=engine_cache_dir,
+            device_id=device_id,
+            threads=threads,
+            fp16=dtype == "float16",
+            verify_files=verify_files,
+        )
+        self.precision = dtype
+        super().__init__(
+            self.runtime, device="cpu", dtype="float32", merge_lora=False, pin_memory=False
+        )
+
+    def warmup(
+        self,
+        size_hw: tuple[int, int] = (64, 64),
+        modality_sets: Sequence[Sequence[str]] | None = None,
+    ) -> float:
+        """Blank frames through every graph: all modalities, then each alone (default).
+
+        Every graph then has its session warm and, with TensorRT, its engine built or loaded
+        from the cache now rather than when a sensor first drops out.
+        """
+        if modality_sets is None:
+            singles = [(m,) for m in self.modalities] if len(self.modalities) > 1 else []
+            modality_sets = [self.modalities, *singles]
+        return super().warmup(size_hw, modality_sets)
+
+    @property
+    def providers(self) -> list[str]:
+        """The providers the sessions actually run on (after any fallback)."""
+        return self.runtime.providers
+
+    def describe(self) -> str:
+        """One line for logs and diagnostics: backend and providers, precision, size, classes."""
+        return (
+            f"{self.runtime.describe()} {self.precision} S={self.image_size} "
+            f"K={self.num_classes} modalities={','.join(self.modalities)} "
+            f"(export of {self.runtime.manifest.source})"
+        )

@@ -1,0 +1,143 @@
+"""Event packets -> one event image per frame: the time window ending at the anchor's stamp.
+
+Why: event drivers publish many small messages (``event_camera_msgs/EventPacket`` about every
+millisecond, stamped at their first event; ``dvs_msgs/EventArray`` likewise), not one per
+camera frame. The synchroniser sees each packet as an event "message" (so the event sensor's
+liveness, tolerance and waits work unchanged: a frame waits until a packet at or after its
+stamp arrived, i.e. until every event up to the anchor is in), while the events themselves go
+into one :class:`~sam_moelora_ros.sensors.event_window.EventWindow`. When the synchroniser
+releases a frame, :meth:`EventStream.render` cuts ``[anchor - window, anchor]`` out of it and
+renders it with the event-cloud representation (``sensors.events``), the rule the synthetic
+training data uses for its event frames.
+
+Alignment: events are pixel-aligned with the camera when the sensor's width x height equal the
+camera's. Another size is an error unless ``scale_to_camera``: then the image is rendered at the
+sensor's own size and resized to the camera's with nearest neighbour (as the dataset readers
+resize DELIVER's smaller event frames), which needs the same aspect ratio (and field of view).
+
+Memory is bounded: the window keeps ``window + KEEP_MARGIN_S`` of events (room for an anchor
+that arrives that much later than the events of its time) and at most :data:`MAX_EVENTS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+from sam_moelora_ros.pipeline.decode import BadMessage, Decoded, check_aspect
+from sam_moelora_ros.pipeline.kinds import EVENT_PACKET
+from sam_moelora_ros.sensors.event_packets import (
+    EventPacketDecoder,
+    EventPacketError,
+    events_from_dvs_array,
+)
+from sam_moelora_ros.sensors.event_window import EventWindow
+from sam_moelora_ros.sensors.events import events_to_representation
+
+KEEP_MARGIN_S = 0.25
+"""Events are kept this long beyond the window, for anchors that arrive late."""
+MAX_EVENTS = 5_000_000
+"""At most this many events are held (about 65 MB); the oldest packets go first."""
+_NO_IMAGE = np.zeros((0, 0, 3), np.uint8)
+_NO_IMAGE.setflags(write=False)
+
+
+@dataclass(frozen=True)
+class EventSlice(Decoded):
+    """An event packet taken into the window: its image is made when its frame is released.
+
+    ``image`` is empty until :meth:`EventStream.render` filled it (``pending`` says which);
+    ``events``: how many events the packet held.
+    """
+
+    events: int = 0
+
+    @property
+    def pending(self) -> bool:
+        return self.image.size == 0
+
+
+class EventStream:
+    """One event sensor's packets, decoded in order into a time window (not thread-safe).
+
+    Args:
+        window_s: the window length (``sensors.event.window``).
+        kind: the representation (``sensors.event.representation``: ``frame`` or ``voxel``).
+        scale_to_camera: accept a sensor of another size than the camera (same aspect ratio).
+    """
+
+    def __init__(self, window_s: float, kind: str = "frame", scale_to_camera: bool = False):
+        if not window_s > 0:
+            raise ValueError(f"window_s must be > 0, got {window_s}")
+        self.window_ns = round(window_s * 1e9)
+        self.kind = kind
+        self.scale_to_camera = scale_to_camera
+        self.sensor_hw: tuple[int, int] | None = None
+        self._decoder = EventPacketDecoder("header")
+        self._window = EventWindow(
+            self.window_ns,
+            keep_ns=self.window_ns + int(KEEP_MARGIN_S * 1e9),
+            max_events=MAX_EVENTS,
+        )
+
+    @property
+    def lost_packets(self) -> int:
+        """Gaps in the EventPacket ``seq`` numbers seen so far."""
+        return self._decoder.lost_packets
+
+    def _sensor_size(self, msg: Any, camera_hw: tuple[int, int]) -> tuple[int, int]:
+        hw = (int(msg.height), int(msg.width))
+        if hw[0] <= 0 or hw[1] <= 0:  # some dvs drivers leave the size 0: the camera's
+            return camera_hw
+        if hw != camera_hw:
+            if not self.scale_to_camera:
+                raise BadMessage(
+                    f"event camera is {hw[1]}x{hw[0]} but the camera is {camera_hw[1]}x"
+                    f"{camera_hw[0]}: events must be pixel-aligned with the camera; set "
+                    "sensors.event.scale_to_camera: true if both see the same field of view"
+                )
+            check_aspect(hw, camera_hw, "event")
+        return hw
+
+    def add(self, msg: Any, kind: str, camera_hw: tuple[int, int] | None) -> EventSlice:
+        """Decode one EventPacket (``kind`` :data:`EVENT_PACKET`) or dvs EventArray into the
+        window; raises :class:`BadMessage` (no camera size yet, misaligned, undecodable)."""
+        if camera_hw is None:
+            raise BadMessage(
+                "event packet arrived before the camera size is known (no camera_info, no "
+                "camera image)"
+            )
+        hw = self._sensor_size(msg, camera_hw)
+        try:
+            if kind == EVENT_PACKET:
+                events = self._decoder.decode(msg)
+            else:
+                events = events_from_dvs_array(msg)
+        except (EventPacketError, ValueError, AttributeError) as exc:
+            raise BadMessage(f"event packet: {exc}") from exc
+        if self.sensor_hw is not None and hw != self.sensor_hw:
+            self._window.clear()  # another sensor size: the old events do not fit the new one
+        self.sensor_hw = hw
+        self._window.add(events)
+        return EventSlice(image=_NO_IMAGE, header=msg.header, events=int(events.t.size))
+
+    def render(self, anchor_ns: int, camera_hw: tuple[int, int]) -> np.ndarray:
+        """The network image of the events in ``[anchor_ns - window, anchor_ns]``, camera size.
+
+        No event in the window gives an all-zero frame (or a flat 128 voxel grid): the sensor
+        is alive and saw no change, which is information too.
+        """
+        hw = self.sensor_hw or camera_hw
+        ev = self._window.window(int(anchor_ns))
+        start = int(anchor_ns) - self.window_ns
+        t = ev.t - start  # small integers: the voxel bins are exact
+        image = events_to_representation(
+            ev.x, ev.y, t, ev.p, size=hw, kind=self.kind, t_range=(0.0, float(self.window_ns))
+        )
+        if hw != tuple(camera_hw):
+            size = (int(camera_hw[1]), int(camera_hw[0]))
+            image = cv2.resize(image, size, interpolation=cv2.INTER_NEAREST_EXACT)
+        return image
