@@ -7,12 +7,12 @@ that text alone. Anything else (a bug) still raises with its traceback.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Callable, Sequence
 from functools import wraps
 from typing import TypeVar
 
+from sam_moelora_ros.cli_types import non_negative_int, positive_int
 from sam_moelora_ros.datasets.errors import DatasetError
 from sam_moelora_ros.model.errors import CheckpointError, ModelConfigError
 
@@ -50,28 +50,6 @@ def one_line_errors(run_errors: tuple[type[Exception], ...] = ()) -> Callable[[F
         return guarded  # type: ignore[return-value]
 
     return wrap
-
-
-def positive_int(text: str) -> int:
-    """argparse type: an integer >= 1 (argparse turns the error into one usage line, exit 2)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    """argparse type: an integer >= 0."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {value}")
-    return value
 
 
 __all__: Sequence[str] = ("non_negative_int", "one_line_errors", "positive_int")

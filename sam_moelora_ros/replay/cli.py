@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from sam_moelora_ros.bag import BagError, BagReader
+from sam_moelora_ros.cli_types import non_negative_int
 from sam_moelora_ros.replay.inputs import check_topic_types
 from sam_moelora_ros.replay.pipeline import DEFAULT_TOPICS, ReplayRunner, parse_topic_overrides
 from sam_moelora_ros.replay.report import Evaluation, summary_rows
@@ -264,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--max-frames",
-        type=_non_negative_int,
+        type=non_negative_int,
         default=None,
         help="stop after this many segmented frames (0 or absent: all)",
     )
@@ -290,16 +291,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-progress", action="store_true")
     return p
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 0, got {value}")
-    return value
 
 
 def parse_params(items: Sequence[str]) -> dict[str, Any]:

@@ -15,6 +15,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from sam_moelora_ros.cli_types import positive_int
+
 FRAMES = 48
 SEQ_LEN = 12
 SIZE = "256x128"
@@ -34,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m sam_moelora_ros.replay.demo", description=__doc__)
     p.add_argument("--out", type=Path, default=Path("demo_output"))
     p.add_argument("--adapter", default="", help="model (default: the shipped default model)")
-    p.add_argument("--frames", type=_positive_int, default=FRAMES, help="frames to generate")
+    p.add_argument("--frames", type=positive_int, default=FRAMES, help="frames to generate")
     args = p.parse_args(argv)
     adapter = args.adapter or default_adapter_path()
     if adapter is None:
@@ -80,17 +82,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"overlays.gif, labels_bag/ (open in Foxglove)  [{time.perf_counter() - start:.0f} s]"
     )
     return 0
-
-
-def _positive_int(text: str) -> int:
-    """argparse type: an integer >= 1 (the generator needs at least one frame)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {value}")
-    return value
 
 
 if __name__ == "__main__":
