@@ -5,22 +5,51 @@ Runtime Python dependencies are listed in ``requirements.txt`` (pinned) and are 
 are deliberately *not* in ``install_requires`` (they live in ``requirements-dev.txt`` for CI).
 """
 
+import os
+from collections.abc import Sequence
 from glob import glob
 
 from setuptools import find_packages, setup
+from setuptools.command.develop import develop
 
 PACKAGE = "sam_moelora_ros"
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# training/ lives at the repository root (``python -m training.train`` from a checkout) but is
+# installed inside the package's namespace, as sam_moelora_ros.training: a top-level ``training``
+# in site-packages would collide with any other project's. The committed symlink
+# sam_moelora_ros/training -> ../training puts it there for every build (wheel, colcon, and the
+# develop mode of ``pip install -e`` and ``colcon build --symlink-install``, which cannot map a
+# subpackage to another folder with ``package_dir``), so find_packages sees it as any subpackage.
+if not os.path.isfile(os.path.join(HERE, PACKAGE, "training", "__init__.py")):
+    raise SystemExit(
+        f"{PACKAGE}/training must be a symlink to ../training; this checkout lost it (git "
+        "core.symlinks=false?): run `ln -sfn ../training sam_moelora_ros/training`"
+    )
+
+
+class DevelopWithScriptsExecutable(develop):
+    """``setup.py develop`` (what ``colcon build --symlink-install`` runs) with console scripts
+    started by ``[build_scripts] executable`` of setup.cfg, as a regular install's are: develop
+    writes them with the shebang of the interpreter that ran the build, which on a robot is often
+    ``/usr/bin/python3`` (no torch) rather than the venv's python3 on PATH."""
+
+    def write_script(
+        self, script_name: str, contents: str | bytes, mode: str = "t", blockers: Sequence[str] = ()
+    ) -> None:
+        executable = self.distribution.get_option_dict("build_scripts").get("executable")
+        if executable and isinstance(contents, str) and contents.startswith("#!"):
+            contents = f"#!{executable[1]}\n" + contents.split("\n", 1)[1]
+        elif executable and isinstance(contents, bytes) and contents.startswith(b"#!"):
+            contents = f"#!{executable[1]}\n".encode() + contents.split(b"\n", 1)[1]
+        return super().write_script(script_name, contents, mode, blockers)
+
 
 setup(
     name=PACKAGE,
+    cmdclass={"develop": DevelopWithScriptsExecutable},
     version="0.1.0",
-    # training/ lives at the repository root (``python -m training.train`` from a checkout) but is
-    # installed inside the package's namespace, as sam_moelora_ros.training: a top-level
-    # ``training`` in site-packages would collide with any other project's.
-    packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"])
-    + [f"{PACKAGE}.training"]
-    + [f"{PACKAGE}.{name}" for name in find_packages(include=["training.*"])],
-    package_dir={f"{PACKAGE}.training": "training"},
+    packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
     package_data={
         f"{PACKAGE}.training": ["configs/*.yaml"],
         PACKAGE: [

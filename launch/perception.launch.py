@@ -4,11 +4,18 @@
     ros2 launch sam_moelora_ros perception.launch.py params_file:=/path/robot.yaml \
         rgb_topic:=/front/color/image_raw camera_info_topic:=/front/color/camera_info \
         depth_topic:=/front/depth/image_rect_raw lidar_topic:=/velodyne_points
+    ros2 launch sam_moelora_ros perception.launch.py use_sim_time:=true   # simulator, bag --clock
 
 Every input is subscribed under the name the parameter file gives (defaults in
 config/perception.yaml) and remapped here to the robot's topic, so the YAML stays generic and a
 robot needs only launch arguments. Outputs are private topics of the node
 (``/<namespace>/sam_moelora_perception/labels`` ...) and can be remapped the same way.
+
+``use_sim_time:=true`` sets the node's standard ``use_sim_time`` parameter (over the parameter
+file's): its clock then follows /clock (rosgraph_msgs/Clock from a simulator or
+``ros2 bag play --clock``), and so do everything it times on the receive clock (sensor waits,
+staleness, anchor fallback, diagnostics and their stamps). Message stamps are never compared with
+the wall clock.
 
 Fast DDS: the node gets config/fastdds_large_messages.xml (a shared-memory segment that fits
 image-sized messages) unless the environment already names a profile; ``fastdds_profile:=...``
@@ -24,6 +31,7 @@ from ament_index_python.packages import get_package_share_directory
 from launch.actions import DeclareLaunchArgument
 from launch.substitutions import EnvironmentVariable, LaunchConfiguration
 from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
 
 from launch import LaunchDescription
 from sam_moelora_ros.ros.dds_profile import PROFILE_ENV_VARS, profile_env_var
@@ -59,6 +67,11 @@ def generate_launch_description() -> LaunchDescription:
             "log_level", default_value="info", description="debug | info | warn | error"
         ),
         DeclareLaunchArgument(
+            "use_sim_time",
+            default_value="false",
+            description="true: the node's clock follows /clock (simulator, ros2 bag play --clock)",
+        ),
+        DeclareLaunchArgument(
             "fastdds_profile",
             # a profile already named in the environment wins over the shipped one
             default_value=EnvironmentVariable(
@@ -79,7 +92,11 @@ def generate_launch_description() -> LaunchDescription:
         executable="perception_node",
         name="sam_moelora_perception",
         namespace=LaunchConfiguration("namespace"),
-        parameters=[LaunchConfiguration("params_file")],
+        # later entries win: the launch argument overrides a use_sim_time in the params file
+        parameters=[
+            LaunchConfiguration("params_file"),
+            {"use_sim_time": ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool)},
+        ],
         remappings=[(topic, LaunchConfiguration(arg)) for arg, topic, _ in REMAPPINGS],
         arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
         # the one variable this distribution's Fast DDS reads (the other draws warnings)

@@ -50,3 +50,49 @@ def test_version_agrees_between_package_xml_setup_and_module():
     version = ET.parse(ROOT / "package.xml").getroot().findtext("version")
     assert sam_moelora_ros.__version__ == version
     assert f'version="{version}"' in (ROOT / "setup.py").read_text()
+
+
+def test_training_is_a_subpackage_through_a_symlink_not_package_dir():
+    """`colcon build --symlink-install` (setup.py develop) cannot map a subpackage to another
+    folder: sam_moelora_ros/training is a symlink to the root's training/ instead."""
+    link = ROOT / "sam_moelora_ros" / "training"
+    assert link.is_symlink(), "sam_moelora_ros/training must be a symlink to ../training"
+    assert link.readlink() == Path("..") / "training"
+    assert link.resolve() == (ROOT / "training").resolve()
+    text = ast.unparse(ast.parse((ROOT / "setup.py").read_text()))
+    assert "package_dir" not in text
+    assert "'develop': DevelopWithScriptsExecutable" in text
+
+
+def _launch_call(tree: ast.AST, name: str, first_arg: str) -> ast.Call:
+    return next(
+        node
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "id", None) == name
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+        and node.args[0].value == first_arg
+    )
+
+
+def test_launch_file_passes_use_sim_time_to_the_node():
+    """launch_ros is not installable here: read the launch file's syntax tree."""
+    tree = ast.parse((ROOT / "launch" / "perception.launch.py").read_text())
+    declared = _launch_call(tree, "DeclareLaunchArgument", "use_sim_time")
+    defaults = {k.arg: k.value for k in declared.keywords}
+    assert ast.literal_eval(defaults["default_value"]) == "false"
+    node = next(
+        n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "Node"
+    )
+    parameters = next(k.value for k in node.keywords if k.arg == "parameters")
+    assert isinstance(parameters, ast.List)
+    # the params file first, then use_sim_time, so the launch argument wins over the file
+    assert ast.unparse(parameters.elts[0]) == "LaunchConfiguration('params_file')"
+    override = parameters.elts[-1]
+    assert isinstance(override, ast.Dict) and len(override.keys) == 1
+    assert ast.literal_eval(override.keys[0]) == "use_sim_time"
+    value = override.values[0]
+    assert ast.unparse(value) == (
+        "ParameterValue(LaunchConfiguration('use_sim_time'), value_type=bool)"
+    )

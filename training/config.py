@@ -41,6 +41,9 @@ class ModelSection:
     num_classes: int = 25
     image_size: int | None = None
     sam_checkpoint: str | None = None
+    # Pretraining (``training.pretrain``): the image encoder itself is trained, on RGB alone, and
+    # the LoRA experts stay at zero; the adapter stage later freezes the result.
+    train_encoder: bool = False
     overrides: dict[str, Any] = field(default_factory=dict)
 
 
@@ -210,6 +213,13 @@ class TrainConfig:
         if not m.modalities:
             fail("model", "modalities", f"must name at least one modality, e.g. {list(MODALITIES)}")
         self.model_config()  # field-level checks of the architecture itself
+        if m.train_encoder and tuple(m.modalities) != ("rgb",):
+            fail(
+                "model",
+                "modalities",
+                "must be [rgb] with model.train_encoder: true (the encoder is pretrained on RGB "
+                "alone, as SAM's was; the other modalities get LoRA experts afterwards)",
+            )
         if d.dataset not in DATASETS:
             fail("data", "dataset", f"must be one of {list(DATASETS)}")
         if (

@@ -110,12 +110,22 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset | None]:
             transform=EvalTransform(model_cfg.image_size),
             **common,
         )
-        if d.max_val_samples is not None and len(val_set) > d.max_val_samples:
-            # An evenly spaced subset keeps every condition represented.
-            step = len(val_set) / d.max_val_samples
-            keep = [int(i * step) for i in range(d.max_val_samples)]
-            val_set = torch.utils.data.Subset(val_set, keep)
+        if d.max_val_samples is not None:
+            val_set = evenly_spaced_subset(val_set, d.max_val_samples)
     return train_set, val_set
+
+
+def evenly_spaced_subset(dataset: Dataset, count: int) -> Dataset:
+    """``count`` samples spread evenly over ``dataset`` (all of it when it is not larger).
+
+    The readers list frames condition by condition, so an evenly spaced subset keeps every
+    condition represented where the first ``count`` frames would hold one or two.
+    """
+    size = len(dataset)  # type: ignore[arg-type]
+    if count <= 0 or size <= count:
+        return dataset
+    step = size / count
+    return torch.utils.data.Subset(dataset, [int(i * step) for i in range(count)])
 
 
 def make_loader(

@@ -23,8 +23,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from sam_moelora_ros.evaluation import (
     format_table,
     modality_subsets,
@@ -35,7 +33,7 @@ from sam_moelora_ros.model import load_segmentor
 
 from . import distributed as D
 from .cli_errors import non_negative_int, one_line_errors, positive_int
-from .data import ShardSampler, make_loader
+from .data import ShardSampler, evenly_spaced_subset, make_loader
 from .plots import robustness_plot, router_plot
 from .validate import run_inference, summarise
 
@@ -192,11 +190,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return 2
         class_names = list(getattr(dataset, "class_names", range(cfg.num_classes)))
-        if args.max_samples and len(dataset) > args.max_samples:
-            step = len(dataset) / args.max_samples
-            dataset = torch.utils.data.Subset(
-                dataset, [int(i * step) for i in range(args.max_samples)]
-            )
+        if args.max_samples:
+            dataset = evenly_spaced_subset(dataset, args.max_samples)
         loader = make_loader(
             dataset,
             ShardSampler(len(dataset), info.world_size, info.rank),

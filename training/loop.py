@@ -87,6 +87,17 @@ def check_labels(target: torch.Tensor, num_classes: int, names: Sequence[Any]) -
     return int(valid.sum())
 
 
+def unfreeze_encoder(model: MoELoRASegmentor) -> None:
+    """Make the image encoder trainable and keep its LoRA experts at zero (pretraining).
+
+    The experts' ``B`` factors start at zero, so with them frozen every block computes exactly the
+    plain encoder: what pretraining learns lives in the official-name weights that
+    :func:`~sam_moelora_ros.model.sam_state_dict` writes out.
+    """
+    for name, param in model.encoder.sam.named_parameters():
+        param.requires_grad_(".experts." not in name)
+
+
 class Trainer:
     """Trains one run; ``train_set`` yields transformed samples (``inputs``, ``label``, ...)."""
 
@@ -122,6 +133,8 @@ class Trainer:
         if cfg.model.sam_checkpoint:
             load_sam_checkpoint(self.model, cfg.model.sam_checkpoint)
             self.sam_loaded = True
+        if cfg.model.train_encoder:
+            unfreeze_encoder(self.model)
         self.model.to(self.device).train()
         self.ddp: Any = self.model  # the model, or DDP around it
         if self.info.enabled:
@@ -194,8 +207,9 @@ class Trainer:
 
     @property
     def include_backbone(self) -> bool:
-        """Adapters carry the encoder when no official checkpoint can provide it."""
-        return not self.sam_loaded
+        """Adapters carry the encoder when no official checkpoint can provide it (or when the
+        encoder is what this run trains)."""
+        return not self.sam_loaded or self.cfg.model.train_encoder
 
     def sync_buffers(self) -> None:
         """Copy rank 0's buffers (batch-norm statistics) to every rank.

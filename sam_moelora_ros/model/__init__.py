@@ -5,7 +5,7 @@ Public API::
     from sam_moelora_ros.model import (
         PRESETS, ModelConfig, MoELoRASegmentor, build_segmentor, BACKBONE_BUILDERS,
         load_sam_checkpoint, save_adapter, load_adapter, load_segmentor, read_adapter_config,
-        count_parameters,
+        count_parameters, sam_state_dict,
     )
 
 Modules, each one concept, imported in one direction (no cycles): :mod:`.presets` ->
@@ -26,6 +26,7 @@ from .checkpoint import (
 from .config import ModelConfig
 from .errors import CheckpointError, ModelConfigError, SamCheckpointError
 from .presets import PRESETS
+from .sam_checkpoint import sam_state_dict
 from .segmentor import MoELoRASegmentor, build_segmentor
 
 __all__ = [
@@ -43,5 +44,6 @@ __all__ = [
     "load_sam_checkpoint",
     "load_segmentor",
     "read_adapter_config",
+    "sam_state_dict",
     "save_adapter",
 ]

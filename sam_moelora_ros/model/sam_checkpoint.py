@@ -170,6 +170,32 @@ def _resize_rel_pos(rel: torch.Tensor, length: int) -> torch.Tensor:
     return resized.squeeze(0).t().to(rel.dtype)
 
 
+# ---------------------------------------------------------------------- writing
+def sam_state_dict(model: MoELoRASegmentor) -> dict[str, torch.Tensor]:
+    """The model's encoder and the decoder parts a SAM checkpoint holds, under SAM 1's names.
+
+    The inverse of :func:`load_sam_checkpoint` for SAM 1's ViT: ``image_encoder.*`` (LoRA
+    experts left out) plus ``mask_decoder.*`` / ``prompt_encoder.*`` for the decoder pieces that
+    loading initialises. This is how the package's own RGB-pretrained ``tiny`` encoder
+    (``training.pretrain``) becomes a checkpoint that ``model.sam_checkpoint`` loads like an
+    official one.
+    """
+    if model.cfg.backbone != "sam_vit":
+        raise SamCheckpointError(
+            f"writing a SAM checkpoint is supported for SAM 1's ViT presets, not preset "
+            f"{model.cfg.name!r} ({model.cfg.backbone})"
+        )
+    state = {k: v.detach().cpu().contiguous() for k, v in model.encoder.frozen_state_dict().items()}
+    ours = model.decoder.state_dict()
+    for theirs, name in _SAM1_DECODER.items():
+        if name in ours:
+            state[theirs] = ours[name].detach().cpu().contiguous()
+    for name, tensor in ours.items():
+        if name.startswith("transformer."):
+            state["mask_decoder." + name] = tensor.detach().cpu().contiguous()
+    return state
+
+
 # ---------------------------------------------------------------------- loading
 def load_sam_checkpoint(model: MoELoRASegmentor, path: str | Path) -> dict[str, list[str]]:
     """Load official SAM 1 or SAM 2 weights into ``model``'s frozen encoder (+ decoder parts).

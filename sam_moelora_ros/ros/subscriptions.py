@@ -6,6 +6,8 @@ topic's first publisher appears in the ROS graph (re-checked every :data:`RECHEC
 A topic whose type a sensor cannot take is one error, logged once and reported as ERROR on that
 sensor's /diagnostics status; nothing is subscribed for it, so no message can fail one by one.
 camera_info is subscribed once a sensor that needs it (LiDAR, event clouds or packets) is.
+The re-check runs on the steady clock, not the node's: the ROS graph has nothing to do with
+simulated time, and under ``use_sim_time`` a paused simulator (or none yet) would stop it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 
@@ -84,7 +87,9 @@ class SensorSubscriptions:
         self._subs: list[Any] = []
         self._logged: set[str] = set()
         self.refresh()
-        self._timer = node.create_timer(RECHECK_PERIOD_S, self.refresh)
+        self._timer = node.create_timer(
+            RECHECK_PERIOD_S, self.refresh, clock=Clock(clock_type=ClockType.STEADY_TIME)
+        )
 
     def _advertised(self, topic: str) -> list[str]:
         return [info.topic_type for info in self._node.get_publishers_info_by_topic(topic)]

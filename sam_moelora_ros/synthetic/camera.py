@@ -1,8 +1,13 @@
 """RGB camera sensor model: exposure, rain on the lens, motion blur, noise, tone curve.
 
 Works on the linear radiance from :mod:`shading` and produces what a real camera driver would
-publish (rgb8). Noise is added in linear space (shot noise grows with signal, read noise is
-constant and dominates at night, where the gain is high); night colours are washed out by
+publish (rgb8). Noise follows the Poisson-Gaussian sensor model (Foi et al. 2008, "Practical
+Poissonian-Gaussian noise modeling"; EMVA 1288): the signal in electrons is the physical
+irradiance times the exposure time times a sensor scale, photon (shot) noise is Poisson in it
+(std = sqrt(electrons)), read noise is a constant Gaussian in electrons, and a gain maps
+electrons to digital numbers. At night few electrons are collected even with a long exposure,
+so the gain is high and the noise strong. The long night exposure also blurs (rendered in
+:mod:`frames` by averaging sub-times of the exposure window). Night colours are washed out by
 pulling them towards luminance; rain adds slanted streaks and blurred droplets on the lens.
 Failure cases (DELIVER's motionblur / over- / underexposure) are applied here too.
 """
@@ -15,6 +20,9 @@ import numpy as np
 from sam_moelora_ros.synthetic.conditions import Condition, Failure
 
 LUMA = np.array([0.2126, 0.7152, 0.0722])
+ELECTRONS_PER_UNIT_S = 1.0e7
+"""Electrons per second per unit of physical irradiance (rendered radiance x ``light_scale``):
+a daylight pixel of radiance 1 collects 20 000 electrons in 1/500 s (about a full well)."""
 
 
 def motion_blur(img: np.ndarray, length_px: int, angle: float) -> np.ndarray:
@@ -68,9 +76,26 @@ def expose(
     if cond.rain > 0:
         img = img * 0.9 + rain_layer(h, w, rng, cond.rain)[..., None] * 0.35
         img = droplets(img, rng, cond.rain)
+    img = sensor_noise(img, cond, rng)
     luma = img @ LUMA.astype(np.float32)
     img = luma[..., None] + (img - luma[..., None]) * np.float32(cond.saturation)
-    sigma = np.sqrt(cond.read_noise**2 + cond.shot_noise**2 * np.clip(img, 0, None))
-    img = img + rng.standard_normal(img.shape, dtype=np.float32) * sigma.astype(np.float32)
     img = np.clip(img, 0.0, 1.0) ** (1.0 / 2.2)
     return np.round(img * 255.0).astype(np.uint8)
+
+
+def digital_gain(cond: Condition) -> float:
+    """Normalised digital numbers per electron (high at night: little light, same brightness)."""
+    return cond.exposure / (cond.light_scale * cond.exposure_s * ELECTRONS_PER_UNIT_S)
+
+
+def sensor_noise(signal: np.ndarray, cond: Condition, rng: np.random.Generator) -> np.ndarray:
+    """Poisson-Gaussian noise on a normalised linear signal (float32, same shape).
+
+    ``signal`` / gain is the mean electron count; the result is (Poisson(electrons) + read noise)
+    times the gain. Over- / underexposure failures change the signal, hence the electron count.
+    """
+    gain = digital_gain(cond)
+    electrons = np.clip(signal, 0.0, None).astype(np.float64) / gain
+    noisy = rng.poisson(electrons).astype(np.float32)
+    noisy += rng.standard_normal(signal.shape, dtype=np.float32) * np.float32(cond.read_noise)
+    return noisy * np.float32(gain)

@@ -3,13 +3,20 @@
 Conditions change the light and the medium (what every camera-like sensor sees); failures change
 one sensor (what DELIVER's "motionblur", "overexposure", "underexposure", "lidarjitter" and
 "eventlowres" splits contain). The numbers are chosen so that ``night`` and ``fog`` make RGB alone
-ambiguous for part of the scene (dark or fogged-out regions), while depth and LiDAR are barely
-affected, which is exactly the situation the mixture of experts has to learn to route around.
+ambiguous for part of the scene (dark or fogged-out regions), while the other sensors degrade in
+their own, physically different ways (see each sensor module), which is exactly the situation the
+mixture of experts has to learn to route around.
+
+Fog's meteorological visibility ``V`` is drawn per sequence from ``fog_visibility_range`` (see
+:func:`sequence_condition`); Koschmieder's law gives the extinction coefficient ``beta = 3 / V``
+(the distance at which contrast falls to about 5 %).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+import numpy as np
 
 CONDITIONS: tuple[str, ...] = ("cloud", "fog", "night", "rain", "sun")
 """DELIVER's condition directory names."""
@@ -26,7 +33,16 @@ FAILURES: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class Condition:
-    """Light, medium and sensor-noise parameters of one condition (linear radiance units)."""
+    """Light, medium and sensor-noise parameters of one condition (linear radiance units).
+
+    ``exposure`` is the brightness gain from rendered radiance to the normalised camera signal;
+    ``read_noise`` is the camera's read noise in electrons and ``light_scale`` the physical
+    illuminance per rendered radiance unit (night scenes are far darker than their rendered,
+    already-dim values); ``exposure_s`` is the exposure time and ``blur_samples`` how many
+    sub-times of it are rendered (motion blur, night only). ``depth_range`` caps the depth
+    camera's working range (active stereo in the dark); ``fog_backscatter_m`` scales LiDAR
+    backscatter with the fog's extinction coefficient.
+    """
 
     name: str
     sun: float
@@ -39,111 +55,50 @@ class Condition:
     night: bool
     exposure: float
     read_noise: float
-    shot_noise: float
+    light_scale: float
     saturation: float
     rain: float
     event_noise_hz: float
     lidar_backscatter: float
     depth_invalid: float
+    exposure_s: float = 1.0 / 500.0
+    blur_samples: int = 1
+    depth_range: float = float("inf")
+    fog_visibility_range: tuple[float, float] | None = None
+    fog_backscatter_m: float = 0.0
 
+
+INF = float("inf")
 
 CONDITION_PARAMS: dict[str, Condition] = {
     "sun": Condition(
-        "sun",
-        3.0,
-        0.9,
-        (0.25, 0.45, 0.9),
-        (0.7, 0.8, 0.95),
-        0.15,
-        float("inf"),
-        (0.8, 0.8, 0.8),
-        False,
-        0.55,
-        0.004,
-        0.01,
-        1.0,
-        0.0,
-        0.1,
-        0.0,
-        0.003,
+        "sun", 3.0, 0.9, (0.25, 0.45, 0.9), (0.7, 0.8, 0.95), 0.15, INF, (0.8, 0.8, 0.8),
+        night=False, exposure=0.55, read_noise=3.0, light_scale=1.0, saturation=1.0, rain=0.0,
+        event_noise_hz=0.1, lidar_backscatter=0.0, depth_invalid=0.003,
     ),
     "cloud": Condition(
-        "cloud",
-        0.5,
-        1.3,
-        (0.55, 0.58, 0.62),
-        (0.75, 0.76, 0.78),
-        0.8,
-        float("inf"),
-        (0.8, 0.8, 0.8),
-        False,
-        0.75,
-        0.006,
-        0.012,
-        0.8,
-        0.0,
-        0.15,
-        0.0,
-        0.003,
+        "cloud", 0.5, 1.3, (0.55, 0.58, 0.62), (0.75, 0.76, 0.78), 0.8, INF, (0.8, 0.8, 0.8),
+        night=False, exposure=0.75, read_noise=3.0, light_scale=0.3, saturation=0.8, rain=0.0,
+        event_noise_hz=0.15, lidar_backscatter=0.0, depth_invalid=0.003, exposure_s=1 / 250,
     ),
     "night": Condition(
-        "night",
-        0.0,
-        0.012,
-        (0.01, 0.012, 0.03),
-        (0.03, 0.03, 0.04),
-        0.3,
-        float("inf"),
-        (0.1, 0.1, 0.1),
-        True,
-        1.0,
-        0.03,
-        0.05,
-        0.45,
-        0.0,
-        2.0,
-        0.0,
-        0.003,
+        "night", 0.0, 0.012, (0.01, 0.012, 0.03), (0.03, 0.03, 0.04), 0.3, INF, (0.1, 0.1, 0.1),
+        night=True, exposure=0.8, read_noise=3.0, light_scale=0.003, saturation=0.45, rain=0.0,
+        event_noise_hz=2.0, lidar_backscatter=0.0, depth_invalid=0.003, exposure_s=1 / 25,
+        blur_samples=3, depth_range=11.0,
     ),
     "fog": Condition(
-        "fog",
-        0.3,
-        1.2,
-        (0.7, 0.72, 0.74),
-        (0.78, 0.79, 0.8),
-        1.0,
-        45.0,
-        (0.78, 0.79, 0.8),
-        False,
-        0.7,
-        0.006,
-        0.012,
-        0.7,
-        0.0,
-        0.3,
-        0.015,
-        0.01,
+        "fog", 0.3, 1.2, (0.7, 0.72, 0.74), (0.78, 0.79, 0.8), 1.0, 45.0, (0.78, 0.79, 0.8),
+        night=False, exposure=0.7, read_noise=3.0, light_scale=0.3, saturation=0.7, rain=0.0,
+        event_noise_hz=0.3, lidar_backscatter=0.0, depth_invalid=0.01, exposure_s=1 / 250,
+        fog_visibility_range=(30.0, 150.0), fog_backscatter_m=0.2,
     ),
     "rain": Condition(
-        "rain",
-        0.15,
-        0.75,
-        (0.35, 0.37, 0.4),
-        (0.5, 0.52, 0.55),
-        1.0,
-        220.0,
-        (0.5, 0.52, 0.55),
-        False,
-        0.9,
-        0.01,
-        0.02,
-        0.65,
-        1.0,
-        0.5,
-        0.004,
-        0.03,
+        "rain", 0.15, 0.75, (0.35, 0.37, 0.4), (0.5, 0.52, 0.55), 1.0, 220.0, (0.5, 0.52, 0.55),
+        night=False, exposure=0.9, read_noise=3.0, light_scale=0.2, saturation=0.65, rain=1.0,
+        event_noise_hz=0.5, lidar_backscatter=0.004, depth_invalid=0.03, exposure_s=1 / 250,
     ),
-}
+}  # fmt: skip
 """Parameters per condition name (see :class:`Condition` for the fields)."""
 
 
@@ -178,3 +133,17 @@ def condition_params(name: str) -> Condition:
     if name not in CONDITION_PARAMS:
         raise ValueError(f"unknown condition {name!r}; choose from {', '.join(CONDITIONS)}")
     return CONDITION_PARAMS[name]
+
+
+def sequence_condition(name: str, seed: int) -> Condition:
+    """The condition of one sequence: fog gets its own visibility, log-uniform in its range.
+
+    The draw uses its own generator seeded from the sequence seed, so the same seed gives the
+    same visibility (and bytes) and the other random streams are untouched.
+    """
+    cond = condition_params(name)
+    if cond.fog_visibility_range is None:
+        return cond
+    lo, hi = cond.fog_visibility_range
+    u = np.random.default_rng([seed, 2]).uniform(np.log(lo), np.log(hi))
+    return replace(cond, fog_visibility=float(np.exp(u)))

@@ -1,12 +1,13 @@
-"""Event camera model (ESIM-style): events from log-intensity changes between sampled poses.
+"""Event camera model after ESIM (Rebecq et al. 2018): events from log-intensity changes.
 
 Between two event frames the camera is rendered at ``substeps`` poses; per pixel the log
 intensity is interpolated linearly between samples, and every crossing of the contrast
 threshold ``C`` (per-pixel threshold mismatch included) emits an event with an interpolated
 timestamp, as ESIM does. A refractory period suppresses events that follow too closely at the
-same pixel, and background noise events (Poisson, much stronger at night, as on real sensors in
-the dark) are mixed in. The state (reference log intensity, last event time) persists across
-frames within a sequence.
+same pixel, and background-activity noise events (Poisson per pixel at
+``Condition.event_noise_hz``, much higher at night, as leak and shot-noise events are on real
+sensors in the dark) are mixed in. The state (reference log intensity, last event time)
+persists across frames within a sequence.
 """
 
 from __future__ import annotations

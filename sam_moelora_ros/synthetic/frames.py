@@ -4,8 +4,11 @@ A sequence is a short drive along a generated street. For every camera frame (``
 the RGB image, the registered depth image and the labels from one ray cast, runs the event
 simulator over sub-sampled poses since the previous frame, and casts the LiDAR: a sweep at the
 camera time for the synchronised DELIVER output (as CARLA records DELIVER) and/or sweeps at the
-LiDAR's own rate and jittered stamps for bags. All randomness comes from seeds derived from the
-sequence seed, so the same seed gives the same bytes.
+LiDAR's own rate and jittered stamps for bags. A fog sequence draws its own visibility from the
+sequence seed (:func:`conditions.sequence_condition`); night frames average the radiance over
+sub-times of their long exposure (motion blur), while labels and depth come from the frame's
+centre time. All randomness comes from seeds derived from the sequence seed, so the same seed
+gives the same bytes.
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ from sam_moelora_ros.synthetic import camera
 from sam_moelora_ros.synthetic.conditions import (
     Condition,
     Failure,
-    condition_params,
     failure_params,
+    sequence_condition,
 )
 from sam_moelora_ros.synthetic.depth_sensor import DepthConfig, render_depth
 from sam_moelora_ros.synthetic.event_sensor import (
@@ -92,7 +95,7 @@ class SequenceRenderer:
 
     def __init__(self, spec: SequenceSpec, config: GeneratorConfig) -> None:
         self.spec, self.config = spec, config
-        self.cond: Condition = condition_params(spec.condition)
+        self.cond: Condition = sequence_condition(spec.condition, spec.seed)
         self.failure: Failure = failure_params(spec.failure)
         duration = spec.frames / config.fps + 1.0
         self.scene: Scene = generate_scene(spec.seed, -110.0, 13.0 * duration + 130.0, duration)
@@ -135,6 +138,24 @@ class SequenceRenderer:
         )
         return hits, rad.reshape(*dirs_cam.shape[:2], 3)
 
+    def exposed_radiance(self, t: float) -> tuple[Hits, np.ndarray]:
+        """Camera hits at ``t`` and the radiance integrated over the exposure window around it.
+
+        With ``cond.blur_samples`` > 1 (night) the radiance is averaged over that many poses
+        spread evenly across ``cond.exposure_s`` (centred on ``t``): the long exposure's blur.
+        """
+        hits, rad = self.radiance(t, self.cam_dirs)
+        n = self.cond.blur_samples
+        if n > 1:
+            offsets = (np.arange(n) - (n - 1) / 2.0) / n * self.cond.exposure_s
+            total = rad.copy()
+            for dt in offsets[offsets != 0.0]:
+                total += self.radiance(t + float(dt), self.cam_dirs)[1]
+            if n % 2 == 0:  # even count: t itself is not a sample, only the labels' time
+                total -= rad
+            rad = total / n
+        return hits, rad
+
     def lidar(self, t: float) -> np.ndarray:
         """One sweep (structured points in the LiDAR frame) from the pose at scene time ``t``."""
         rig = self.config.rig
@@ -149,7 +170,7 @@ class SequenceRenderer:
         """Render camera frame ``k`` (call in order: the event simulator is stateful)."""
         cfg, spec = self.config, self.spec
         t = float(self.times[k])
-        hits, rad = self.radiance(t, self.cam_dirs)
+        hits, rad = self.exposed_radiance(t)
         h, w = self.cam_dirs.shape[:2]
         rgb = camera.expose(rad, self.cond, self.failure, self.rng, self.blur_angle)
         depth = render_depth(hits.t.reshape(h, w), self.cos_axis, self.cond, self.rng, cfg.depth)

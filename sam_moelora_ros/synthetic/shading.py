@@ -5,7 +5,9 @@ simple patterns (windows, bricks, slabs, bars, rails) evaluated at the hit point
 frame, so they stay attached to moving objects and look the same to every camera. Lighting is a
 Lambertian sun plus a hemispherical sky term; at night the sun is replaced by street lamps
 (inverse-square point lights) and the ego vehicle's headlights, so everything outside the light
-pools is close to black. Fog attenuates with distance (Koschmieder's law) towards the fog colour.
+pools is close to black. Fog follows Koschmieder's law: transmission exp(-3 r / V) for
+visibility V (the sequence's own, see :func:`conditions.sequence_condition`), blending towards
+the airlight (the fog colour lit by sky and sun).
 No cast shadows: a documented simplification that keeps one ray per pixel.
 """
 

@@ -9,9 +9,11 @@ import pytest
 
 from training.config import TrainConfig, TrainConfigError, apply_overrides
 from training.optim import lr_factor
+from training.study import Study
 from training.train import main as train_main
 
-CONFIGS = sorted((Path(__file__).resolve().parents[2] / "training" / "configs").glob("*.yaml"))
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "training" / "configs"
+CONFIGS = sorted(p for p in CONFIG_DIR.glob("*.yaml") if not p.name.startswith("study_"))
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
@@ -33,13 +35,19 @@ def test_paper_recipe_and_ablations() -> None:
     default = by_name["synthetic_tiny"]
     assert default.model.fusion == "both" and default.model.preset == "tiny"
     assert default.data.conditions is None and default.data.cases is None  # all + failures
-    for name, change in [
-        ("ablation_average", {"fusion": "average"}),
-        ("ablation_routed", {"fusion": "routed"}),
-        ("ablation_rgb_only", {"modalities": ("rgb",)}),
-    ]:
-        ablation = by_name[name]
-        expected = default.model.__class__(**{**default.model.__dict__, **change})
+    assert default.model.sam_checkpoint == by_name["pretrain_tiny"].run.out + "/encoder.safetensors"
+    study = Study.load(CONFIG_DIR / "study_tiny.yaml")
+    assert study.base == Path("training/configs/synthetic_tiny.yaml") and len(study.seeds) == 3
+    changes = {
+        "rgbdel": {},
+        "average": {"fusion": "average"},
+        "routed": {"fusion": "routed"},
+        "rgb_only": {"modalities": ("rgb",)},
+    }
+    assert {v.name for v in study.variants} == set(changes)
+    for variant in study.variants:  # each ablation changes the model as named, nothing else
+        ablation = TrainConfig.load(CONFIG_DIR / study.base.name, list(variant.overrides))
+        expected = default.model.__class__(**{**default.model.__dict__, **changes[variant.name]})
         assert ablation.model == expected
         assert (ablation.optim, ablation.data, ablation.dropout) == (
             default.optim, default.data, default.dropout,
