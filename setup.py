@@ -85,6 +85,7 @@ setup(
         "console_scripts": [
             "model_summary = sam_moelora_ros.model.summary:main",
             "perception_node = sam_moelora_ros.ros.node:main",
+            "perception_lifecycle_node = sam_moelora_ros.ros.lifecycle_node:main",
             "replay_eval = sam_moelora_ros.replay.cli:main",
             "replay_live = sam_moelora_ros.replay.live_cli:main",
             "bag_play = sam_moelora_ros.replay.bag_play:main",

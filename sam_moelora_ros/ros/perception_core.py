@@ -1,0 +1,508 @@
+"""What the plain and the managed perception node share: setting up and tearing down the pipeline.
+
+:class:`PerceptionCore` is a :class:`rclpy.node.Node` with the node's pieces as phases, each with
+its undo, so :class:`~sam_moelora_ros.ros.node.PerceptionNode` runs them all at construction and
+:class:`~sam_moelora_ros.ros.lifecycle_node.PerceptionLifecycleNode` runs them on its
+transitions:
+
+- parameters: :meth:`~PerceptionCore._declare_parameters`, then a validated
+  :class:`~sam_moelora_ros.params.NodeConfig` (:meth:`~PerceptionCore._build_config`);
+- the model (configure): :meth:`~PerceptionCore._open_tf`, :meth:`~PerceptionCore._load_model`
+  (segmenter warmed up, palette, output options) and :meth:`~PerceptionCore._create_outputs`
+  (the output publishers); undone by :meth:`~PerceptionCore._unload_model`;
+- the inputs and the processing (activate): :meth:`~PerceptionCore._subscribe` and
+  :meth:`~PerceptionCore._start_processing` (synchroniser, decoders, inference worker, intake,
+  timers); undone by :meth:`~PerceptionCore._stop_processing`.
+
+Every subscription, timer and publisher a phase creates (those of ``SensorSubscriptions`` and the
+tf listener included) is recorded, so its undo destroys exactly those. The pure pipeline stays in
+:mod:`sam_moelora_ros.pipeline`; nothing here decides anything about frames.
+
+Also here: :func:`run_node`, the process around either node (``--params-file`` checks,
+``rclpy.init``, one-line start-up errors with exit code 2, clean Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import rclpy
+import rclpy.logging
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
+from rclpy._rclpy_pybind11 import RCLError
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.parameter import Parameter
+from rclpy.publisher import Publisher
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from rclpy.subscription import Subscription
+from rclpy.timer import Timer
+from sensor_msgs.msg import CameraInfo, Image
+
+from sam_moelora_ros import MODALITIES
+from sam_moelora_ros.inference.factory import build_segmenter
+from sam_moelora_ros.inference.segmenter import Segmenter, SegmenterError, default_adapter_path
+from sam_moelora_ros.params import (
+    PARAMETERS,
+    NodeConfig,
+    ParameterError,
+    build_config,
+    check_model_modalities,
+    check_value,
+    load_palette,
+)
+from sam_moelora_ros.params.params_file import ParamsFileError, check_params_files
+from sam_moelora_ros.pipeline.assembly import SensorDecoders, sync_config
+from sam_moelora_ros.pipeline.diagnostics import camera_info_report, sensor_reports
+from sam_moelora_ros.pipeline.intake import SensorIntake
+from sam_moelora_ros.pipeline.kinds import SUPPORTED_TYPES
+from sam_moelora_ros.pipeline.worker import OUTPUT_KEYS, InferenceWorker, OutputOptions
+from sam_moelora_ros.ros.process import NODE_NAME
+from sam_moelora_ros.ros.subscriptions import SensorSubscriptions
+from sam_moelora_ros.ros.tf_static import TfSource, TfUnavailable, make_tf_source
+from sam_moelora_ros.sync.synchronizer import SyncConfig, Synchronizer
+
+__all__ = [
+    "OUTPUT_QOS",
+    "PerceptionCore",
+    "StartupError",
+    "input_qos",
+    "run_node",
+]
+
+PublisherFactory = Callable[[Any, str, QoSProfile | int], Publisher]
+"""``make(msg_type, topic, qos)``: ``Node.create_publisher`` or a lifecycle publisher's."""
+
+
+class _RosLogHandler(logging.Handler):
+    """Forward the pure core's ``logging`` records (e.g. sync resets) to the node's ROS logger."""
+
+    def __init__(self, node: Node) -> None:
+        super().__init__(logging.INFO)
+        self._logger = node.get_logger()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = self.format(record)
+        if record.levelno >= logging.ERROR:
+            self._logger.error(text)
+        elif record.levelno >= logging.WARNING:
+            self._logger.warning(text)
+        else:
+            self._logger.info(text)
+
+
+class StartupError(RuntimeError):
+    """The node cannot start (bad parameter, missing model); the message says what to fix."""
+
+
+def input_qos(profile: str, depth: int) -> QoSProfile:
+    """``sensor_data``: best effort, volatile (what camera/LiDAR drivers publish); ``reliable``."""
+    reliability = (
+        ReliabilityPolicy.BEST_EFFORT if profile == "sensor_data" else ReliabilityPolicy.RELIABLE
+    )
+    return QoSProfile(
+        history=HistoryPolicy.KEEP_LAST,
+        depth=depth,
+        reliability=reliability,
+        durability=DurabilityPolicy.VOLATILE,
+    )
+
+
+OUTPUT_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST, depth=5, reliability=ReliabilityPolicy.RELIABLE
+)
+"""Outputs are reliable: they match reliable and best-effort subscribers (RViz, recorders)."""
+
+
+class PerceptionCore(Node):
+    """The perception node's phases and their undo; see the module docstring.
+
+    The attributes a phase sets exist from that phase until its undo: ``config``, ``segmenter``,
+    ``class_names``, ``palette`` (model loaded); ``sync`` (processing).
+    """
+
+    config: NodeConfig
+    segmenter: Segmenter
+    class_names: tuple[str, ...]
+    palette: Any
+    sync: Synchronizer
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(NODE_NAME, **kwargs)
+        self._log_handler = _RosLogHandler(self)
+        core_logger = logging.getLogger("sam_moelora_ros")
+        core_logger.addHandler(self._log_handler)
+        core_logger.setLevel(logging.INFO)
+        core_logger.propagate = False
+        self._output: OutputOptions | None = None
+        self._tf: TfSource | None = None
+        self._extrinsic_chain: list[str] = []
+        self._pub: dict[str, Publisher] = {}
+        self._diag_pub: Publisher | None = None
+        self._model_entities: list[Any] = []
+        """What :meth:`_load_model` created (the tf listener's subscriptions)."""
+        self._input_entities: list[Any] = []
+        """What :meth:`_subscribe` and :meth:`_start_processing` created."""
+        self._worker: InferenceWorker | None = None
+
+    # ------------------------------------------------------------------ parameters
+    def _declare_parameters(self) -> dict[str, Any]:
+        """Declare every parameter with its description; their values."""
+        values: dict[str, Any] = {}
+        for spec in PARAMETERS:
+            descriptor = ParameterDescriptor(description=spec.description, read_only=spec.read_only)
+            try:
+                param = self.declare_parameter(spec.name, spec.default, descriptor)
+            except Exception as exc:  # e.g. a YAML value of the wrong type
+                raise StartupError(f"parameter '{spec.name}': {exc}") from exc
+            values[spec.name] = param.value
+        return values
+
+    @staticmethod
+    def _build_config(values: dict[str, Any]) -> NodeConfig:
+        """Validate the parameters all together."""
+        try:
+            return build_config(values)
+        except ParameterError as exc:
+            raise StartupError(str(exc)) from exc
+
+    def _declare_and_validate(self) -> NodeConfig:
+        """Declare every parameter with its description, then validate them all together."""
+        return self._build_config(self._declare_parameters())
+
+    def _current_config(self) -> NodeConfig:
+        """The declared parameters' current values, validated."""
+        return self._build_config({s.name: self.get_parameter(s.name).value for s in PARAMETERS})
+
+    def _watch_output_parameters(self) -> None:
+        """Validate run-time parameter changes; ``output.*`` apply to the next frame."""
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+    # ------------------------------------------------------------------ entity bookkeeping
+    def _entities(self) -> list[Any]:
+        return [*self.subscriptions, *self.timers, *self.publishers]
+
+    @contextlib.contextmanager
+    def _recording(self, into: list[Any]) -> Iterator[None]:
+        """Append to ``into`` every subscription, timer and publisher created inside (even when
+        it raises, so a failed phase can be undone)."""
+        before = {id(e) for e in self._entities()}
+        try:
+            yield
+        finally:
+            into.extend(e for e in self._entities() if id(e) not in before)
+
+    def _destroy(self, entities: list[Any]) -> None:
+        """Destroy ``entities`` (newest first) and empty the list."""
+        for entity in reversed(entities):
+            if isinstance(entity, Subscription):
+                self.destroy_subscription(entity)
+            elif isinstance(entity, Timer):
+                self.destroy_timer(entity)
+            elif isinstance(entity, Publisher):
+                self._destroy_publisher(entity)
+        entities.clear()
+
+    def _destroy_publisher(self, publisher: Publisher) -> None:
+        self.destroy_publisher(publisher)
+
+    # ------------------------------------------------------------------ the model (configure)
+    def _open_tf(self, cfg: NodeConfig) -> None:
+        """The tf source of ``lidar.use_tf`` (None without it); undone by :meth:`_unload_model`."""
+        with self._recording(self._model_entities):
+            self._tf = self._make_tf_source(cfg)
+
+    def _load_model(self, cfg: NodeConfig) -> None:
+        """The segmenter (loaded and warmed up), its palette, the output options."""
+        self.segmenter = self._load_segmenter(cfg)
+        self.class_names, self.palette = self._load_palette(cfg)
+        self._output = OutputOptions(cfg.color, cfg.color_alpha, cfg.confidence)
+
+    def _create_outputs(self, make: PublisherFactory) -> None:
+        """The ``~/<key>`` image publishers and /diagnostics'."""
+        self._pub = {key: make(Image, f"~/{key}", OUTPUT_QOS) for key in OUTPUT_KEYS}
+        self._diag_pub = make(DiagnosticArray, "/diagnostics", 10)
+
+    def _unload_model(self) -> None:
+        """Undo :meth:`_open_tf`, :meth:`_load_model` and :meth:`_create_outputs` (whatever of
+        them was done)."""
+        for publisher in [*self._pub.values(), self._diag_pub]:
+            if publisher is not None:
+                self._destroy_publisher(publisher)
+        self._pub, self._diag_pub = {}, None
+        self._destroy(self._model_entities)
+        self._tf, self._extrinsic_chain, self._output = None, [], None
+        for name in ("segmenter", "class_names", "palette"):
+            self.__dict__.pop(name, None)
+        gc.collect()  # the model's tensors go now, not at some later collection
+
+    def _load_segmenter(self, cfg: NodeConfig) -> Segmenter:
+        import torch
+
+        if cfg.torch_threads > 0:
+            torch.set_num_threads(cfg.torch_threads)
+        try:
+            segmenter = build_segmenter(
+                cfg.backend,
+                cfg.adapter or None,
+                cfg.sam_checkpoint or None,
+                device=cfg.device,
+                dtype=cfg.dtype,
+                merge_lora=cfg.merge_lora,
+                compile=cfg.compile_mode,
+                providers=cfg.providers,
+                provider_fallback=cfg.provider_fallback,
+                engine_cache_dir=cfg.engine_cache_dir or None,
+                threads=cfg.torch_threads,
+            )
+            check_model_modalities(cfg, segmenter.modalities)
+            warm = segmenter.warmup()  # a NaN/Inf forward is a start-up error, not "ready"
+        except SegmenterError as exc:
+            raise _model_startup_error(cfg, exc) from exc
+        except ParameterError as exc:
+            raise StartupError(str(exc)) from exc
+        source = cfg.adapter or f"{default_adapter_path()} (the shipped default model)"
+        self.get_logger().info(f"model {source}: warm-up took {warm * 1e3:.0f} ms")
+        return segmenter
+
+    def _load_palette(self, cfg: NodeConfig) -> tuple[tuple[str, ...], Any]:
+        try:
+            return load_palette(cfg.palette_file, self.segmenter.num_classes)
+        except ParameterError as exc:
+            raise StartupError(str(exc)) from exc
+
+    @staticmethod
+    def _sync_config(cfg: NodeConfig) -> SyncConfig:
+        """The shared :func:`~sam_moelora_ros.pipeline.assembly.sync_config` (replay's too)."""
+        return sync_config(cfg)
+
+    def _make_tf_source(self, cfg: NodeConfig) -> TfSource | None:
+        """tf2_ros, else the node's own /tf_static reader, when ``lidar.use_tf`` (ros/tf_static)."""
+        if not (cfg.use_tf and cfg.sensors["lidar"].enabled):
+            return None
+        try:
+            return make_tf_source(self)
+        except TfUnavailable as exc:
+            raise StartupError(str(exc)) from exc
+
+    # ------------------------------------------------------------------ inputs, processing
+    def _subscribe(self, cfg: NodeConfig) -> None:
+        """Each sensor with its topic's type (``sensors.<s>.message_type``, ros/subscriptions)."""
+        qos = input_qos(cfg.qos_profile, cfg.qos_depth)
+        try:
+            with self._recording(self._input_entities):
+                self._subs = SensorSubscriptions(
+                    self, cfg, qos, self._on_sensor, self._on_camera_info, SUPPORTED_TYPES
+                )
+        except ParameterError as exc:
+            raise StartupError(str(exc)) from exc
+
+    def _start_processing(self, cfg: NodeConfig) -> None:
+        """Synchroniser, decoders, inference worker (started), intake and the node's timers.
+
+        Needs :meth:`_load_model`, :meth:`_create_outputs` and :meth:`_subscribe` done; each
+        call starts afresh (a new synchroniser and worker, so no frame of before is released).
+        """
+        assert self._output is not None, "the model is not loaded"
+        self.sync = Synchronizer(self._sync_config(cfg))
+        self._decoders = SensorDecoders(cfg, self._extrinsic)
+        pub = self._pub
+        self._worker = InferenceWorker(
+            self.segmenter,
+            self.palette,
+            lambda key, msg: pub[key].publish(msg),
+            Image,
+            self._now,
+            self._output,
+            camera=lambda: self._decoders.camera,
+        )
+        self._intake = SensorIntake(self._decoders, self.sync, self._worker.submit)
+        self._worker.start()
+        with self._recording(self._input_entities):
+            self.create_timer(cfg.poll_period, self._on_poll)
+            self.create_timer(cfg.diagnostics_period, self._publish_diagnostics)
+
+    def _stop_processing(self, timeout_s: float = 5.0) -> None:
+        """Undo :meth:`_subscribe` and :meth:`_start_processing`: no more input, and the worker
+        stopped (it finishes the frame in hand)."""
+        self._destroy(self._input_entities)
+        self.__dict__.pop("_subs", None)
+        if self._worker is not None:
+            self._worker.close(timeout_s)
+            self._worker = None
+
+    def _log_ready(self, cfg: NodeConfig) -> None:
+        self.get_logger().info(
+            f"ready: model {self.segmenter.describe()}; sensors "
+            + ", ".join(f"{n}<-{cfg.sensors[n].topic}" for n in cfg.enabled)
+            + f"; anchor {cfg.anchor} (fallback {list(cfg.fallback_anchors)})"
+            + f"; qos {cfg.qos_profile}"
+        )
+
+    def _needs_camera_info(self) -> bool:
+        return self._subs.camera_info_subscribed
+
+    # ------------------------------------------------------------------ callbacks, clock, tf2
+    def _now(self) -> float:
+        return self.get_clock().now().nanoseconds * 1e-9
+
+    def _on_sensor(self, name: str, msg: Any) -> None:
+        self._intake.sensor(name, msg, self._now())
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        self._intake.camera_info(msg, self._now())
+
+    def _on_poll(self) -> None:
+        self._intake.poll(self._now())
+
+    def _extrinsic(self, msg: Any) -> Any:
+        """T_cam_from_lidar: looked up per cloud when ``lidar.use_tf``; the chain logged once."""
+        camera = self._decoders.camera
+        if self._tf is None or camera is None:
+            return self.config.extrinsic
+        try:
+            matrix, chain = self._tf.lookup(camera.frame_id, msg.header.frame_id)
+        except Exception as exc:
+            self._intake.warn(
+                "lidar_tf", f"{self._tf.name} lookup failed ({exc}); using lidar.extrinsic"
+            )
+            return self.config.extrinsic
+        if chain != self._extrinsic_chain:
+            self._extrinsic_chain = chain
+            self.get_logger().info(
+                f"lidar.use_tf: T_cam_from_lidar from {self._tf.name}, chain {' -> '.join(chain)}"
+            )
+        return matrix
+
+    # ------------------------------------------------------------------ diagnostics
+    def _publish_diagnostics(self) -> None:
+        worker, diag_pub = self._worker, self._diag_pub
+        if worker is None or diag_pub is None:
+            return
+        now = self._now()
+        status = self.sync.status(now)
+        cfg = self.config
+        topics = {n: cfg.sensors[n].topic for n in MODALITIES}
+        intake = self._intake
+        reports = sensor_reports(NODE_NAME, status, intake.health, topics, now, worker.presence)
+        self._subs.decorate(reports)
+        if self._tf is not None:
+            chain = " -> ".join(self._extrinsic_chain) or "lookup pending"
+            for report in reports:
+                if report.name.endswith(" sensor lidar"):
+                    report.values["extrinsic_from"] = f"{self._tf.name}: {chain}"
+        if self._needs_camera_info():
+            size = self._decoders.camera_size()
+            reports.append(camera_info_report(NODE_NAME, True, intake.camera_health, size, now))
+        reports.append(worker.report(NODE_NAME, status))
+        array = DiagnosticArray()
+        array.header.stamp = self.get_clock().now().to_msg()
+        for report in reports:
+            array.status.append(
+                DiagnosticStatus(
+                    level=bytes([report.level]),
+                    name=report.name,
+                    message=report.message,
+                    hardware_id=self.get_fully_qualified_name(),
+                    values=[KeyValue(key=k, value=v) for k, v in report.values.items()],
+                )
+            )
+        diag_pub.publish(array)
+
+    # ------------------------------------------------------------------ parameters, shutdown
+    def _on_set_parameters(self, params: list[Parameter]) -> SetParametersResult:
+        """Validate run-time changes (only the output.* options are writable)."""
+        for param in params:
+            try:
+                check_value(param.name, param.value)
+            except ParameterError as exc:
+                return SetParametersResult(successful=False, reason=str(exc))
+        output = self._output  # None before the model is loaded: read at configure then
+        for param in params:
+            if output is None:
+                break
+            if param.name == "output.color":
+                output.color = bool(param.value)
+            elif param.name == "output.color_alpha":
+                output.color_alpha = float(param.value)
+            elif param.name == "output.confidence":
+                output.confidence = bool(param.value)
+        return SetParametersResult(successful=True)
+
+    def close(self, timeout_s: float = 5.0) -> None:
+        """Stop the worker (it finishes the frame in hand) before the node is destroyed."""
+        if self._worker is not None:
+            self._worker.close(timeout_s)
+        logging.getLogger("sam_moelora_ros").removeHandler(self._log_handler)
+
+
+_MODEL_PARAMETERS = {
+    "sam_checkpoint": ("model.sam_checkpoint", "sam_checkpoint"),
+    "device": ("model.device", "device"),
+    "dtype": ("model.dtype", "dtype"),
+    "compile": ("model.compile", "compile_mode"),
+    "backend": ("model.backend", "backend"),
+    "providers": ("model.providers", "providers"),
+}
+"""``SegmenterError.input_name`` -> (the parameter to name, its NodeConfig field); anything else
+(the adapter, its weights, the warm-up) is ``model.adapter``."""
+
+
+def _model_startup_error(cfg: NodeConfig, exc: SegmenterError) -> StartupError:
+    """The one line for a model that cannot start, naming the parameter to fix."""
+    name, field = _MODEL_PARAMETERS.get(exc.input_name, ("model.adapter", "adapter"))
+    value = getattr(cfg, field)
+    value = list(value) if isinstance(value, tuple) else value
+    hint = ""
+    if name == "model.adapter" and not cfg.adapter:
+        hint = "; e.g. perception_node --ros-args -p model.adapter:=/path/to/adapter.safetensors"
+    return StartupError(f"parameter '{name}' = {value!r}: {exc}{hint}")
+
+
+def _fatal(message: str) -> int:
+    rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {message}")
+    return 2
+
+
+def run_node(
+    make: Callable[[], PerceptionCore],
+    spin: Callable[[PerceptionCore], None],
+    args: list[str] | None = None,
+) -> int:
+    """The process around a perception node: ``make`` it, ``spin`` it until SIGINT (or until
+    ``spin`` returns); exit 2 on a start-up error.
+
+    ``--params-file`` arguments are checked before ``rclpy.init`` (rcl would end with a traceback
+    on a file that is not YAML, and block forever on a named pipe); whatever else rcl refuses in
+    the command line is one line and exit 2 as well.
+    """
+    try:
+        check_params_files(sys.argv if args is None else args)
+    except ParamsFileError as exc:
+        return _fatal(str(exc))
+    try:
+        rclpy.init(args=args)
+    except RCLError as exc:  # e.g. a params file in a layout rcl does not accept
+        reason = str(exc).splitlines()[0].split(", at /")[0]
+        return _fatal(f"the ROS command line was refused: {reason}")
+    node: PerceptionCore | None = None
+    code = 0
+    try:
+        node = make()
+        spin(node)
+    except StartupError as exc:
+        code = _fatal(str(exc))
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.close()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code
