@@ -51,6 +51,28 @@ REMAPPINGS = (
 )
 
 
+def node_options() -> dict:
+    """Everything but the executable, shared with perception_lifecycle.launch.py's node."""
+    return {
+        "package": PACKAGE,
+        "name": "sam_moelora_perception",
+        "namespace": LaunchConfiguration("namespace"),
+        # later entries win: the launch argument overrides a use_sim_time in the params file
+        "parameters": [
+            LaunchConfiguration("params_file"),
+            {"use_sim_time": ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool)},
+        ],
+        "remappings": [(topic, LaunchConfiguration(arg)) for arg, topic, _ in REMAPPINGS],
+        "arguments": ["--ros-args", "--log-level", LaunchConfiguration("log_level")],
+        # the one variable this distribution's Fast DDS reads (the other draws warnings)
+        "additional_env": {
+            profile_env_var(os.environ.get("ROS_DISTRO")): LaunchConfiguration("fastdds_profile")
+        },
+        "output": "screen",
+        "emulate_tty": True,
+    }
+
+
 def generate_launch_description() -> LaunchDescription:
     """Declare the arguments and the one node."""
     config = os.path.join(get_package_share_directory(PACKAGE), "config")
@@ -87,23 +109,5 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument(arg, default_value=topic, description=text)
         for arg, topic, text in REMAPPINGS
     ]
-    node = Node(
-        package="sam_moelora_ros",
-        executable="perception_node",
-        name="sam_moelora_perception",
-        namespace=LaunchConfiguration("namespace"),
-        # later entries win: the launch argument overrides a use_sim_time in the params file
-        parameters=[
-            LaunchConfiguration("params_file"),
-            {"use_sim_time": ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool)},
-        ],
-        remappings=[(topic, LaunchConfiguration(arg)) for arg, topic, _ in REMAPPINGS],
-        arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
-        # the one variable this distribution's Fast DDS reads (the other draws warnings)
-        additional_env={
-            profile_env_var(os.environ.get("ROS_DISTRO")): LaunchConfiguration("fastdds_profile")
-        },
-        output="screen",
-        emulate_tty=True,
-    )
+    node = Node(executable="perception_node", **node_options())
     return LaunchDescription([*arguments, node])

@@ -29,10 +29,8 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import LifecycleNode
 from launch_ros.event_handlers import OnStateTransition
 from launch_ros.events.lifecycle import ChangeState
-from launch_ros.parameter_descriptions import ParameterValue
 
 from launch import LaunchDescription
-from sam_moelora_ros.ros.dds_profile import profile_env_var
 
 
 def _plain_launch() -> ModuleType:
@@ -62,24 +60,7 @@ def generate_launch_description() -> LaunchDescription:
             "unconfigured for a lifecycle manager or `ros2 lifecycle set`",
         )
     )
-    node = LifecycleNode(
-        package="sam_moelora_ros",
-        executable="perception_lifecycle_node",
-        name="sam_moelora_perception",
-        namespace=LaunchConfiguration("namespace"),
-        # later entries win: the launch argument overrides a use_sim_time in the params file
-        parameters=[
-            LaunchConfiguration("params_file"),
-            {"use_sim_time": ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool)},
-        ],
-        remappings=[(topic, LaunchConfiguration(arg)) for arg, topic, _ in plain.REMAPPINGS],
-        arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
-        additional_env={
-            profile_env_var(os.environ.get("ROS_DISTRO")): LaunchConfiguration("fastdds_profile")
-        },
-        output="screen",
-        emulate_tty=True,
-    )
+    node = LifecycleNode(executable="perception_lifecycle_node", **plain.node_options())
     autostart = IfCondition(LaunchConfiguration("autostart"))
     transition = lifecycle_msgs.msg.Transition
 

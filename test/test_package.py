@@ -76,16 +76,28 @@ def _launch_call(tree: ast.AST, name: str, first_arg: str) -> ast.Call:
     )
 
 
+def _node_options(tree: ast.Module) -> dict[str, ast.expr]:
+    """The keyword arguments both launch files give their node (``node_options()``'s dict)."""
+    func = next(
+        n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "node_options"
+    )
+    returned = next(n for n in ast.walk(func) if isinstance(n, ast.Return))
+    assert isinstance(returned.value, ast.Dict)
+    return {
+        ast.literal_eval(k): v
+        for k, v in zip(returned.value.keys, returned.value.values, strict=True)
+        if k
+    }
+
+
 def test_launch_file_passes_use_sim_time_to_the_node():
     """launch_ros is not installable here: read the launch file's syntax tree."""
     tree = ast.parse((ROOT / "launch" / "perception.launch.py").read_text())
     declared = _launch_call(tree, "DeclareLaunchArgument", "use_sim_time")
     defaults = {k.arg: k.value for k in declared.keywords}
     assert ast.literal_eval(defaults["default_value"]) == "false"
-    node = next(
-        n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "Node"
-    )
-    parameters = next(k.value for k in node.keywords if k.arg == "parameters")
+    options = _node_options(tree)
+    parameters = options["parameters"]
     assert isinstance(parameters, ast.List)
     # the params file first, then use_sim_time, so the launch argument wins over the file
     assert ast.unparse(parameters.elts[0]) == "LaunchConfiguration('params_file')"

@@ -31,8 +31,9 @@ def test_the_lifecycle_launch_file_starts_the_lifecycle_node_with_the_plain_argu
     lifecycle = calls["LifecycleNode"]
     keywords = {k.arg: k.value for k in lifecycle.keywords}
     assert ast.literal_eval(keywords["executable"]) == "perception_lifecycle_node"
-    assert ast.literal_eval(keywords["name"]) == "sam_moelora_perception"
-    assert "use_sim_time" in ast.unparse(keywords["parameters"])
+    # name, parameters (use_sim_time included), remappings: the plain launch file's node_options
+    options = next(k.value for k in lifecycle.keywords if k.arg is None)
+    assert ast.unparse(options) == "plain.node_options()"
     assert "perception.launch.py" in source  # its arguments are the plain launch file's
     assert "TRANSITION_CONFIGURE" in source and "TRANSITION_ACTIVATE" in source
 
