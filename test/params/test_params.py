@@ -180,9 +180,28 @@ def test_launch_file_structure() -> None:
     assert ("launch.actions", "DeclareLaunchArgument") in imports
     calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
     node_call = next(c for c in calls if getattr(c.func, "id", None) == "Node")
-    kwargs = {k.arg: k.value for k in node_call.keywords}
-    assert ast.literal_eval(kwargs["package"]) == "sam_moelora_ros"
-    assert ast.literal_eval(kwargs["executable"]) == "perception_node"
+    assert {k.arg: ast.literal_eval(k.value) for k in node_call.keywords if k.arg} == {
+        "executable": "perception_node"
+    }
+    # the rest comes from node_options(), which the lifecycle launch file shares
+    assert [ast.unparse(k.value) for k in node_call.keywords if k.arg is None] == ["node_options()"]
+    options = next(
+        n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "node_options"
+    )
+    returned = next(n for n in ast.walk(options) if isinstance(n, ast.Return))
+    assert isinstance(returned.value, ast.Dict)
+    kwargs = {
+        ast.literal_eval(k): v
+        for k, v in zip(returned.value.keys, returned.value.values, strict=True)
+        if k is not None
+    }
+    package = next(
+        n
+        for n in tree.body
+        if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "PACKAGE"
+    )
+    assert ast.unparse(kwargs["package"]) == "PACKAGE"
+    assert ast.literal_eval(package.value) == "sam_moelora_ros"
     assert ast.literal_eval(kwargs["name"]) == "sam_moelora_perception"
     assert "parameters" in kwargs and "remappings" in kwargs
     remaps = next(
