@@ -34,6 +34,18 @@ K = (40.0, 0.0, 32.0, 0.0, 40.0, 24.0, 0.0, 0.0, 1.0)
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 
 
+def tf_link(parent: str, child: str, xyz: tuple[float, ...], q: tuple[float, ...]) -> Any:
+    """A geometry_msgs/TransformStamped ``parent -> child`` (translation, quaternion x y z w)."""
+    from geometry_msgs.msg import TransformStamped
+
+    msg = TransformStamped()
+    msg.header.frame_id, msg.child_frame_id = parent, child
+    t, r = msg.transform.translation, msg.transform.rotation
+    t.x, t.y, t.z = xyz
+    r.x, r.y, r.z, r.w = q
+    return msg
+
+
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str, step: float = 0.02) -> Any:
     """Poll ``predicate`` until truthy; fail with ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout

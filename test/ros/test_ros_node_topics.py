@@ -41,6 +41,7 @@ from ros_harness import (
     node_args,
     running_node,
     stamp_of,
+    tf_link,
     values,
     wait_until,
 )
@@ -273,17 +274,8 @@ def test_use_tf_without_tf2_is_a_startup_error_saying_what_to_do(
 def test_a_multi_hop_tf_static_chain_sets_the_extrinsic(
     ros_env: dict[str, str], tiny_adapter: Path
 ) -> None:
-    from geometry_msgs.msg import TransformStamped
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
     from tf2_msgs.msg import TFMessage
-
-    def link(parent: str, child: str, xyz: tuple[float, ...], q: tuple[float, ...]) -> Any:
-        msg = TransformStamped()
-        msg.header.frame_id, msg.child_frame_id = parent, child
-        t, r = msg.transform.translation, msg.transform.rotation
-        t.x, t.y, t.z = xyz
-        r.x, r.y, r.z, r.w = q
-        return msg
 
     identity, optical = (0.0, 0.0, 0.0, 1.0), (-0.5, 0.5, -0.5, 0.5)
     yaw = (0.0, 0.0, math.sin(math.pi / 8), math.cos(math.pi / 8))
@@ -297,10 +289,10 @@ def test_a_multi_hop_tf_static_chain_sets_the_extrinsic(
         # published latched before the node exists: the node must still get it
         tf_pub = h.node.create_publisher(TFMessage, "/tf_static", latched)
         chain = [
-            link("base_link", "lidar_mount", (0.2, 0.0, 0.4), yaw),
-            link("lidar_mount", "os_lidar", (0.0, 0.0, 0.05), identity),
-            link("base_link", "camera_link", (0.3, 0.0, 0.3), identity),
-            link("camera_link", CAMERA_FRAME, (0.0, 0.0, 0.0), optical),
+            tf_link("base_link", "lidar_mount", (0.2, 0.0, 0.4), yaw),
+            tf_link("lidar_mount", "os_lidar", (0.0, 0.0, 0.05), identity),
+            tf_link("base_link", "camera_link", (0.3, 0.0, 0.3), identity),
+            tf_link("camera_link", CAMERA_FRAME, (0.0, 0.0, 0.0), optical),
         ]
         tf_pub.publish(TFMessage(transforms=chain))
         with running_node(node_args(tiny_adapter, "lidar.use_tf:=true"), ros_env) as proc:

@@ -5,11 +5,10 @@ from __future__ import annotations
 import importlib.util
 import math
 from types import SimpleNamespace
-from typing import Any
 
 import numpy as np
 import pytest
-from geometry_msgs.msg import TransformStamped
+from ros_harness import tf_link
 
 from sam_moelora_ros.params import ParameterError, build_config
 from sam_moelora_ros.pipeline.kinds import SUPPORTED_TYPES
@@ -89,15 +88,6 @@ def test_camera_info_is_needed_for_lidar_and_raw_events_only() -> None:
     assert not needs_camera_info("event", IMAGE) and not needs_camera_info("rgb", COMPRESSED)
 
 
-def link(parent: str, child: str, xyz: tuple[float, ...], q: tuple[float, ...]) -> Any:
-    msg = TransformStamped()
-    msg.header.frame_id, msg.child_frame_id = parent, child
-    t, r = msg.transform.translation, msg.transform.rotation
-    t.x, t.y, t.z = xyz
-    r.x, r.y, r.z, r.w = q
-    return msg
-
-
 Q_Z90 = (0.0, 0.0, math.sin(math.pi / 4), math.cos(math.pi / 4))
 Q_OPTICAL = (-0.5, 0.5, -0.5, 0.5)  # REP 103 body frame -> optical frame (z forward)
 ID = (0.0, 0.0, 0.0, 1.0)
@@ -105,10 +95,10 @@ ID = (0.0, 0.0, 0.0, 1.0)
 
 def test_static_transforms_compose_a_multi_hop_chain_and_reject_a_zero_quaternion() -> None:
     links = [
-        link("base_link", "lidar_mount", (1.0, 0.0, 0.5), Q_Z90),
-        link("lidar_mount", "os_lidar", (0.0, 0.0, 0.1), ID),
-        link("base_link", "camera_link", (1.2, 0.1, 0.3), ID),
-        link("camera_link", "camera_optical", (0.0, 0.0, 0.0), Q_OPTICAL),
+        tf_link("base_link", "lidar_mount", (1.0, 0.0, 0.5), Q_Z90),
+        tf_link("lidar_mount", "os_lidar", (0.0, 0.0, 0.1), ID),
+        tf_link("base_link", "camera_link", (1.2, 0.1, 0.3), ID),
+        tf_link("camera_link", "camera_optical", (0.0, 0.0, 0.0), Q_OPTICAL),
     ]
     tf = StaticTransforms()
     assert tf.add_message(SimpleNamespace(transforms=links)) == []
@@ -128,7 +118,9 @@ def test_static_transforms_compose_a_multi_hop_chain_and_reject_a_zero_quaternio
 
     bad = StaticTransforms()
     errors = bad.add_message(
-        SimpleNamespace(transforms=[links[0], link("lidar_mount", "os_lidar", (0, 0, 0), (0,) * 4)])
+        SimpleNamespace(
+            transforms=[links[0], tf_link("lidar_mount", "os_lidar", (0, 0, 0), (0,) * 4)]
+        )
     )
     assert len(errors) == 1 and "zero quaternion" in errors[0]
     with pytest.raises(TfError, match=r"not in /tf_static.*rejected links.*zero quaternion"):
