@@ -19,12 +19,10 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from safetensors.torch import save_file
-
 from sam_moelora_ros.model import load_adapter, sam_state_dict
+from sam_moelora_ros.model.safetensors_io import write_safetensors
 
 from .cli_errors import one_line_errors
-from .config import TrainConfigError
 from .loop import Trainer, TrainingError
 from .train import parse_args, run
 
@@ -47,11 +45,7 @@ def write_encoder(trainer: Trainer, out: Path) -> Path:
         "best_val_miou": json.dumps(trainer.best if trainer.best_step >= 0 else None),
         "best_step": str(trainer.best_step),
     }
-    path = out / ENCODER_FILE
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(sam_state_dict(trainer.model), str(tmp), metadata=metadata)
-    tmp.replace(path)
-    return path
+    return write_safetensors(sam_state_dict(trainer.model), out / ENCODER_FILE, metadata)
 
 
 @one_line_errors(run_errors=(TrainingError,))
@@ -73,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-__all__ = ["ENCODER_FILE", "TrainConfigError", "main", "write_encoder"]
+__all__ = ["ENCODER_FILE", "main", "write_encoder"]
 
 if __name__ == "__main__":
     raise SystemExit(main())

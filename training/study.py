@@ -23,6 +23,7 @@ run: much of a small model's step is not parallel).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -381,9 +382,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     study = Study.load(args.config)
     if args.seeds:
-        study = Study(**{**study.__dict__, "seeds": tuple(args.seeds)})
-    TrainConfig.load(study.base, list(study.variants[0].overrides))  # fail now, not in a job
-    for variant in study.variants:
+        study = dataclasses.replace(study, seeds=tuple(args.seeds))
+    for variant in study.variants:  # a bad config or override fails now, not in a job
         TrainConfig.load(study.base, list(variant.overrides))
     todo = [
         (v, s) for v in study.variants for s in study.seeds if not args.only or v.name in args.only

@@ -16,15 +16,13 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
 
 from .config import ModelConfig
 from .errors import CheckpointError, ModelConfigError
-from .safetensors_io import SafetensorsFormat, read_safetensors
+from .safetensors_io import SafetensorsFormat, read_safetensors, write_safetensors
 from .sam_checkpoint import load_sam_checkpoint
 from .segmentor import MoELoRASegmentor, build_segmentor, is_frozen_name
 
@@ -60,14 +58,7 @@ def save_adapter(model: MoELoRASegmentor, path: str | Path, include_backbone: bo
         "config": model.cfg.to_json(),
         "includes_backbone": json.dumps(include_backbone),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=metadata)
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o666 & ~umask)  # safetensors writes 0600; an adapter is a file to share
-    tmp.replace(path)  # atomic: a crash never leaves a half-written adapter behind
-    return path
+    return write_safetensors(tensors, path, metadata)
 
 
 def _open_adapter(

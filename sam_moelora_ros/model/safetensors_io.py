@@ -29,10 +29,17 @@ from typing import NamedTuple
 
 import torch
 from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 
 from sam_moelora_ros.files import regular_file_problem
 
-__all__ = ["SafetensorsContents", "SafetensorsFormat", "ensure_readable", "read_safetensors"]
+__all__ = [
+    "SafetensorsContents",
+    "SafetensorsFormat",
+    "ensure_readable",
+    "read_safetensors",
+    "write_safetensors",
+]
 
 ErrorType = Callable[[str], Exception]
 """An exception class (or factory) taking the message: the caller's own error type."""
@@ -96,6 +103,24 @@ def read_safetensors(
     if expect is not None:
         _check_format(path, what, metadata, expect, error)
     return SafetensorsContents(metadata, tensors)
+
+
+def write_safetensors(
+    tensors: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]
+) -> Path:
+    """Write ``tensors`` atomically, readable by others as the umask allows.
+
+    safetensors writes 0600; a model file is one to share. The temporary file is renamed into
+    place, so a crash never leaves a half-written file behind.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp), metadata=metadata)
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o666 & ~umask)
+    tmp.replace(path)
+    return path
 
 
 def ensure_readable(
