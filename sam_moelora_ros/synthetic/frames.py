@@ -148,11 +148,10 @@ class SequenceRenderer:
         n = self.cond.blur_samples
         if n > 1:
             offsets = (np.arange(n) - (n - 1) / 2.0) / n * self.cond.exposure_s
-            total = rad.copy()
+            # odd count: t itself is the middle sample; even: only the labels' time
+            total = rad.copy() if n % 2 else np.zeros_like(rad)
             for dt in offsets[offsets != 0.0]:
                 total += self.radiance(t + float(dt), self.cam_dirs)[1]
-            if n % 2 == 0:  # even count: t itself is not a sample, only the labels' time
-                total -= rad
             rad = total / n
         return hits, rad
 
