@@ -6,6 +6,7 @@ or a replay) into a typed :class:`NodeConfig`, naming the first invalid paramete
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from sam_moelora_ros import MODALITIES
+from sam_moelora_ros.params.cameras import CameraConfig, build_cameras
 from sam_moelora_ros.params.specs import PARAMETERS, ParameterError, check_value
 from sam_moelora_ros.sensors.extrinsics import extrinsic_matrix
 
@@ -77,11 +79,44 @@ class NodeConfig:
     providers: tuple[str, ...] = ("CPUExecutionProvider",)
     provider_fallback: bool = False
     engine_cache_dir: str = ""
+    cameras: tuple[CameraConfig, ...] = ()
+    """The ``cameras`` groups; empty: one camera, the shared topics (see :meth:`camera_views`)."""
 
     @property
     def enabled(self) -> tuple[str, ...]:
         """Enabled sensors in canonical order."""
         return tuple(n for n in MODALITIES if self.sensors[n].enabled)
+
+    def camera_views(self) -> list[tuple[str, NodeConfig]]:
+        """Each camera group's name and its view of the configuration.
+
+        A view is this config with the group's sensors, topics, camera_info topic and extrinsic,
+        and the anchor policy narrowed to its sensors (the anchor if the group has it, else the
+        first fallback it has, else its first sensor), so everything built per camera
+        (subscriptions, decoders, synchroniser) takes a plain :class:`NodeConfig`. Without
+        ``cameras``: one view, ``("", self)``.
+        """
+        if not self.cameras:
+            return [("", self)]
+        return [(camera.name, self._camera_view(camera)) for camera in self.cameras]
+
+    def _camera_view(self, camera: CameraConfig) -> NodeConfig:
+        sensors = {
+            n: dataclasses.replace(s, enabled=n in camera.sensors, topic=camera.topics[n])
+            for n, s in self.sensors.items()
+        }
+        candidates = [self.anchor, *self.fallback_anchors, *camera.sensors]
+        anchor = next(n for n in candidates if n in camera.sensors)
+        fallbacks = tuple(n for n in self.fallback_anchors if n in camera.sensors and n != anchor)
+        return dataclasses.replace(
+            self,
+            sensors=sensors,
+            anchor=anchor,
+            fallback_anchors=fallbacks,
+            camera_info_topic=camera.camera_info_topic,
+            extrinsic=camera.extrinsic,
+            cameras=(),
+        )
 
 
 def build_config(values: Mapping[str, Any]) -> NodeConfig:
@@ -168,6 +203,7 @@ def build_config(values: Mapping[str, Any]) -> NodeConfig:
         providers=tuple(str(p) for p in merged["model.providers"]),
         provider_fallback=bool(merged["model.provider_fallback"]),
         engine_cache_dir=str(merged["model.engine_cache_dir"]),
+        cameras=build_cameras(merged),
     )
 
 

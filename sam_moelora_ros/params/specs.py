@@ -149,7 +149,7 @@ def topic_name_problem(name: str) -> str | None:
     return None
 
 
-def _topic(value: Any) -> str | None:
+def topic_check(value: Any) -> str | None:
     problem = topic_name_problem(value)
     return None if problem is None else f"is not a valid ROS 2 topic name: {problem}"
 
@@ -180,7 +180,7 @@ def _provider_names(value: Any) -> str | None:
     return None
 
 
-def _extrinsic(value: Any) -> str | None:
+def extrinsic_check(value: Any) -> str | None:
     try:
         extrinsic_matrix(value)
     except ValueError as exc:
@@ -188,11 +188,31 @@ def _extrinsic(value: Any) -> str | None:
     return None
 
 
+CAMERA_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+"""A camera group's name: one ROS name token (it becomes a parameter prefix and a namespace)."""
+
+
+def camera_names_check(names: Any) -> str | None:
+    """Why ``cameras`` is unusable, or None."""
+    for name in names:
+        if not isinstance(name, str) or not CAMERA_NAME.fullmatch(name):
+            return (
+                f"{name!r} is not a camera name: use letters, digits and '_', starting with a "
+                "letter (it becomes a parameter prefix and the outputs' namespace)"
+            )
+    repeated = sorted({n for n in names if list(names).count(n) > 1})
+    if repeated:
+        return f"names {repeated[0]!r} more than once"
+    return None
+
+
 def _sensor_specs(name: str) -> list[ParamSpec]:
     prefix = f"sensors.{name}"
     return [
         ParamSpec(f"{prefix}.enabled", True, f"Subscribe to the {name} sensor and use it."),
-        ParamSpec(f"{prefix}.topic", DEFAULT_TOPICS[name], f"{name} input topic.", check=_topic),
+        ParamSpec(
+            f"{prefix}.topic", DEFAULT_TOPICS[name], f"{name} input topic.", check=topic_check
+        ),
         ParamSpec(
             f"{prefix}.message_type",
             "auto",
@@ -306,6 +326,15 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         check=_positive,
     ),
     ParamSpec(
+        "cameras",
+        [],
+        "Camera groups sharing this node's model, e.g. [front, rear]: each has its own topics "
+        "(cameras.<camera>.<sensor>.topic, default <camera>/ + sensors.<sensor>.topic), "
+        "camera_info, LiDAR extrinsic and sensor list, and publishes under ~/<camera>/. "
+        "Empty: one camera, the sensors.* topics, outputs under ~/.",
+        check=camera_names_check,
+    ),
+    ParamSpec(
         "qos.profile",
         "sensor_data",
         "Input QoS: 'sensor_data' (best effort, like most drivers) or 'reliable'.",
@@ -343,13 +372,13 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         "camera/camera_info",
         "sensor_msgs/CameraInfo of the camera the labels are in (K, D and size for LiDAR "
         "projection and event clouds).",
-        check=_topic,
+        check=topic_check,
     ),
     ParamSpec(
         "lidar.extrinsic",
         list(IDENTITY_EXTRINSIC),
         "T_cam_from_lidar: 16 numbers (4x4 row-major) or 7 (x y z qx qy qz qw).",
-        check=_extrinsic,
+        check=extrinsic_check,
     ),
     ParamSpec(
         "lidar.use_tf",
@@ -401,6 +430,10 @@ SPECS: dict[str, ParamSpec] = {spec.name: spec for spec in PARAMETERS}
 def check_value(name: str, value: Any) -> None:
     """Check one parameter on its own (type and range); raise :class:`ParameterError`."""
     spec = SPECS.get(name)
+    if spec is None and name.startswith("cameras."):
+        from sam_moelora_ros.params.cameras import camera_parameter  # it imports this module
+
+        spec = camera_parameter(name)
     if spec is None:
         raise ParameterError(name, value, "is not a parameter of this node")
     expected = type(spec.default)

@@ -134,6 +134,7 @@ def inference_report(
             "inference_ms": f"{stats.last_inference_s * 1e3:.1f}",
             "wait_ms": f"{stats.last_wait_s * 1e3:.1f}",
             "publish_ms": f"{stats.last_publish_s * 1e3:.1f}",
+            "batch_size": str(stats.last_batch_size),
             "frames_in": str(stats.frames_in),
             "frames_out": str(stats.frames_out),
             "frames_dropped": str(dropped),

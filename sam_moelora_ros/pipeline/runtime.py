@@ -1,8 +1,8 @@
 """Small thread-safe pieces the perception node wires together; no rclpy, so they unit-test alone.
 
-* :class:`LatestSlot`: the bounded queue of one between the executor and the inference worker.
-  A new frame replaces a pending one (latest wins) and the replacement is counted as a drop, so
-  memory and latency stay bounded whatever the input rate.
+* :class:`LatestSlots`: the bounded queue between the executor and the inference worker, one
+  slot per camera. A new frame replaces a pending one (latest wins) and the replacement is counted
+  as a drop, so memory and latency stay bounded whatever the input rate.
 * :class:`Throttle`: at most one warning per key per period (a sensor spewing garbage at 100 Hz
   must not flood the log), with the suppressed count reported in the next warning.
 * :class:`SensorHealth`: the node's own view of one sensor -- decode counts and last error.
@@ -18,48 +18,53 @@ reports that one estimate.
 from __future__ import annotations
 
 import threading
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+K = TypeVar("K")
 T = TypeVar("T")
 
 
-class LatestSlot(Generic[T]):
-    """A queue of capacity one where ``put`` overwrites: the consumer always gets the newest."""
+class LatestSlots(Generic[K, T]):
+    """One queue of capacity one per key (a camera), where ``put`` overwrites; one consumer.
+
+    Why keyed with one condition: a node with several cameras runs one model, so its worker must
+    wake for whichever camera has a frame and take every frame pending at that moment (the frames
+    that are ready together, segmented as one batch). Per key the newest frame wins and a
+    replaced one is counted as a drop, so memory and latency stay bounded whatever the input rate.
+    """
 
     def __init__(self) -> None:
         self._cond = threading.Condition()
-        self._item: T | None = None
-        self._has_item = False
+        self._items: dict[K, T] = {}
         self._closed = False
-        self.dropped = 0
-        self.accepted = 0
+        self.dropped: Counter[K] = Counter()
+        self.accepted: Counter[K] = Counter()
 
-    def put(self, item: T) -> bool:
-        """Store ``item``; return True when it displaced an item the consumer never took."""
+    def put(self, key: K, item: T) -> bool:
+        """Store ``item`` for ``key``; return True when it displaced an item never taken."""
         with self._cond:
-            displaced = self._has_item
+            displaced = key in self._items
             if displaced:
-                self.dropped += 1
-            self._item, self._has_item = item, True
-            self.accepted += 1
+                self.dropped[key] += 1
+            self._items[key] = item
+            self.accepted[key] += 1
             self._cond.notify()
             return displaced
 
-    def get(self, timeout: float | None = None) -> T | None:
-        """Take the pending item, waiting up to ``timeout`` s; None on timeout or when closed."""
+    def take(self, timeout: float | None = None) -> dict[K, T]:
+        """Take every pending item (in the order their keys were first put), waiting up to
+        ``timeout`` s for one; empty on timeout or when closed with nothing pending."""
         with self._cond:
-            if not self._has_item and not self._closed:
+            if not self._items and not self._closed:
                 self._cond.wait(timeout)
-            if not self._has_item:
-                return None
-            item, self._item, self._has_item = self._item, None, False
-            return item
+            items, self._items = self._items, {}
+            return items
 
     def close(self) -> None:
-        """Wake the consumer for shutdown; later ``get`` calls return pending items then None."""
+        """Wake the consumer for shutdown; later ``take`` calls return what is pending."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
@@ -165,6 +170,9 @@ class InferenceStats:
     """Anchor arrival -> the worker starts the frame (waiting for late sensors, the queue)."""
     last_publish_s: float = 0.0
     """Segmenter done -> ``~/labels`` handed to the middleware (encoding, publish call)."""
+    last_batch_size: int = 0
+    """Frames (one per camera) segmented in the same worker step as the last one; those with
+    the same modality set share one forward pass."""
     max_latency_s: float = 0.0
     last_error: str = ""
     last_error_s: float | None = None

@@ -1,9 +1,10 @@
 """The inference worker: frames in from the executor thread, label images out. No rclpy.
 
 Why a thread of its own: subscription callbacks must stay fast (milliseconds) while a frame takes
-tens of ms to seconds to segment, so frames are handed over through a
-:class:`~.runtime.LatestSlot` (a queue of one, latest wins, replacements counted as drops) and one
-worker segments them. So a slow model never delays message handling, the labels are always for
+tens of ms to seconds to segment, so frames are handed over through
+:class:`~.runtime.LatestSlots` (a queue of one per camera, latest wins, replacements counted as
+drops) and one worker segments them; the frames of several cameras pending together share one
+batched forward pass. So a slow model never delays message handling, the labels are always for
 the newest frame, and memory does not grow with the input rate.
 
 Why here and not in the node: what the worker does with a frame (which header the labels carry,
@@ -18,14 +19,14 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sam_moelora_ros.pipeline.assembly import frame_inputs
 from sam_moelora_ros.pipeline.diagnostics import Report, inference_report
 from sam_moelora_ros.pipeline.outputs import colorize, encode_outputs
-from sam_moelora_ros.pipeline.runtime import FramePresence, InferenceStats, LatestSlot, Throttle
+from sam_moelora_ros.pipeline.runtime import FramePresence, InferenceStats, LatestSlots, Throttle
 from sam_moelora_ros.sensors.messages import plain_header
 from sam_moelora_ros.sync.synchronizer import Frame
 from sam_moelora_ros.sync.track import SyncStatus
@@ -33,7 +34,7 @@ from sam_moelora_ros.sync.track import SyncStatus
 if TYPE_CHECKING:
     import numpy as np
 
-    from sam_moelora_ros.inference.segmenter import Segmenter
+    from sam_moelora_ros.inference.segmenter import Segmentation, Segmenter
     from sam_moelora_ros.pipeline.decode import Camera
 
 ROUTER_WINDOW = 30
@@ -100,63 +101,111 @@ def output_header(frame: Frame, camera: Camera | None) -> Any:
     return header
 
 
+@dataclass
+class CameraOutput:
+    """One camera's share of the worker: where its images go and what /diagnostics says of it.
+
+    Args:
+        name: the camera group (``""`` in a node with one camera).
+        publish: ``publish(key, message)`` with ``key`` one of :data:`OUTPUT_KEYS`.
+        camera: the camera's latest CameraInfo (the header of LiDAR/event-anchored labels).
+    """
+
+    name: str
+    publish: Callable[[str, Any], None]
+    camera: Callable[[], Camera | None] = lambda: None
+    router_window: int = ROUTER_WINDOW
+
+    def __post_init__(self) -> None:
+        self.stats = InferenceStats()
+        self.router = RouterHistory(self.router_window)
+        self.presence = FramePresence()
+
+
 class InferenceWorker:
     """Segment submitted frames on one thread and publish their images; keep the statistics.
+
+    One worker serves every camera of a node (one loaded model): each camera has its own
+    latest-wins slot, and the frames pending when the worker wakes (the frames ready together)
+    are segmented in one batched forward pass (:meth:`Segmenter.segment_batch`), then each
+    camera's images go to its own publishers.
 
     Args:
         segmenter: the model.
         palette: ``num_classes x 3`` uint8 colours of ``labels_color``.
-        publish: ``publish(key, message)`` with ``key`` one of :data:`OUTPUT_KEYS`.
+        publish: the single camera's ``publish(key, message)`` (a node without ``cameras``);
+            None when ``outputs`` lists the cameras.
         image_type: the Image message class to build (None: plain namespaces).
         clock: the clock ``Frame.arrival_s`` was taken on (latencies are differences of it).
         options: read for every frame, so run-time changes apply to the next one.
-        camera: the latest CameraInfo (for the header of LiDAR/event-anchored labels).
-        router_window: frames averaged in the router-weight report.
+        camera: the single camera's latest CameraInfo.
+        router_window: frames averaged in the single camera's router-weight report.
+        outputs: one :class:`CameraOutput` per camera (instead of ``publish`` and ``camera``).
     """
 
     def __init__(
         self,
         segmenter: Segmenter,
         palette: np.ndarray,
-        publish: Callable[[str, Any], None],
+        publish: Callable[[str, Any], None] | None,
         image_type: Any,
         clock: Callable[[], float],
         options: OutputOptions,
         camera: Callable[[], Camera | None] = lambda: None,
         router_window: int = ROUTER_WINDOW,
+        outputs: Sequence[CameraOutput] = (),
     ) -> None:
+        if publish is not None:
+            outputs = [CameraOutput("", publish, camera, router_window), *outputs]
+        if not outputs:
+            raise ValueError("InferenceWorker needs publish or at least one CameraOutput")
+        self.outputs = {output.name: output for output in outputs}
+        if len(self.outputs) != len(outputs):
+            raise ValueError(f"camera names repeat: {[o.name for o in outputs]}")
         self.segmenter = segmenter
         self.palette = palette
         self.options = options
-        self._publish = publish
         self._image_type = image_type
         self._clock = clock
-        self._camera = camera
-        self.slot: LatestSlot[Frame] = LatestSlot()
-        self.stats = InferenceStats()
-        self.router = RouterHistory(router_window)
-        self.presence = FramePresence()
+        self.slots: LatestSlots[str, Frame] = LatestSlots()
         self._throttle = Throttle(WARN_PERIOD_S)
         self._thread: threading.Thread | None = None
         dtype = str(segmenter.dtype).removeprefix("torch.")
         self.device = f"{segmenter.device} {dtype}"
+        self._first = outputs[0]
+
+    # The first (in a node without ``cameras``, the only) camera's state.
+    @property
+    def stats(self) -> InferenceStats:
+        return self._first.stats
+
+    @property
+    def router(self) -> RouterHistory:
+        return self._first.router
+
+    @property
+    def presence(self) -> FramePresence:
+        return self._first.presence
 
     # ------------------------------------------------------------------ executor side
-    def submit(self, frames: Iterable[Frame]) -> None:
-        """Hand frames over (latest wins); every frame counts in ``frames_in`` and the presence."""
+    def submit(self, frames: Iterable[Frame], camera: str = "") -> None:
+        """Hand ``camera``'s frames over (latest wins); each counts in ``frames_in`` and the
+        presence."""
+        output = self.outputs[camera]
         for frame in frames:
-            with self.stats.lock:
-                self.stats.frames_in += 1
-            self.presence.record(frame.absent)
-            self.slot.put(frame)
+            with output.stats.lock:
+                output.stats.frames_in += 1
+            output.presence.record(frame.absent)
+            self.slots.put(camera, frame)
 
-    def report(self, prefix: str, status: SyncStatus) -> Report:
-        """The ``<prefix>: inference`` diagnostics status, now."""
+    def report(self, prefix: str, status: SyncStatus, camera: str = "") -> Report:
+        """The ``<prefix>: inference`` diagnostics status of ``camera``, now."""
+        output = self.outputs[camera]
         return inference_report(
             prefix,
-            self.stats,
-            self.router.means(),
-            self.slot.dropped,
+            output.stats,
+            output.router.means(),
+            self.slots.dropped[camera],
             self.device,
             status,
             self._clock(),
@@ -168,64 +217,101 @@ class InferenceWorker:
         self._thread.start()
 
     def close(self, timeout_s: float = 5.0) -> None:
-        """Stop taking frames; wait for the frame in hand (at most ``timeout_s``)."""
-        self.slot.close()
+        """Stop taking frames; wait for the frames in hand (at most ``timeout_s``)."""
+        self.slots.close()
         if self._thread is not None and self._thread.is_alive():
             self._thread.join(timeout_s)
 
     def _loop(self) -> None:
-        while not self.slot.closed:
-            frame = self.slot.get(timeout=0.2)
-            if frame is not None:
-                self.process(frame)
+        while not self.slots.closed:
+            pending = self.slots.take(timeout=0.2)
+            if len(pending) == 1:
+                ((camera, frame),) = pending.items()
+                self.process(frame, camera)
+            elif pending:
+                self.process_batch(pending)
 
-    def process(self, frame: Frame) -> bool:
+    def process(self, frame: Frame, camera: str = "") -> bool:
         """Segment and publish one frame; a failure is counted and logged, never raised.
 
         Returns whether the frame was published. Runs on the worker thread (tests call it
-        directly: it is the whole of what the thread does with a frame).
+        directly: it is the whole of what the thread does with one camera's frame).
         """
-        try:
-            self._segment_and_publish(frame)
-        except Exception as exc:  # a failing frame must not end the worker
-            error = f"{type(exc).__name__}: {exc}"
-            with self.stats.lock:
-                self.stats.failed(error, self._clock())
-            allowed, suppressed = self._throttle.allow("inference", time.monotonic())
-            if allowed:
-                more = f" ({suppressed} similar suppressed)" if suppressed else ""
-                _log.warning(f"inference failed: {error}{more}")
-            return False
-        return True
+        return self.process_batch({camera: frame})[camera]
 
-    def _segment_and_publish(self, frame: Frame) -> None:
+    def process_batch(self, frames: Mapping[str, Frame]) -> dict[str, bool]:
+        """Segment one frame per camera in one batched forward pass, then publish each camera's
+        images (every camera's labels first, then the colour and confidence images).
+
+        A failing batch is retried frame by frame, so one camera's bad frame costs the others
+        nothing; each failure is counted on its camera and logged (throttled), never raised.
+        Returns camera -> whether its frame was published.
+        """
         started = self._clock()
-        _, images, anchor = frame_inputs(frame, self.segmenter.modalities)
-        result = self.segmenter(images, anchor.size_hw)
-        segmented = self._clock()
-        header = output_header(frame, self._camera())
-        # Class ids first: their consumers should not wait for the colour blend.
-        labels = encode_outputs(result.labels, header, self._image_type)["labels"]
-        self._publish("labels", labels)
-        published = self._clock()
-        out = self.options
-        if out.color or out.confidence:
-            color = None
-            if out.color:
-                color = colorize(result.labels, self.palette, images.get("rgb"), out.color_alpha)
-            extras = encode_outputs(
-                result.labels,
-                header,
-                self._image_type,
-                color=color,
-                confidence=result.confidence if out.confidence else None,
-                include_labels=False,
+        try:
+            inputs = {c: frame_inputs(f, self.segmenter.modalities) for c, f in frames.items()}
+            results = self.segmenter.segment_batch(
+                [images for _, images, _ in inputs.values()],
+                [anchor.size_hw for _, _, anchor in inputs.values()],
             )
-            for key, msg in extras.items():
-                self._publish(key, msg)
+        except Exception as exc:  # a failing frame must not end the worker
+            if len(frames) == 1:
+                (camera,) = frames
+                self._failed(camera, exc)
+                return {camera: False}
+            return {c: self.process(f, c) for c, f in frames.items()}
+        segmented = self._clock()
+        done = dict(zip(frames, results, strict=True))
+        published: dict[str, float] = {}
+        for camera, frame in frames.items():  # class ids first: their consumers need no colour
+            header = output_header(frame, self.outputs[camera].camera())
+            labels = encode_outputs(done[camera].labels, header, self._image_type)["labels"]
+            self.outputs[camera].publish("labels", labels)
+            published[camera] = self._clock()
+        for camera, frame in frames.items():
+            images = inputs[camera][1]
+            try:
+                self._publish_extras(camera, frame, done[camera], images.get("rgb"))
+            except Exception as exc:
+                self._failed(camera, exc)
+                published.pop(camera)
+        for camera, at in published.items():
+            self._record(camera, frames[camera], done[camera], started, segmented, at, len(frames))
+        return {camera: camera in published for camera in frames}
+
+    def _publish_extras(
+        self, camera: str, frame: Frame, result: Segmentation, rgb: np.ndarray | None
+    ) -> None:
+        """``labels_color`` and ``confidence`` when the options ask for them."""
+        out = self.options
+        if not (out.color or out.confidence):
+            return
+        color = colorize(result.labels, self.palette, rgb, out.color_alpha) if out.color else None
+        extras = encode_outputs(
+            result.labels,
+            output_header(frame, self.outputs[camera].camera()),
+            self._image_type,
+            color=color,
+            confidence=result.confidence if out.confidence else None,
+            include_labels=False,
+        )
+        for key, msg in extras.items():
+            self.outputs[camera].publish(key, msg)
+
+    def _record(
+        self,
+        camera: str,
+        frame: Frame,
+        result: Segmentation,
+        started: float,
+        segmented: float,
+        published: float,
+        batch: int,
+    ) -> None:
+        output = self.outputs[camera]
         latency = published - frame.arrival_s
-        with self.stats.lock:
-            stats = self.stats
+        with output.stats.lock:
+            stats = output.stats
             stats.frames_out += 1
             stats.consecutive_failures = 0
             stats.last_modalities = result.modalities
@@ -235,4 +321,16 @@ class InferenceWorker:
             stats.last_inference_s = result.inference_s
             stats.last_wait_s = started - frame.arrival_s
             stats.last_publish_s = published - segmented
-        self.router.add(result.router_weights)
+            stats.last_batch_size = batch
+        output.router.add(result.router_weights)
+
+    def _failed(self, camera: str, exc: Exception) -> None:
+        error = f"{type(exc).__name__}: {exc}"
+        stats = self.outputs[camera].stats
+        with stats.lock:
+            stats.failed(error, self._clock())
+        allowed, suppressed = self._throttle.allow("inference", time.monotonic())
+        if allowed:
+            more = f" ({suppressed} similar suppressed)" if suppressed else ""
+            where = f" (camera {camera})" if camera else ""
+            _log.warning(f"inference failed{where}: {error}{more}")

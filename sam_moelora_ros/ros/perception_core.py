@@ -11,8 +11,13 @@ transitions:
   (segmenter warmed up, palette, output options) and :meth:`~PerceptionCore._create_outputs`
   (the output publishers); undone by :meth:`~PerceptionCore._unload_model`;
 - the inputs and the processing (activate): :meth:`~PerceptionCore._subscribe` and
-  :meth:`~PerceptionCore._start_processing` (synchroniser, decoders, inference worker, intake,
+  :meth:`~PerceptionCore._start_processing` (synchronisers, decoders, inference worker, intake,
   timers); undone by :meth:`~PerceptionCore._stop_processing`.
+
+What is per camera (topics, synchroniser, decoders, publishers, its /diagnostics statuses) lives
+in one :class:`~sam_moelora_ros.ros.camera_channel.CameraChannel` per camera group of
+``cameras`` (one unnamed channel without it); the model and the inference worker are the node's,
+shared by every camera (frames ready together are batched).
 
 Every subscription, timer and publisher a phase creates (those of ``SensorSubscriptions`` and the
 tf listener included) is recorded, so its undo destroys exactly those. The pure pipeline stays in
@@ -36,6 +41,7 @@ import rclpy.logging
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
 from rclpy._rclpy_pybind11 import RCLError
+from rclpy.exceptions import ParameterUninitializedException
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
@@ -43,30 +49,27 @@ from rclpy.publisher import Publisher
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.subscription import Subscription
 from rclpy.timer import Timer
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import Image
 
-from sam_moelora_ros import MODALITIES
 from sam_moelora_ros.inference.factory import build_segmenter
 from sam_moelora_ros.inference.segmenter import Segmenter, SegmenterError, default_adapter_path
 from sam_moelora_ros.params import (
     PARAMETERS,
     NodeConfig,
     ParameterError,
+    ParamSpec,
     build_config,
     check_model_modalities,
     check_value,
     load_palette,
 )
+from sam_moelora_ros.params.cameras import camera_specs
 from sam_moelora_ros.params.params_file import ParamsFileError, check_params_files
-from sam_moelora_ros.pipeline.assembly import SensorDecoders, sync_config
-from sam_moelora_ros.pipeline.diagnostics import camera_info_report, sensor_reports
-from sam_moelora_ros.pipeline.intake import SensorIntake
 from sam_moelora_ros.pipeline.kinds import SUPPORTED_TYPES
-from sam_moelora_ros.pipeline.worker import OUTPUT_KEYS, InferenceWorker, OutputOptions
+from sam_moelora_ros.pipeline.worker import InferenceWorker, OutputOptions
+from sam_moelora_ros.ros.camera_channel import CameraChannel, PublisherFactory
 from sam_moelora_ros.ros.process import NODE_NAME
-from sam_moelora_ros.ros.subscriptions import SensorSubscriptions
 from sam_moelora_ros.ros.tf_static import TfSource, TfUnavailable, make_tf_source
-from sam_moelora_ros.sync.synchronizer import SyncConfig, Synchronizer
 
 __all__ = [
     "OUTPUT_QOS",
@@ -75,9 +78,6 @@ __all__ = [
     "input_qos",
     "run_node",
 ]
-
-PublisherFactory = Callable[[Any, str, QoSProfile | int], Publisher]
-"""``make(msg_type, topic, qos)``: ``Node.create_publisher`` or a lifecycle publisher's."""
 
 
 class _RosLogHandler(logging.Handler):
@@ -124,14 +124,13 @@ class PerceptionCore(Node):
     """The perception node's phases and their undo; see the module docstring.
 
     The attributes a phase sets exist from that phase until its undo: ``config``, ``segmenter``,
-    ``class_names``, ``palette`` (model loaded); ``sync`` (processing).
+    ``class_names``, ``palette`` (model loaded).
     """
 
     config: NodeConfig
     segmenter: Segmenter
     class_names: tuple[str, ...]
     palette: Any
-    sync: Synchronizer
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(NODE_NAME, **kwargs)
@@ -142,9 +141,12 @@ class PerceptionCore(Node):
         core_logger.propagate = False
         self._output: OutputOptions | None = None
         self._tf: TfSource | None = None
-        self._extrinsic_chain: list[str] = []
-        self._pub: dict[str, Publisher] = {}
+        self._channels: list[CameraChannel] = []
+        """One per camera group, from :meth:`_subscribe` or :meth:`_create_outputs` (whichever
+        runs first) until :meth:`_unload_model`."""
         self._diag_pub: Publisher | None = None
+        self._camera_parameters: list[str] = []
+        """The ``cameras.<camera>.*`` parameters declared (:meth:`_declare_parameters`)."""
         self._model_entities: list[Any] = []
         """What :meth:`_load_model` created (the tf listener's subscriptions)."""
         self._input_entities: list[Any] = []
@@ -153,16 +155,32 @@ class PerceptionCore(Node):
 
     # ------------------------------------------------------------------ parameters
     def _declare_parameters(self) -> dict[str, Any]:
-        """Declare every parameter with its description; their values."""
-        values: dict[str, Any] = {}
-        for spec in PARAMETERS:
-            descriptor = ParameterDescriptor(description=spec.description, read_only=spec.read_only)
-            try:
-                param = self.declare_parameter(spec.name, spec.default, descriptor)
-            except Exception as exc:  # e.g. a YAML value of the wrong type
-                raise StartupError(f"parameter '{spec.name}': {exc}") from exc
-            values[spec.name] = param.value
+        """Declare every parameter with its description; their values.
+
+        The shared parameters first, then each camera group's (``cameras.<camera>.*``), whose
+        defaults derive from the shared values (``params.cameras``).
+        """
+        values = {spec.name: self._declare(spec) for spec in PARAMETERS}
+        try:
+            cameras = [str(name) for name in values["cameras"]]
+            specs = [spec for name in cameras for spec in camera_specs(name, values)]
+        except (KeyError, TypeError, ValueError) as exc:  # checked by build_config later
+            self.get_logger().debug(f"camera parameters not declared: {exc}")
+            specs = []
+        values.update({spec.name: self._declare(spec) for spec in specs})
+        self._camera_parameters = [spec.name for spec in specs]
         return values
+
+    def _declare(self, spec: ParamSpec) -> Any:
+        """Declare one parameter; its value. An empty list default declares a string array
+        (rclpy would take ``[]`` for a byte array) whose unset value reads as ``[]``."""
+        descriptor = ParameterDescriptor(description=spec.description, read_only=spec.read_only)
+        default = Parameter.Type.STRING_ARRAY if spec.default == [] else spec.default
+        try:
+            param = self.declare_parameter(spec.name, default, descriptor)
+        except Exception as exc:  # e.g. a YAML value of the wrong type
+            raise StartupError(f"parameter '{spec.name}': {exc}") from exc
+        return [] if param.value is None and spec.default == [] else param.value
 
     @staticmethod
     def _build_config(values: dict[str, Any]) -> NodeConfig:
@@ -178,7 +196,15 @@ class PerceptionCore(Node):
 
     def _current_config(self) -> NodeConfig:
         """The declared parameters' current values, validated."""
-        return self._build_config({s.name: self.get_parameter(s.name).value for s in PARAMETERS})
+        names = [spec.name for spec in PARAMETERS] + self._camera_parameters
+        return self._build_config({name: self._parameter_value(name) for name in names})
+
+    def _parameter_value(self, name: str) -> Any:
+        """A declared parameter's value; an unset string array (``cameras``) reads as ``[]``."""
+        try:
+            return self.get_parameter(name).value
+        except ParameterUninitializedException:
+            return []
 
     def _watch_output_parameters(self) -> None:
         """Validate run-time parameter changes; ``output.*`` apply to the next frame."""
@@ -224,20 +250,28 @@ class PerceptionCore(Node):
         self.class_names, self.palette = self._load_palette(cfg)
         self._output = OutputOptions(cfg.color, cfg.color_alpha, cfg.confidence)
 
+    def _camera_channels(self, cfg: NodeConfig) -> list[CameraChannel]:
+        """The camera channels of ``cfg`` (made once; :meth:`_unload_model` forgets them)."""
+        if not self._channels:
+            self._channels = [CameraChannel(self, name, view) for name, view in cfg.camera_views()]
+        return self._channels
+
     def _create_outputs(self, make: PublisherFactory) -> None:
-        """The ``~/<key>`` image publishers and /diagnostics'."""
-        self._pub = {key: make(Image, f"~/{key}", OUTPUT_QOS) for key in OUTPUT_KEYS}
+        """Each camera's ``<namespace>/<key>`` image publishers and /diagnostics'."""
+        for channel in self._camera_channels(self.config):
+            channel.create_outputs(make, OUTPUT_QOS)
         self._diag_pub = make(DiagnosticArray, "/diagnostics", 10)
 
     def _unload_model(self) -> None:
         """Undo :meth:`_open_tf`, :meth:`_load_model` and :meth:`_create_outputs` (whatever of
         them was done)."""
-        for publisher in [*self._pub.values(), self._diag_pub]:
+        publishers = [p for channel in self._channels for p in channel.pub.values()]
+        for publisher in [*publishers, self._diag_pub]:
             if publisher is not None:
                 self._destroy_publisher(publisher)
-        self._pub, self._diag_pub = {}, None
+        self._channels, self._diag_pub = [], None
         self._destroy(self._model_entities)
-        self._tf, self._extrinsic_chain, self._output = None, [], None
+        self._tf, self._output = None, None
         for name in ("segmenter", "class_names", "palette"):
             self.__dict__.pop(name, None)
         gc.collect()  # the model's tensors go now, not at some later collection
@@ -277,11 +311,6 @@ class PerceptionCore(Node):
         except ParameterError as exc:
             raise StartupError(str(exc)) from exc
 
-    @staticmethod
-    def _sync_config(cfg: NodeConfig) -> SyncConfig:
-        """The shared :func:`~sam_moelora_ros.pipeline.assembly.sync_config` (replay's too)."""
-        return sync_config(cfg)
-
     def _make_tf_source(self, cfg: NodeConfig) -> TfSource | None:
         """tf2_ros, else the node's own /tf_static reader, when ``lidar.use_tf`` (ros/tf_static)."""
         if not (cfg.use_tf and cfg.sensors["lidar"].enabled):
@@ -293,36 +322,28 @@ class PerceptionCore(Node):
 
     # ------------------------------------------------------------------ inputs, processing
     def _subscribe(self, cfg: NodeConfig) -> None:
-        """Each sensor with its topic's type (``sensors.<s>.message_type``, ros/subscriptions)."""
+        """Each camera's sensors with their topics' types (``sensors.<s>.message_type``)."""
         qos = input_qos(cfg.qos_profile, cfg.qos_depth)
         try:
             with self._recording(self._input_entities):
-                self._subs = SensorSubscriptions(
-                    self, cfg, qos, self._on_sensor, self._on_camera_info, SUPPORTED_TYPES
-                )
+                for channel in self._camera_channels(cfg):
+                    channel.subscribe(qos, SUPPORTED_TYPES)
         except ParameterError as exc:
             raise StartupError(str(exc)) from exc
 
     def _start_processing(self, cfg: NodeConfig) -> None:
-        """Synchroniser, decoders, inference worker (started), intake and the node's timers.
+        """Synchronisers, decoders, the inference worker (started), intake and the timers.
 
         Needs :meth:`_load_model`, :meth:`_create_outputs` and :meth:`_subscribe` done; each
-        call starts afresh (a new synchroniser and worker, so no frame of before is released).
+        call starts afresh (new synchronisers and worker, so no frame of before is released).
         """
         assert self._output is not None, "the model is not loaded"
-        self.sync = Synchronizer(self._sync_config(cfg))
-        self._decoders = SensorDecoders(cfg, self._extrinsic)
-        pub = self._pub
+        outputs = [channel.start(self._extrinsic) for channel in self._channels]
         self._worker = InferenceWorker(
-            self.segmenter,
-            self.palette,
-            lambda key, msg: pub[key].publish(msg),
-            Image,
-            self._now,
-            self._output,
-            camera=lambda: self._decoders.camera,
+            self.segmenter, self.palette, None, Image, self._now, self._output, outputs=outputs
         )
-        self._intake = SensorIntake(self._decoders, self.sync, self._worker.submit)
+        for channel in self._channels:
+            channel.connect(self._worker)
         self._worker.start()
         with self._recording(self._input_entities):
             self.create_timer(cfg.poll_period, self._on_poll)
@@ -332,49 +353,53 @@ class PerceptionCore(Node):
         """Undo :meth:`_subscribe` and :meth:`_start_processing`: no more input, and the worker
         stopped (it finishes the frame in hand)."""
         self._destroy(self._input_entities)
-        self.__dict__.pop("_subs", None)
+        for channel in self._channels:
+            channel.stop()
         if self._worker is not None:
             self._worker.close(timeout_s)
             self._worker = None
 
     def _log_ready(self, cfg: NodeConfig) -> None:
+        groups = []
+        for channel in self._channels:
+            view = channel.cfg
+            where = f"camera {channel.name} ({channel.namespace}/labels): " if channel.name else ""
+            groups.append(
+                f"{where}sensors "
+                + ", ".join(f"{n}<-{view.sensors[n].topic}" for n in view.enabled)
+                + f"; anchor {view.anchor} (fallback {list(view.fallback_anchors)})"
+            )
         self.get_logger().info(
-            f"ready: model {self.segmenter.describe()}; sensors "
-            + ", ".join(f"{n}<-{cfg.sensors[n].topic}" for n in cfg.enabled)
-            + f"; anchor {cfg.anchor} (fallback {list(cfg.fallback_anchors)})"
+            f"ready: model {self.segmenter.describe()}; "
+            + "; ".join(groups)
             + f"; qos {cfg.qos_profile}"
         )
-
-    def _needs_camera_info(self) -> bool:
-        return self._subs.camera_info_subscribed
 
     # ------------------------------------------------------------------ callbacks, clock, tf2
     def _now(self) -> float:
         return self.get_clock().now().nanoseconds * 1e-9
 
-    def _on_sensor(self, name: str, msg: Any) -> None:
-        self._intake.sensor(name, msg, self._now())
-
-    def _on_camera_info(self, msg: CameraInfo) -> None:
-        self._intake.camera_info(msg, self._now())
-
     def _on_poll(self) -> None:
-        self._intake.poll(self._now())
+        now = self._now()
+        for channel in self._channels:
+            channel.poll(now)
 
-    def _extrinsic(self, msg: Any) -> Any:
-        """T_cam_from_lidar: looked up per cloud when ``lidar.use_tf``; the chain logged once."""
-        camera = self._decoders.camera
+    def _extrinsic(self, channel: CameraChannel, msg: Any) -> Any:
+        """T_cam_from_lidar for ``channel``'s camera: looked up per cloud when ``lidar.use_tf``
+        (the chain logged once per camera), else the camera's ``lidar.extrinsic``."""
+        camera = channel.decoders.camera if channel.decoders is not None else None
         if self._tf is None or camera is None:
-            return self.config.extrinsic
+            return channel.cfg.extrinsic
         try:
             matrix, chain = self._tf.lookup(camera.frame_id, msg.header.frame_id)
         except Exception as exc:
-            self._intake.warn(
-                "lidar_tf", f"{self._tf.name} lookup failed ({exc}); using lidar.extrinsic"
-            )
-            return self.config.extrinsic
-        if chain != self._extrinsic_chain:
-            self._extrinsic_chain = chain
+            if channel.intake is not None:
+                channel.intake.warn(
+                    "lidar_tf", f"{self._tf.name} lookup failed ({exc}); using lidar.extrinsic"
+                )
+            return channel.cfg.extrinsic
+        if chain != channel.extrinsic_chain:
+            channel.extrinsic_chain = chain
             self.get_logger().info(
                 f"lidar.use_tf: T_cam_from_lidar from {self._tf.name}, chain {' -> '.join(chain)}"
             )
@@ -386,21 +411,7 @@ class PerceptionCore(Node):
         if worker is None or diag_pub is None:
             return
         now = self._now()
-        status = self.sync.status(now)
-        cfg = self.config
-        topics = {n: cfg.sensors[n].topic for n in MODALITIES}
-        intake = self._intake
-        reports = sensor_reports(NODE_NAME, status, intake.health, topics, now, worker.presence)
-        self._subs.decorate(reports)
-        if self._tf is not None:
-            chain = " -> ".join(self._extrinsic_chain) or "lookup pending"
-            for report in reports:
-                if report.name.endswith(" sensor lidar"):
-                    report.values["extrinsic_from"] = f"{self._tf.name}: {chain}"
-        if self._needs_camera_info():
-            size = self._decoders.camera_size()
-            reports.append(camera_info_report(NODE_NAME, True, intake.camera_health, size, now))
-        reports.append(worker.report(NODE_NAME, status))
+        reports = [r for channel in self._channels for r in channel.reports(worker, self._tf, now)]
         array = DiagnosticArray()
         array.header.stamp = self.get_clock().now().to_msg()
         for report in reports:

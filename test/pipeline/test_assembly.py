@@ -179,6 +179,6 @@ def test_node_and_replay_use_this_module() -> None:
 
     assert pipeline.SensorDecoders is SensorDecoders and pipeline.sync_config is sync_config
     node = pytest.importorskip("sam_moelora_ros.ros.node")  # needs rclpy (the ROS wheels)
-    cfg = build_config({"anchor": "lidar"})
-    assert node.PerceptionNode._sync_config(cfg) == sync_config(cfg)
+    channel = pytest.importorskip("sam_moelora_ros.ros.camera_channel")
+    assert channel.SensorDecoders is SensorDecoders and channel.sync_config is sync_config
     assert node.SYNC_MAX_BUFFER == SYNC_MAX_BUFFER

@@ -1,4 +1,4 @@
-"""The node's thread-safe pieces: latest-wins slot, warning throttle, sensor health, presence."""
+"""The node's thread-safe pieces: latest-wins slots, warning throttle, sensor health, presence."""
 
 from __future__ import annotations
 
@@ -11,42 +11,44 @@ from sam_moelora_ros.pipeline import runtime
 from sam_moelora_ros.pipeline.runtime import (
     FramePresence,
     InferenceStats,
-    LatestSlot,
+    LatestSlots,
     SensorHealth,
     Throttle,
 )
 
 
-def test_latest_slot_keeps_the_newest_and_counts_drops() -> None:
-    slot: LatestSlot[int] = LatestSlot()
-    assert slot.put(1) is False
-    assert slot.put(2) is True and slot.put(3) is True
-    assert slot.dropped == 2 and slot.accepted == 3
-    assert slot.get(timeout=0) == 3
-    assert slot.get(timeout=0.01) is None
+def test_latest_slots_keep_the_newest_per_key_and_count_drops() -> None:
+    slots: LatestSlots[str, int] = LatestSlots()
+    assert slots.put("front", 1) is False
+    assert slots.put("front", 2) is True and slots.put("front", 3) is True
+    assert slots.put("rear", 7) is False
+    assert slots.dropped == {"front": 2} and slots.accepted == {"front": 3, "rear": 1}
+    assert slots.take(timeout=0) == {"front": 3, "rear": 7}  # ready together: taken together
+    assert slots.take(timeout=0.01) == {}
 
 
-def test_latest_slot_wakes_the_consumer_and_closes() -> None:
-    slot: LatestSlot[str] = LatestSlot()
-    got: list[str | None] = []
-    consumer = threading.Thread(target=lambda: got.append(slot.get(timeout=5)))
+def test_latest_slots_wake_the_consumer_for_any_key_and_close() -> None:
+    slots: LatestSlots[str, str] = LatestSlots()
+    got: list[dict[str, str]] = []
+    consumer = threading.Thread(target=lambda: got.append(slots.take(timeout=5)))
     consumer.start()
-    slot.put("frame")
+    slots.put("rear", "frame")
     consumer.join(2)
-    assert got == ["frame"]
-    waiting = threading.Thread(target=lambda: got.append(slot.get(timeout=5)))
+    assert got == [{"rear": "frame"}]
+    waiting = threading.Thread(target=lambda: got.append(slots.take(timeout=5)))
     waiting.start()
-    slot.close()
+    slots.close()
     waiting.join(2)
-    assert not waiting.is_alive() and got[-1] is None and slot.closed
+    assert not waiting.is_alive() and got[-1] == {} and slots.closed
 
 
-def test_latest_slot_memory_is_bounded_under_a_flood() -> None:
-    slot: LatestSlot[bytes] = LatestSlot()
+def test_latest_slots_memory_is_bounded_under_a_flood() -> None:
+    slots: LatestSlots[str, bytes] = LatestSlots()
     for _i in range(10_000):
-        slot.put(bytes(10))
-    assert slot.dropped == 9_999
-    assert slot.get(0) is not None and slot.get(0) is None
+        slots.put("a", bytes(10))
+        slots.put("b", bytes(10))
+    assert slots.dropped == {"a": 9_999, "b": 9_999}
+    assert len(slots.take(0)) == 2 and slots.take(0) == {}
 
 
 def test_throttle_counts_suppressed() -> None:

@@ -16,6 +16,7 @@ import pytest
 from sam_moelora_ros.pipeline.decode import Camera, Decoded
 from sam_moelora_ros.pipeline.diagnostics import ERROR, OK, RECENT_FAILURE_S, WARN
 from sam_moelora_ros.pipeline.worker import (
+    CameraOutput,
     InferenceWorker,
     OutputOptions,
     RouterHistory,
@@ -159,7 +160,7 @@ def test_submit_counts_every_frame_keeps_the_newest_and_records_presence(make_wo
     batch = frames([1.0, 2.0, 3.0], skip=("depth",))
     assert all("depth" in f.absent for f in batch)
     worker.submit(batch)
-    assert (worker.stats.frames_in, worker.slot.dropped) == (3, 2)
+    assert (worker.stats.frames_in, worker.slots.dropped[""]) == (3, 2)
     assert worker.presence.missed("depth") == (0, 3)  # never seen: not "missed", its own state
     worker.start()
     try:
@@ -184,3 +185,70 @@ def test_router_history_averages_each_modality_over_the_frames_that_had_it() -> 
     history.add({"rgb": 0.25, "lidar": 0.75})
     history.add({"rgb": 0.25, "lidar": 0.75})  # the first frame leaves the window
     assert history.means() == {"rgb": 0.5, "lidar": 0.75}
+
+
+def two_camera_worker(segmenter, clock: Clock):
+    """A worker serving cameras ``front`` and ``rear``, each collecting its own images."""
+    published: dict[str, list[tuple[str, object]]] = {"front": [], "rear": []}
+    outputs = [
+        CameraOutput(name, lambda key, msg, name=name: published[name].append((key, msg)))
+        for name in published
+    ]
+    worker = InferenceWorker(
+        segmenter,
+        np.arange(25 * 3, dtype=np.uint8).reshape(25, 3),
+        None,
+        None,
+        clock,
+        OutputOptions(color=True, color_alpha=0.5, confidence=True),
+        outputs=outputs,
+    )
+    return worker, published
+
+
+def test_frames_of_two_cameras_ready_together_share_one_batch(segmenter) -> None:
+    """Each camera's labels go to its own publishers with its own frame's header, from one
+    forward pass of two frames; each camera keeps its own statistics."""
+    clock = Clock()
+    worker, published = two_camera_worker(segmenter, clock)
+    (front,) = frames([4.0])
+    (rear,) = frames([4.5], skip=("depth",))
+    worker.submit([front], "front")
+    worker.submit([rear], "rear")
+    assert worker.process_batch(worker.slots.take(0)) == {"front": True, "rear": True}
+    for name, frame in (("front", front), ("rear", rear)):
+        keys = [key for key, _ in published[name]]
+        assert keys == ["labels", "labels_color", "confidence"]
+        assert published[name][0][1].header is frame.messages["rgb"].header
+        stats = worker.outputs[name].stats
+        assert (stats.frames_in, stats.frames_out, stats.last_batch_size) == (1, 1, 2)
+    assert worker.outputs["rear"].stats.last_modalities == ("rgb", "lidar")
+    report = worker.report("n/rear", status(), "rear")
+    assert report.name == "n/rear: inference" and report.values["batch_size"] == "2"
+    assert set(worker.outputs["rear"].router.means()) == {"rgb", "lidar"}
+
+
+def test_one_cameras_bad_frame_does_not_cost_the_other_camera_its_labels(segmenter) -> None:
+    worker, published = two_camera_worker(segmenter, Clock())
+    (bad,) = frames([1.0], channels=2)  # the Segmenter refuses an H x W x 2 image
+    (good,) = frames([1.0])
+    assert worker.process_batch({"front": bad, "rear": good}) == {"front": False, "rear": True}
+    assert published["front"] == [] and published["rear"][0][0] == "labels"
+    assert worker.outputs["front"].stats.consecutive_failures == 1
+    assert worker.outputs["rear"].stats.failures == 0
+
+
+def test_the_worker_thread_serves_every_camera(segmenter) -> None:
+    worker, published = two_camera_worker(segmenter, Clock())
+    worker.start()
+    try:
+        worker.submit(frames([1.0, 2.0]), "front")
+        worker.submit(frames([3.0]), "rear")
+        deadline = time.monotonic() + 30
+        while not (published["front"] and published["rear"]) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        worker.close(timeout_s=10)
+    assert published["front"] and published["rear"]
+    assert published["rear"][0][1].header.stamp.sec == 3
+    assert worker.outputs["front"].stats.frames_in == 2

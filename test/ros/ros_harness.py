@@ -88,21 +88,29 @@ def running_node(
 class Harness:
     """A test node with publishers for every sensor and subscriptions to every output."""
 
-    def __init__(self, domain_id: int, node_ns: str = "/sam_moelora_perception") -> None:
+    def __init__(
+        self,
+        domain_id: int,
+        node_ns: str = "/sam_moelora_perception",
+        cameras: Sequence[str] = (),
+    ) -> None:
+        """``cameras``: the node's camera groups; their outputs are kept as ``<camera>/<key>``
+        (``<node_ns>/<camera>/<key>``), and the plain keys are not subscribed."""
         self.context = rclpy.Context()
         rclpy.init(context=self.context, domain_id=domain_id)
         self.node = Node("test_harness", context=self.context)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self._lock = threading.Lock()
-        self.received: dict[str, list[Any]] = {
-            "labels": [],
-            "labels_color": [],
-            "confidence": [],
-            "diagnostics": [],
-        }
+        groups = [f"{camera}/" for camera in cameras] or [""]
+        self.outputs = [
+            f"{g}{key}" for g in groups for key in ("labels", "labels_color", "confidence")
+        ]
+        """The output keys subscribed (topics ``<node_ns>/<key>``)."""
+        self._node_ns = node_ns
+        self.received: dict[str, list[Any]] = {key: [] for key in (*self.outputs, "diagnostics")}
         self.arrival: dict[str, list[float]] = {k: [] for k in self.received}
-        for key in ("labels", "labels_color", "confidence"):
+        for key in self.outputs:
             self.node.create_subscription(Image, f"{node_ns}/{key}", self._store(key), RELIABLE)
         self.node.create_subscription(
             DiagnosticArray, "/diagnostics", self._store("diagnostics"), RELIABLE
@@ -141,8 +149,8 @@ class Harness:
             timeout,
             "the node to subscribe to every test publisher",
         )
-        for key in ("labels", "labels_color", "confidence"):
-            topic = f"/sam_moelora_perception/{key}"
+        for key in self.outputs:
+            topic = f"{self._node_ns}/{key}"
             wait_until(
                 lambda t=topic: self.node.count_publishers(t) > 0,
                 timeout,
