@@ -9,6 +9,9 @@ Usage: ``.venv/bin/python bench/run.py [--quick] [--device cpu|cuda] [--compile 
 On the CPU, ``bench_onnx.py`` then compares the ONNX Runtime backend with torch eager (tiny;
 vit_b at 512 px); ``--only onnx`` runs that module alone.
 
+Then ``bench_cameras.py`` runs the node with one camera group and with two (memory, labels rate
+per camera); ``--only cameras`` runs it alone.
+
 After them, ``bench_dds.py`` times Fast DDS transport of a 900 KiB image and a 4 MiB cloud
 between two processes with the default profile and with the shipped large-message one.
 
@@ -57,11 +60,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: all cores)")
     parser.add_argument("--duration", type=float, default=None, help="sustained run seconds")
     parser.add_argument("--skip-node", action="store_true", help="model benchmarks only")
-    parser.add_argument("--only", choices=("onnx",), help="run one benchmark module alone")
+    parser.add_argument(
+        "--only", choices=("onnx", "cameras"), help="run one benchmark module alone"
+    )
     args = parser.parse_args()
     if not (args.skip_node or args.only):
         ensure_private_netns()
     import torch
+    from bench_cameras import run_cameras
     from bench_dds import run_dds
     from bench_model import run_backbones, run_cpu, run_cuda
     from bench_node import run_node
@@ -76,6 +82,10 @@ def main() -> None:
     figures: dict[str, object] = {"args": vars(args)}
     if args.only == "onnx":
         r, figures["onnx_cpu"] = run_onnx(args.quick, args.threads)
+        ratios += r
+    elif args.only == "cameras":
+        ensure_private_netns()
+        r, figures["cameras_cpu"] = run_cameras(args.quick, args.threads)
         ratios += r
     elif args.device == "cuda":
         r, figures["model_cuda"] = run_cuda(args.quick, args.compile)
@@ -100,6 +110,9 @@ def main() -> None:
         if not args.skip_node:
             print("[bench] node benchmarks (DDS in a private netns) ...", flush=True)
             r, figures["node_cpu"] = run_node(args.quick, args.threads, duration_s=args.duration)
+            ratios += r
+            print("[bench] several cameras: 2 camera groups vs 1, one node ...", flush=True)
+            r, figures["cameras_cpu"] = run_cameras(args.quick, args.threads)
             ratios += r
     if not (args.skip_node or args.only):
         print("[bench] Fast DDS transport: default vs shipped profile ...", flush=True)
