@@ -31,7 +31,8 @@ from rclpy.lifecycle import LifecycleNodeMixin, LifecycleState, TransitionCallba
 from rclpy.lifecycle.publisher import LifecyclePublisher
 from rclpy.publisher import Publisher
 
-from sam_moelora_ros.ros.perception_core import PerceptionCore, StartupError, run_node
+from sam_moelora_ros.ros.perception_core import PerceptionCore
+from sam_moelora_ros.ros.startup import StartupError, run_node
 
 __all__ = ["FLUSH_S", "PerceptionLifecycleNode", "main"]
 

@@ -23,8 +23,8 @@ Every subscription, timer and publisher a phase creates (those of ``SensorSubscr
 tf listener included) is recorded, so its undo destroys exactly those. The pure pipeline stays in
 :mod:`sam_moelora_ros.pipeline`; nothing here decides anything about frames.
 
-Also here: :func:`run_node`, the process around either node (``--params-file`` checks,
-``rclpy.init``, one-line start-up errors with exit code 2, clean Ctrl-C).
+The process around either node (``run_node``) and the start-up errors are in
+:mod:`sam_moelora_ros.ros.startup`.
 """
 
 from __future__ import annotations
@@ -32,17 +32,12 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
-import rclpy
-import rclpy.logging
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor, SetParametersResult
-from rclpy._rclpy_pybind11 import RCLError
 from rclpy.exceptions import ParameterUninitializedException
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.publisher import Publisher
@@ -64,11 +59,11 @@ from sam_moelora_ros.params import (
     load_palette,
 )
 from sam_moelora_ros.params.cameras import camera_specs
-from sam_moelora_ros.params.params_file import ParamsFileError, check_params_files
 from sam_moelora_ros.pipeline.kinds import SUPPORTED_TYPES
 from sam_moelora_ros.pipeline.worker import InferenceWorker, OutputOptions
 from sam_moelora_ros.ros.camera_channel import CameraChannel, PublisherFactory
 from sam_moelora_ros.ros.process import NODE_NAME
+from sam_moelora_ros.ros.startup import StartupError, model_startup_error
 from sam_moelora_ros.ros.tf_static import TfSource, TfUnavailable, make_tf_source
 
 __all__ = [
@@ -76,7 +71,6 @@ __all__ = [
     "PerceptionCore",
     "StartupError",
     "input_qos",
-    "run_node",
 ]
 
 
@@ -95,10 +89,6 @@ class _RosLogHandler(logging.Handler):
             self._logger.warning(text)
         else:
             self._logger.info(text)
-
-
-class StartupError(RuntimeError):
-    """The node cannot start (bad parameter, missing model); the message says what to fix."""
 
 
 def input_qos(profile: str, depth: int) -> QoSProfile:
@@ -298,7 +288,7 @@ class PerceptionCore(Node):
             check_model_modalities(cfg, segmenter.modalities)
             warm = segmenter.warmup()  # a NaN/Inf forward is a start-up error, not "ready"
         except SegmenterError as exc:
-            raise _model_startup_error(cfg, exc) from exc
+            raise model_startup_error(cfg, exc) from exc
         except ParameterError as exc:
             raise StartupError(str(exc)) from exc
         source = cfg.adapter or f"{default_adapter_path()} (the shipped default model)"
@@ -451,69 +441,3 @@ class PerceptionCore(Node):
         if self._worker is not None:
             self._worker.close(timeout_s)
         logging.getLogger("sam_moelora_ros").removeHandler(self._log_handler)
-
-
-_MODEL_PARAMETERS = {
-    "sam_checkpoint": ("model.sam_checkpoint", "sam_checkpoint"),
-    "device": ("model.device", "device"),
-    "dtype": ("model.dtype", "dtype"),
-    "compile": ("model.compile", "compile_mode"),
-    "backend": ("model.backend", "backend"),
-    "providers": ("model.providers", "providers"),
-}
-"""``SegmenterError.input_name`` -> (the parameter to name, its NodeConfig field); anything else
-(the adapter, its weights, the warm-up) is ``model.adapter``."""
-
-
-def _model_startup_error(cfg: NodeConfig, exc: SegmenterError) -> StartupError:
-    """The one line for a model that cannot start, naming the parameter to fix."""
-    name, field = _MODEL_PARAMETERS.get(exc.input_name, ("model.adapter", "adapter"))
-    value = getattr(cfg, field)
-    value = list(value) if isinstance(value, tuple) else value
-    hint = ""
-    if name == "model.adapter" and not cfg.adapter:
-        hint = "; e.g. perception_node --ros-args -p model.adapter:=/path/to/adapter.safetensors"
-    return StartupError(f"parameter '{name}' = {value!r}: {exc}{hint}")
-
-
-def _fatal(message: str) -> int:
-    rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {message}")
-    return 2
-
-
-def run_node(
-    make: Callable[[], PerceptionCore],
-    spin: Callable[[PerceptionCore], None],
-    args: list[str] | None = None,
-) -> int:
-    """The process around a perception node: ``make`` it, ``spin`` it until SIGINT (or until
-    ``spin`` returns); exit 2 on a start-up error.
-
-    ``--params-file`` arguments are checked before ``rclpy.init`` (rcl would end with a traceback
-    on a file that is not YAML, and block forever on a named pipe); whatever else rcl refuses in
-    the command line is one line and exit 2 as well.
-    """
-    try:
-        check_params_files(sys.argv if args is None else args)
-    except ParamsFileError as exc:
-        return _fatal(str(exc))
-    try:
-        rclpy.init(args=args)
-    except RCLError as exc:  # e.g. a params file in a layout rcl does not accept
-        reason = str(exc).splitlines()[0].split(", at /")[0]
-        return _fatal(f"the ROS command line was refused: {reason}")
-    node: PerceptionCore | None = None
-    code = 0
-    try:
-        node = make()
-        spin(node)
-    except StartupError as exc:
-        code = _fatal(str(exc))
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.close()
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return code
