@@ -28,7 +28,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "test" / "ros"))
 
 from bench_model import build_model  # noqa: E402
-from bench_node import RATES_HZ, _messages, _stamp, isolated  # noqa: E402
+from bench_node import _messages, isolated, publish_at_rates  # noqa: E402
 from common import REPO, Ratio  # noqa: E402
 
 NODE = "sam_moelora_perception"
@@ -65,19 +65,11 @@ def _run_groups(
         time.sleep(0.5)
         stop = threading.Event()
 
-        def publish_loop() -> None:
-            due = dict.fromkeys(msgs, time.monotonic())
-            while not stop.is_set():
-                now = time.monotonic()
-                for name, when in due.items():
-                    if now >= when:
-                        _stamp(msgs[name], time.time())
-                        for camera in cameras:
-                            harness.pubs[f"{camera}/{name}"].publish(msgs[name])
-                        due[name] = max(when + 1.0 / RATES_HZ[name], now)
-                time.sleep(max(0.0, min(due.values()) - time.monotonic()))
+        def send(name: str) -> None:
+            for camera in cameras:
+                harness.pubs[f"{camera}/{name}"].publish(msgs[name])
 
-        publisher = threading.Thread(target=publish_loop, daemon=True)
+        publisher = threading.Thread(target=publish_at_rates, args=(msgs, send, stop), daemon=True)
         publisher.start()
         for camera in cameras:  # every group running before the clock starts
             wait_until(lambda c=camera: harness.count(f"{c}/labels") > 0, 120, f"{camera} labels")

@@ -58,6 +58,15 @@ Hot path (measured by ``make bench``; README, "Performance"):
   host before the next call; on the CPU it degrades to ``default`` (CUDA graphs need CUDA). If
   compiling fails (no C++ compiler, an unsupported op), the Segmenter logs it once and runs
   eagerly: compiling is an optimisation, never a reason to stop segmenting.
+* Loading, merging and (on the CPU) the warm-up run on a **short-lived thread of their own**
+  (:func:`on_passing_thread`), so the thread that builds the Segmenter never starts torch's
+  OpenMP pool. Why: libgomp keeps one pool of helper threads per thread that starts parallel
+  work, and once a process holds more of them than it has CPUs it stops letting idle helpers
+  spin between parallel regions; every op then puts its helpers to sleep and wakes them through
+  the kernel. The node builds and warms its Segmenter on the executor thread and segments on its
+  worker thread: two pools, and on 2 cores with 2 threads a tiny 640x480 frame made ~880
+  voluntary context switches and ran 1.3-1.8x slower than in a process with one pool. The
+  passing thread's pool goes when it exits, so the thread that segments holds the only one.
 """
 
 from __future__ import annotations
@@ -66,10 +75,10 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
@@ -116,6 +125,36 @@ if TYPE_CHECKING:
     from torch import nn
 
 LOG = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+
+def on_passing_thread(work: Callable[[], _T], name: str = "segmenter-setup") -> _T:
+    """``work()`` run on a new thread that ends with it; its result, or its exception re-raised.
+
+    Why (module docstring, "short-lived thread"): torch's OpenMP runtime gives every thread that
+    starts parallel work a pool of helper threads that lives as long as that thread, and two
+    live pools on a machine with as many CPUs as torch threads make every op of the thread that
+    segments sleep and wake its helpers. Work done here leaves no pool behind. The caller's grad
+    mode is carried over (it is thread-local in torch); the caller waits, so nothing runs
+    concurrently with it.
+    """
+    outcome: dict[str, Any] = {}
+    grad = torch.is_grad_enabled()
+
+    def run() -> None:
+        try:
+            with torch.set_grad_enabled(grad):
+                outcome["value"] = work()
+        except BaseException as exc:  # re-raised in the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
 
 
 @dataclass
@@ -188,11 +227,11 @@ class Segmenter:
         merge = getattr(model, "merge_lora", None)
         if merge_lora and merge is not None:
             try:
-                merge()
+                on_passing_thread(merge)  # matmuls: no OpenMP pool left on this thread
             except ValueError as exc:  # non-finite merged weights: the model is unusable
                 raise SegmenterError(f"{self.source}: {exc}", input_name="adapter") from exc
         # Weights stay float32; half precision runs under autocast (see the module docstring).
-        self.model = model.eval().to(device=self.device)
+        self.model = on_passing_thread(lambda: model.eval().to(device=self.device))
         self.label_dtype = np.uint8 if self.num_classes <= 256 else np.uint16
         self._hooked = threading.local()  # router weights of the running forward, per thread
         self._hook_routers()
@@ -255,10 +294,13 @@ class Segmenter:
                     input_name="sam_checkpoint",
                 )
         try:
-            model = load_segmentor(
-                str(adapter_path),
-                sam_checkpoint=None if checkpoint is None else str(checkpoint),
-                map_location="cpu",
+            # Loading copies every tensor (parallel ops): on a passing thread (on_passing_thread).
+            model = on_passing_thread(
+                lambda: load_segmentor(
+                    str(adapter_path),
+                    sam_checkpoint=None if checkpoint is None else str(checkpoint),
+                    map_location="cpu",
+                )
             )
         except SamCheckpointError as exc:
             message = f"could not load the SAM checkpoint {str(checkpoint)!r}: {exc}"
@@ -458,7 +500,10 @@ class Segmenter:
             size_hw: the blank frames' size (the model input is the same square whatever it is).
             modality_sets: the modality sets to run; default: all modalities, plus each single
                 modality when the model is compiled (one graph per set, see the module docstring).
-        Returns the seconds the warm-up took.
+        Returns the seconds the warm-up took. On the CPU the blank frames run on a passing thread
+        (:func:`on_passing_thread`): the caller (the node's executor) is not the thread that will
+        segment, and must not keep an OpenMP pool of its own. On CUDA they run on the caller's
+        thread, where compiled CUDA graphs are recorded for the thread that warms up.
 
         Raises:
             SegmenterError: a warm-up forward gave NaN/Inf logits (naming the model's source):
@@ -470,10 +515,18 @@ class Segmenter:
             modality_sets = [self.modalities]
             if self.compile_mode != "none" and len(self.modalities) > 1:
                 modality_sets += [(m,) for m in self.modalities]
+        sets = [tuple(names) for names in modality_sets]
+
+        def run_blank_frames() -> None:
+            for names in sets:
+                self({name: blank for name in names}, size_hw)
+
         self._require_finite = True
         try:
-            for names in modality_sets:
-                self({name: blank for name in names}, size_hw)
+            if self.device.type == "cpu":
+                on_passing_thread(run_blank_frames, "segmenter-warmup")
+            else:
+                run_blank_frames()
         finally:
             self._require_finite = False
         if self.device.type == "cuda":

@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from sam_moelora_ros.pipeline.assembly import frame_inputs
 from sam_moelora_ros.pipeline.diagnostics import Report, inference_report
 from sam_moelora_ros.pipeline.outputs import colorize, encode_outputs
@@ -32,8 +34,6 @@ from sam_moelora_ros.sync.synchronizer import Frame
 from sam_moelora_ros.sync.track import SyncStatus
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from sam_moelora_ros.inference.segmenter import Segmentation, Segmenter
     from sam_moelora_ros.pipeline.decode import Camera
 
@@ -41,6 +41,8 @@ ROUTER_WINDOW = 30
 """Frames over which /diagnostics averages the router weight of each modality."""
 WARN_PERIOD_S = 5.0
 """At most one "inference failed" warning per this many seconds (the rest are counted)."""
+WARM_SIZE_HW = (480, 640)
+"""The blank frame the worker thread segments before its first real one (`_warm_this_thread`)."""
 OUTPUT_KEYS = ("labels", "labels_color", "confidence")
 """The keys ``publish`` is called with (the node's ``~/<key>`` topics)."""
 
@@ -170,6 +172,8 @@ class InferenceWorker:
         self.slots: LatestSlots[str, Frame] = LatestSlots()
         self._throttle = Throttle(WARN_PERIOD_S)
         self._thread: threading.Thread | None = None
+        self.warmed_on: int | None = None
+        """The thread ident :meth:`_warm_this_thread` ran on (None before it has)."""
         dtype = str(segmenter.dtype).removeprefix("torch.")
         self.device = f"{segmenter.device} {dtype}"
         self._first = outputs[0]
@@ -223,6 +227,7 @@ class InferenceWorker:
             self._thread.join(timeout_s)
 
     def _loop(self) -> None:
+        self._warm_this_thread()
         while not self.slots.closed:
             pending = self.slots.take(timeout=0.2)
             if len(pending) == 1:
@@ -230,6 +235,22 @@ class InferenceWorker:
                 self.process(frame, camera)
             elif pending:
                 self.process_batch(pending)
+
+    def _warm_this_thread(self) -> None:
+        """One blank frame with every modality, on the worker thread, before any real frame.
+
+        Why: the Segmenter is warmed up where it is built (a passing thread, see
+        ``inference.segmenter.on_passing_thread``), but torch's OpenMP pool and the allocator's
+        arena are per thread, so the worker's first real frames paid for creating them (tiny,
+        640x480, 2 cores: 164 and 151 ms, then 112-128 ms). A failure is logged and ignored: the
+        real frames report their own errors.
+        """
+        blank = np.zeros((*WARM_SIZE_HW, 3), dtype=np.uint8)
+        try:
+            self.segmenter({m: blank for m in self.segmenter.modalities}, WARM_SIZE_HW)
+        except Exception as exc:  # never keeps the worker from starting
+            _log.warning(f"inference worker warm-up failed: {type(exc).__name__}: {exc}")
+        self.warmed_on = threading.get_ident()
 
     def process(self, frame: Frame, camera: str = "") -> bool:
         """Segment and publish one frame; a failure is counted and logged, never raised.

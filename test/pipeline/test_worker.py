@@ -252,3 +252,18 @@ def test_the_worker_thread_serves_every_camera(segmenter) -> None:
     assert published["front"] and published["rear"]
     assert published["rear"][0][1].header.stamp.sec == 3
     assert worker.outputs["front"].stats.frames_in == 2
+
+
+def test_the_worker_thread_warms_itself_up_before_its_first_frame(make_worker) -> None:
+    """torch's thread pool and allocator arena are per thread: the worker's own thread runs one
+    blank frame at start, so the first real frame is not the one that pays for them."""
+    worker, published, _ = make_worker()
+    worker.start()
+    try:
+        deadline = time.monotonic() + 30
+        while worker.warmed_on is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        worker.close(timeout_s=10)
+    assert worker._thread is not None and worker.warmed_on == worker._thread.ident
+    assert published == [] and worker.stats.frames_out == 0 and worker.stats.failures == 0
