@@ -10,8 +10,10 @@ in another order:
   then add the bias. A padding token thus gets ``qkv(0) = bias``, as in ``Block`` (the padding is
   applied after ``norm1``, so it is an exact zero there), and takes part in the attention as the
   same key and value;
-* the attention itself is ``Block``'s (scaled dot product, decomposed relative positions,
-  softmax), window by window;
+* the attention is ``Block``'s (scaled dot product, decomposed relative positions, softmax),
+  window by window, with the relative positions folded into the ``q k^T`` matmul
+  (:func:`folded_rel_pos_scores`) instead of two broadcast additions over the whole score
+  tensor afterwards;
 * un-partition and crop first, then ``proj`` (a per-token linear) on the real tokens only.
 
 Every linear also runs on ``N x C`` (tokens flattened), which exports as ``Gemm`` with the bias
@@ -29,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from segment_anything.modeling.image_encoder import (
     Block,
-    add_decomposed_rel_pos,
+    get_rel_pos,
     window_partition,
     window_unpartition,
 )
@@ -77,6 +79,47 @@ def _qkv_bias(layer: nn.Module) -> torch.Tensor | None:
     return bias if isinstance(bias, torch.Tensor) else None
 
 
+def key_position_one_hot(height: int, width: int, like: torch.Tensor) -> torch.Tensor:
+    """``(height * width) x (height + width)``: key ``(i, j)`` has a 1 in column ``i`` and in
+    column ``height + j`` (exact in any float dtype; a constant in the exported graph)."""
+    rows = torch.arange(height, device=like.device).repeat_interleave(width)
+    cols = torch.arange(width, device=like.device).repeat(height)
+    eye_h = torch.eye(height, dtype=like.dtype, device=like.device)
+    eye_w = torch.eye(width, dtype=like.dtype, device=like.device)
+    return torch.cat([eye_h[rows], eye_w[cols]], dim=1)
+
+
+def folded_rel_pos_scores(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    scale: float,
+    rel_pos_h: torch.Tensor,
+    rel_pos_w: torch.Tensor,
+    size: tuple[int, int],
+) -> torch.Tensor:
+    """``scale q k^T`` plus SAM's decomposed relative positions, as one matmul.
+
+    SAM adds ``rel_h[b, qh, qw, kh] + rel_w[b, qh, qw, kw]`` to every score afterwards: two
+    broadcast additions that read and write the whole ``N x N`` score tensor (vit_b at 512 px:
+    12 x 1024 x 1024 per global block). Both terms are the query's dot product with a one-hot
+    code of the key's row and column, so appending ``[rel_h, rel_w]`` to the scaled query and that
+    code (:func:`key_position_one_hot`) to the key gives the same scores from the matmul alone:
+    the inner dimension grows from the head size (64) by ``h + w`` (28 in a 14 x 14 window).
+    """
+    height, width = size
+    batch, tokens, dim = q.shape
+    grid = q.reshape(batch, height, width, dim)
+    rel_h = torch.einsum("bhwc,hkc->bhwk", grid, get_rel_pos(height, height, rel_pos_h))
+    rel_w = torch.einsum("bhwc,wkc->bhwk", grid, get_rel_pos(width, width, rel_pos_w))
+    query = torch.cat(
+        [q * scale, rel_h.reshape(batch, tokens, height), rel_w.reshape(batch, tokens, width)],
+        dim=-1,
+    )
+    code = key_position_one_hot(height, width, k).expand(batch, -1, -1)
+    key = torch.cat([k, code], dim=-1)
+    return query @ key.transpose(-2, -1)
+
+
 class LeanBlock(nn.Module):
     """A ``segment_anything`` ViT ``Block`` computed in the order of the module docstring.
 
@@ -113,10 +156,11 @@ class LeanBlock(nn.Module):
         heads = attn.num_heads
         qkv = qkv.reshape(batch, height * width, 3, heads, -1).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.reshape(3, batch * heads, height * width, -1).unbind(0)
-        scores = (q * attn.scale) @ k.transpose(-2, -1)
         if attn.use_rel_pos:
             size = (height, width)
-            scores = add_decomposed_rel_pos(scores, q, attn.rel_pos_h, attn.rel_pos_w, size, size)
+            scores = folded_rel_pos_scores(q, k, attn.scale, attn.rel_pos_h, attn.rel_pos_w, size)
+        else:
+            scores = (q * attn.scale) @ k.transpose(-2, -1)
         out = scores.softmax(dim=-1) @ v
         out = out.view(batch, heads, height, width, -1).permute(0, 2, 3, 1, 4)
         return out.reshape(batch, height, width, -1)
