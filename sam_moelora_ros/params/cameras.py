@@ -30,6 +30,7 @@ from sam_moelora_ros.params.specs import (
     ParameterError,
     ParamSpec,
     extrinsic_check,
+    shared_topic,
     topic_check,
 )
 from sam_moelora_ros.sensors.extrinsics import extrinsic_matrix
@@ -135,18 +136,18 @@ def build_cameras(merged: Mapping[str, Any]) -> tuple[CameraConfig, ...]:
     names = [str(n) for n in merged["cameras"]]
     listed = set(names)
     for key in merged:
-        if key.startswith(PREFIX) and key.split(".")[1] not in listed:
+        camera = key.split(".")[1] if key.startswith(PREFIX) else None
+        if camera is not None and camera not in listed:
             raise ParameterError(
                 key,
                 merged[key],
-                f"camera {key.split('.')[1]!r} is not in cameras {names}; add it there or fix "
-                "the name",
+                f"camera {camera!r} is not in cameras {names}; add it there or fix the name",
             )
     cameras = []
     for camera in names:
-        values = {spec.name: spec.default for spec in camera_specs(camera, merged)}
-        values.update({k: v for k, v in merged.items() if k.startswith(f"{PREFIX}{camera}.")})
         prefix = f"{PREFIX}{camera}."
+        values = {spec.name: spec.default for spec in camera_specs(camera, merged)}
+        values.update({k: v for k, v in merged.items() if k.startswith(prefix)})
         sensors = tuple(n for n in MODALITIES if n in values[f"{prefix}sensors"])
         for name in sensors:
             if not merged[f"sensors.{name}.enabled"]:
@@ -157,12 +158,11 @@ def build_cameras(merged: Mapping[str, Any]) -> tuple[CameraConfig, ...]:
                     "it or leave it out of this camera",
                 )
         topics = {n: str(values[f"{prefix}{n}.topic"]) for n in MODALITIES}
-        used = [topics[n] for n in sensors]
-        for name in sensors:
-            if used.count(topics[name]) > 1:
-                raise ParameterError(
-                    f"{prefix}{name}.topic", topics[name], "is used by more than one sensor"
-                )
+        shared = shared_topic({n: topics[n] for n in sensors})
+        if shared:
+            raise ParameterError(
+                f"{prefix}{shared[0]}.topic", shared[1], "is used by more than one sensor"
+            )
         cameras.append(
             CameraConfig(
                 name=camera,

@@ -15,7 +15,7 @@ import numpy as np
 
 from sam_moelora_ros import MODALITIES
 from sam_moelora_ros.params.cameras import CameraConfig, build_cameras
-from sam_moelora_ros.params.specs import PARAMETERS, ParameterError, check_value
+from sam_moelora_ros.params.specs import PARAMETERS, ParameterError, check_value, shared_topic
 from sam_moelora_ros.sensors.extrinsics import extrinsic_matrix
 
 CLOUD_TYPE = "sensor_msgs/msg/PointCloud2"
@@ -165,12 +165,10 @@ def build_config(values: Mapping[str, Any]) -> NodeConfig:
             )
         if sensors[name].enabled and name != anchor and name not in fallbacks:
             fallbacks.append(name)
-    topics = [sensors[n].topic for n in enabled]
-    duplicated = sorted({t for t in topics if topics.count(t) > 1})
-    if duplicated:
-        first = next(n for n in enabled if sensors[n].topic == duplicated[0])
+    shared = shared_topic({n: sensors[n].topic for n in enabled})
+    if shared:
         raise ParameterError(
-            f"sensors.{first}.topic", duplicated[0], "is used by more than one sensor"
+            f"sensors.{shared[0]}.topic", shared[1], "is used by more than one sensor"
         )
     return NodeConfig(
         adapter=str(merged["model.adapter"]),

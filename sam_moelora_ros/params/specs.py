@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -186,6 +186,16 @@ def extrinsic_check(value: Any) -> str | None:
     except ValueError as exc:
         return str(exc)
     return None
+
+
+def shared_topic(topics: Mapping[str, str]) -> tuple[str, str] | None:
+    """``(sensor, topic)`` when two of ``topics`` (sensor -> topic, in sensor order) share one
+    topic: the alphabetically first such topic and the first sensor on it; else None."""
+    names = list(topics.values())
+    duplicated = sorted({t for t in names if names.count(t) > 1})
+    if not duplicated:
+        return None
+    return next(s for s, t in topics.items() if t == duplicated[0]), duplicated[0]
 
 
 CAMERA_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
