@@ -230,10 +230,7 @@ class InferenceWorker:
         self._warm_this_thread()
         while not self.slots.closed:
             pending = self.slots.take(timeout=0.2)
-            if len(pending) == 1:
-                ((camera, frame),) = pending.items()
-                self.process(frame, camera)
-            elif pending:
+            if pending:
                 self.process_batch(pending)
 
     def _warm_this_thread(self) -> None:
@@ -283,16 +280,16 @@ class InferenceWorker:
             return {c: self.process(f, c) for c, f in frames.items()}
         segmented = self._clock()
         done = dict(zip(frames, results, strict=True))
+        headers = {c: output_header(f, self.outputs[c].camera()) for c, f in frames.items()}
         published: dict[str, float] = {}
-        for camera, frame in frames.items():  # class ids first: their consumers need no colour
-            header = output_header(frame, self.outputs[camera].camera())
-            labels = encode_outputs(done[camera].labels, header, self._image_type)["labels"]
-            self.outputs[camera].publish("labels", labels)
+        for camera in frames:  # class ids first: their consumers need no colour
+            labels = encode_outputs(done[camera].labels, headers[camera], self._image_type)
+            self.outputs[camera].publish("labels", labels["labels"])
             published[camera] = self._clock()
-        for camera, frame in frames.items():
-            images = inputs[camera][1]
+        for camera in frames:
+            rgb = inputs[camera][1].get("rgb")
             try:
-                self._publish_extras(camera, frame, done[camera], images.get("rgb"))
+                self._publish_extras(camera, headers[camera], done[camera], rgb)
             except Exception as exc:
                 self._failed(camera, exc)
                 published.pop(camera)
@@ -301,7 +298,7 @@ class InferenceWorker:
         return {camera: camera in published for camera in frames}
 
     def _publish_extras(
-        self, camera: str, frame: Frame, result: Segmentation, rgb: np.ndarray | None
+        self, camera: str, header: Any, result: Segmentation, rgb: np.ndarray | None
     ) -> None:
         """``labels_color`` and ``confidence`` when the options ask for them."""
         out = self.options
@@ -310,7 +307,7 @@ class InferenceWorker:
         color = colorize(result.labels, self.palette, rgb, out.color_alpha) if out.color else None
         extras = encode_outputs(
             result.labels,
-            output_header(frame, self.outputs[camera].camera()),
+            header,
             self._image_type,
             color=color,
             confidence=result.confidence if out.confidence else None,
