@@ -59,6 +59,7 @@ from sam_moelora_ros.params import (
     load_palette,
 )
 from sam_moelora_ros.params.cameras import camera_specs
+from sam_moelora_ros.params.specs import camera_names_check
 from sam_moelora_ros.pipeline.kinds import SUPPORTED_TYPES
 from sam_moelora_ros.pipeline.worker import InferenceWorker, OutputOptions
 from sam_moelora_ros.ros.camera_channel import CameraChannel, PublisherFactory
@@ -151,12 +152,9 @@ class PerceptionCore(Node):
         defaults derive from the shared values (``params.cameras``).
         """
         values = {spec.name: self._declare(spec) for spec in PARAMETERS}
-        try:
-            cameras = [str(name) for name in values["cameras"]]
-            specs = [spec for name in cameras for spec in camera_specs(name, values)]
-        except (KeyError, TypeError, ValueError) as exc:  # checked by build_config later
-            self.get_logger().debug(f"camera parameters not declared: {exc}")
-            specs = []
+        specs = []
+        if camera_names_check(values["cameras"]) is None:  # else build_config names the problem
+            specs = [spec for name in values["cameras"] for spec in camera_specs(name, values)]
         values.update({spec.name: self._declare(spec) for spec in specs})
         self._camera_parameters = [spec.name for spec in specs]
         return values
@@ -167,10 +165,10 @@ class PerceptionCore(Node):
         descriptor = ParameterDescriptor(description=spec.description, read_only=spec.read_only)
         default = Parameter.Type.STRING_ARRAY if spec.default == [] else spec.default
         try:
-            param = self.declare_parameter(spec.name, default, descriptor)
+            self.declare_parameter(spec.name, default, descriptor)
         except Exception as exc:  # e.g. a YAML value of the wrong type
             raise StartupError(f"parameter '{spec.name}': {exc}") from exc
-        return [] if param.value is None and spec.default == [] else param.value
+        return self._parameter_value(spec.name)
 
     @staticmethod
     def _build_config(values: dict[str, Any]) -> NodeConfig:

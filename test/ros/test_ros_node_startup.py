@@ -34,6 +34,11 @@ def assert_refused(proc: NodeProcess, expected: str) -> None:
         ),
         (["model.dtype:=int8"], r"parameter 'model.dtype' = 'int8'"),
         (["sensors.rgb.topic:=1bad"], r"parameter 'sensors.rgb.topic' = '1bad': is not a valid"),
+        (["cameras:=[front, 2nd]"], r"parameter 'cameras' = \['front', '2nd'\]: '2nd' is not a"),
+        (
+            ["cameras:=[front]", "cameras.front.sensors:=[radar]"],
+            r"parameter 'cameras.front.sensors' = \['radar'\]: must be a non-empty list",
+        ),
         (
             ["model.sam_checkpoint:=/nonexistent/sam.pth"],
             r"parameter 'model.sam_checkpoint' = '/nonexistent/sam.pth': SAM checkpoint",
