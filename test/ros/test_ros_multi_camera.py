@@ -1,7 +1,8 @@
 """Two cameras, one node, one model, over Fast DDS (``cameras`` parameter).
 
-``front`` has all four sensors, ``rear`` a camera and the LiDAR; the LiDAR is one topic both
-groups name (one sensor projected into each camera). Each camera's labels must come out under
+``front`` has all four sensors (raw Images), ``rear`` a JPEG camera (image_transport's
+``compressed`` topic, as drivers publish it) and the LiDAR; the LiDAR is one topic both groups
+name (one sensor projected into each camera). Each camera's labels must come out under
 its own namespace with its own frame's header, /diagnostics must report each camera on its own,
 frames the two cameras deliver together must share a batch, and one camera going silent must not
 stop the other (nor its own group's LiDAR, which takes over as that group's anchor).
@@ -13,6 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from ros_harness import (
     BUILDERS,
@@ -22,17 +24,24 @@ from ros_harness import (
     NodeProcess,
     camera_info_msg,
     domain_of,
+    header,
     node_args,
     running_node,
     stamp_of,
     values,
     wait_until,
 )
+from sensor_msgs.msg import CompressedImage
+
+from sam_moelora_ros.sensors.compressed import encode_compressed_image
 
 pytestmark = [pytest.mark.ros, pytest.mark.timeout(180)]
 
 NODE = "sam_moelora_perception"
 LIDAR_TOPIC = "/shared/lidar/points"
+REAR_RGB_TOPIC = "/rear_cam/image_raw/compressed"
+"""The rear camera as image_transport's ``compressed`` plugin publishes it (JPEG); the front
+camera's images are raw, so each group's ``message_type: auto`` finds its own topic's type."""
 FRONT = ("rgb", "depth", "event", "lidar")
 REAR = ("rgb", "lidar")
 
@@ -45,6 +54,7 @@ def node(ros_env: dict[str, str], tiny_adapter: Path) -> Iterator[NodeProcess]:
         "cameras.rear.sensors:=[rgb, lidar]",
         f"cameras.front.lidar.topic:={LIDAR_TOPIC}",
         f"cameras.rear.lidar.topic:={LIDAR_TOPIC}",
+        f"cameras.rear.rgb.topic:={REAR_RGB_TOPIC}",
     )
     with running_node(args, ros_env) as proc:
         yield proc
@@ -55,7 +65,9 @@ def harness(node: NodeProcess, ros_env: dict[str, str]) -> Iterator[Harness]:
     h = Harness(domain_of(ros_env), cameras=("front", "rear"))
     for camera, sensors in (("front", FRONT), ("rear", REAR)):
         for name in (*sensors, "camera_info"):
-            if name != "lidar":  # the group's default topics: <camera>/ + the shared ones
+            if (camera, name) == ("rear", "rgb"):
+                h.publisher("rear/rgb", CompressedImage, REAR_RGB_TOPIC)
+            elif name != "lidar":  # the group's default topics: <camera>/ + the shared ones
                 h.publisher(f"{camera}/{name}", TYPES[name], f"{camera}/{TOPICS[name]}")
     h.publisher("lidar", TYPES["lidar"], LIDAR_TOPIC)
     h.wait_matched()
@@ -77,6 +89,13 @@ def camera_info(camera: str, stamp: float):
     return msg
 
 
+def jpeg(stamp: float) -> CompressedImage:
+    image = np.random.default_rng(int(stamp * 1e3) % 1000).integers(0, 256, (48, 64, 3), np.uint8)
+    return encode_compressed_image(
+        image, "rgb8", "jpeg", header=header(stamp), msg_type=CompressedImage
+    )
+
+
 def publish_tick(h: Harness, cameras: tuple[str, ...], stamp: float) -> None:
     """One tick: each camera's images with its own frame_id; the shared cloud once."""
     h.pubs["lidar"].publish(BUILDERS["lidar"](stamp))
@@ -86,7 +105,7 @@ def publish_tick(h: Harness, cameras: tuple[str, ...], stamp: float) -> None:
         for name in sensors:
             if name == "lidar":
                 continue
-            msg = BUILDERS[name](stamp)
+            msg = jpeg(stamp) if (camera, name) == ("rear", "rgb") else BUILDERS[name](stamp)
             msg.header.frame_id = f"{camera}_optical"
             h.pubs[f"{camera}/{name}"].publish(msg)
 
@@ -134,6 +153,11 @@ def test_each_camera_gets_its_own_labels_from_one_model(harness: Harness) -> Non
     assert front_depth is not None and values(front_depth)["topic"] == "front/depth/image"
     rear_lidar = harness.latest_status(f"{NODE}/rear: sensor lidar")
     assert rear_lidar is not None and values(rear_lidar)["topic"] == LIDAR_TOPIC
+    rear_rgb = harness.latest_status(f"{NODE}/rear: sensor rgb")
+    assert rear_rgb is not None
+    assert values(rear_rgb)["message_type"] == "sensor_msgs/msg/CompressedImage"
+    front_rgb = harness.latest_status(f"{NODE}/front: sensor rgb")
+    assert front_rgb is not None and values(front_rgb)["message_type"] == "sensor_msgs/msg/Image"
     # one model, one worker: the two cameras' frames, ready together, share forward passes
     assert "2" in batch_sizes(harness, "front") | batch_sizes(harness, "rear")
 
