@@ -61,6 +61,11 @@ class DataSection:
     scale_range: tuple[float, float] = (0.5, 2.0)
     num_workers: int = 0
     max_val_samples: int | None = None
+    depth_source: str = "hha"
+    """DELIVER only: ``hha`` (DELIVER's loader) or ``depth`` (decoded to metres, encoded
+    ``linear``: the encoding the node computes; see docs/training.md)."""
+    depth_max_range: float = 80.0
+    """DELIVER with ``depth_source: depth``: metres at which the depth images saturate."""
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, Subset
+
+from sam_moelora_ros.datasets.errors import DatasetError
+from sam_moelora_ros.sensors.encodings import InputContract
 
 from .config import TrainConfig
 
@@ -94,6 +97,9 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset | None]:
         common["conditions"] = d.conditions
     if d.cases is not None:
         common["cases"] = d.cases
+    if d.dataset.lower() == "deliver":
+        common["depth_source"] = d.depth_source
+        common["depth_max_range"] = d.depth_max_range
     train_set = build_dataset(
         d.dataset,
         d.root,
@@ -110,9 +116,29 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset | None]:
             transform=EvalTransform(model_cfg.image_size),
             **common,
         )
+        if dataset_encodings(val_set) != dataset_encodings(train_set):
+            raise DatasetError(
+                f"data.val_root: the validation images ({dataset_encodings(val_set).to_json()}) "
+                f"are encoded otherwise than the training images "
+                f"({dataset_encodings(train_set).to_json()}); use folders written with one "
+                "input contract"
+            )
         if d.max_val_samples is not None:
             val_set = evenly_spaced_subset(val_set, d.max_val_samples)
     return train_set, val_set
+
+
+def dataset_encodings(dataset: Any) -> InputContract:
+    """The input contract of a reader (through ``Subset`` wrappers): what the model records."""
+    while isinstance(dataset, Subset):
+        dataset = dataset.dataset
+    contract = getattr(dataset, "input_encodings", None)
+    if not isinstance(contract, InputContract):
+        raise DatasetError(
+            f"{type(dataset).__name__} does not say which input encodings its images hold "
+            "(input_encodings); readers derive from sam_moelora_ros.datasets.SegmentationDataset"
+        )
+    return contract
 
 
 def evenly_spaced_subset(dataset: Dataset, count: int) -> Dataset:

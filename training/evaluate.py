@@ -30,10 +30,11 @@ from sam_moelora_ros.evaluation import (
     save_confusion_png,
 )
 from sam_moelora_ros.model import load_segmentor
+from sam_moelora_ros.sensors.encodings import InputContract
 
 from . import distributed as D
 from .cli_errors import non_negative_int, one_line_errors, positive_int
-from .data import ShardSampler, evenly_spaced_subset, make_loader
+from .data import ShardSampler, dataset_encodings, evenly_spaced_subset, make_loader
 from .plots import robustness_plot, router_plot
 from .validate import run_inference, summarise
 
@@ -143,6 +144,20 @@ def tables(report: dict[str, Any], class_names: Sequence[str]) -> str:
     return "\n".join(out)
 
 
+def encoding_mismatch(model: InputContract, data: InputContract, modalities: Sequence[str]) -> str:
+    """Why the dataset's images are not what the model was trained on ('' when they are)."""
+    differ = [m for m in modalities if m in data and model.get(m) != data[m]]
+    if not differ:
+        return ""
+    listed = "; ".join(
+        f"{m}: model {model[m].describe()}, data {data[m].describe()}" for m in differ
+    )
+    return (
+        f"the images are encoded otherwise than the model was trained on ({listed}); evaluate "
+        "on data written with the model's input contract, or leave those modalities out"
+    )
+
+
 @one_line_errors()
 def main(argv: Sequence[str] | None = None) -> int:
     """Exit 0 when the report is written; 2 with one line for a bad argument, adapter or
@@ -188,6 +203,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         except DatasetError as exc:
             print(f"error: {exc}", file=sys.stderr)
+            return 2
+        problem = encoding_mismatch(model.input_encodings, dataset_encodings(dataset), modalities)
+        if problem:
+            print(f"error: {args.data}: {problem}", file=sys.stderr)
             return 2
         class_names = list(getattr(dataset, "class_names", range(cfg.num_classes)))
         if args.max_samples:

@@ -47,7 +47,7 @@ from sam_moelora_ros.model import (
 
 from . import distributed as D
 from .config import TrainConfig, TrainConfigError
-from .data import ResumableSampler, SeededDataset, ShardSampler, make_loader
+from .data import ResumableSampler, SeededDataset, ShardSampler, dataset_encodings, make_loader
 from .dropout import sample_modalities
 from .losses import segmentation_loss
 from .optim import build_optimizer, lr_factor, set_lr
@@ -129,6 +129,7 @@ class Trainer:
             )
         torch.manual_seed(cfg.run.seed)  # identical initialisation on every rank
         self.model = MoELoRASegmentor(self.model_cfg)
+        self.model.input_encodings = dataset_encodings(train_set)  # recorded in every adapter
         self.sam_loaded = False
         if cfg.model.sam_checkpoint:
             load_sam_checkpoint(self.model, cfg.model.sam_checkpoint)

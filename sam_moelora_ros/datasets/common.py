@@ -23,6 +23,7 @@ import numpy as np
 from torch.utils.data import Dataset
 
 from sam_moelora_ros.classes import IGNORE_INDEX
+from sam_moelora_ros.sensors.encodings import Encoding, InputContract
 from sam_moelora_ros.sensors.network_input import to_network_image
 
 from .errors import DatasetError
@@ -126,6 +127,9 @@ class SegmentationDataset(Dataset):
             raise DatasetError("modalities is empty; name at least one, e.g. ('rgb',)")
         self.modalities: tuple[str, ...] = tuple(modalities)
         self.transform = transform
+        self.input_encodings: InputContract = dataset_contract(type(self).__name__, self.modalities)
+        """Which encoding each modality's images hold (``sensors.encodings``); training records
+        it in the adapter. Readers whose files a sensor message reproduces say so."""
         self.frames: list[Any] = []
 
     def __len__(self) -> int:
@@ -151,3 +155,15 @@ class SegmentationDataset(Dataset):
                     f"({h}, {w}, 3) uint8 like the label; the files of this frame disagree"
                 )
         return sample
+
+
+def dataset_contract(dataset: str, modalities: Sequence[str]) -> InputContract:
+    """RGB as ``rgb8``, every other modality as the dataset's own images (``dataset_png``)."""
+    return InputContract(
+        {
+            m: Encoding.make(m, "rgb8")
+            if m == "rgb"
+            else Encoding.make(m, "dataset_png", dataset=dataset)
+            for m in modalities
+        }
+    )

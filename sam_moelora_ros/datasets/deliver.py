@@ -6,10 +6,21 @@ Layout (jamycheung/DELIVER)::
 
 with ``<kind>`` = rgb / depth / event / lidar / semantic. Reader facts kept from DELIVER's own
 loader: the ``depth`` modality is read from ``hha/`` (path ``/img`` -> ``/hha``, ``_rgb`` ->
-``_depth``; ``depth_dir="depth"`` reads the raw depth folder instead); event frames are smaller
+``_depth``; ``depth_source="depth"`` reads the ``depth/`` folder instead); event frames are smaller
 than RGB and are resized nearest-neighbour to the RGB size; one-channel images are repeated to
 three and four-channel images cut to three; the label is channel 0 (red) of the semantic PNG,
 where 0 (and 255) mean unlabelled -> :data:`IGNORE_INDEX`, any other value ``v`` -> ``v - 1``.
+
+Input encodings (``sensors.encodings``; docs/training.md, "Datasets and the input contract"):
+
+* A folder with ``input_encodings.json`` at its root (the synthetic generator's, or a robot's
+  recordings exported by ``replay_eval --export-dataset``) holds network images in the recorded
+  encodings, whichever of ``hha/`` or ``depth/`` is read.
+* The real DELIVER (no such file): RGB is ``rgb8``; ``hha/`` is the encoding ``hha``;
+  ``depth_source="depth"`` decodes ``depth/`` to metres (:func:`decode_deliver_depth`) and
+  encodes it ``linear`` over ``depth_max_range``, the encoding the node computes; LiDAR and event
+  PNGs are DELIVER's own renderings, named ``deliver_png`` (a model trained on them is refused
+  on the robot, which cannot reproduce them).
 
 Paths are built from the frame's path *relative to root* (not by string replacement on the full
 path as DELIVER does), so a root such as ``/data/img_sets/sunny`` cannot confuse the reader.
@@ -33,6 +44,8 @@ import numpy as np
 
 from sam_moelora_ros import MODALITIES
 from sam_moelora_ros.classes import DELIVER_CLASSES, IGNORE_INDEX
+from sam_moelora_ros.sensors.encodings import DEPTH_MAX_RANGE, Encoding, InputContract
+from sam_moelora_ros.sensors.representation import encode_depth
 
 from .common import (
     Sample,
@@ -45,6 +58,7 @@ from .common import (
     report_missing,
     resize_nearest,
 )
+from .contract import read_contract
 from .errors import DatasetError
 
 CONDITIONS: tuple[str, ...] = ("cloud", "fog", "night", "rain", "sun")
@@ -63,6 +77,59 @@ SPLIT_SIZES = {"train": 3983, "val": 2005, "test": 1897}
 
 # modality -> (folder, file-name kind); depth's folder is configurable (hha by default)
 _FOLDERS = {"rgb": ("img", "rgb"), "event": ("event", "event"), "lidar": ("lidar", "lidar")}
+DEPTH_SOURCES = ("hha", "depth")
+"""``depth_source``: the folder the depth modality is read from."""
+CARLA_FAR_M = 1000.0
+"""CARLA's depth camera far plane: the 24-bit code ``2^24 - 1`` is this many metres."""
+
+
+def decode_deliver_depth(raw: np.ndarray, path: Path) -> np.ndarray:
+    """A file of DELIVER's ``depth/`` folder -> ``H x W`` float32 metres (0 = no measurement).
+
+    DELIVER was rendered in CARLA and does not document its depth files; this reader accepts
+    the two forms such files take and refuses anything else, naming the file:
+
+    * 8-bit, 3 channels (RGB order): CARLA's depth camera code, ``(R + 256 G + 65536 B) /
+      (2^24 - 1) * 1000`` m (CARLA's documented ``sensor.camera.depth`` encoding);
+    * 16-bit, 1 channel: millimetres (REP 118's 16UC1 convention).
+
+    Which form the published archive holds was not checked against a copy of it here: look at
+    one file (``python -c "import cv2; print(cv2.imread(F, -1).dtype, cv2.imread(F, -1).shape)"``)
+    before a long run, and compare a decoded frame with the scene.
+    """
+    if raw.dtype == np.uint8 and raw.ndim == 3 and raw.shape[2] >= 3:
+        code = raw[..., 0].astype(np.float64)
+        code += raw[..., 1].astype(np.float64) * 256.0
+        code += raw[..., 2].astype(np.float64) * 65536.0
+        return (code * (CARLA_FAR_M / (2**24 - 1))).astype(np.float32)
+    if raw.dtype == np.uint16 and raw.ndim == 2:
+        return raw.astype(np.float32) / 1000.0
+    raise DatasetError(
+        f"{path}: a DELIVER depth file must be 8-bit RGB (CARLA's depth code) or 16-bit "
+        f"one-channel millimetres, got {raw.dtype} with shape {raw.shape}; read the hha/ folder "
+        "instead (data.depth_source: hha)"
+    )
+
+
+def deliver_contract(
+    root: Path, modalities: Sequence[str], depth_source: str, depth_max_range: float
+) -> tuple[InputContract, bool]:
+    """``(the contract of the images the reader yields, whether depth/ files are decoded)``."""
+    recorded = read_contract(root)
+    if recorded is not None:
+        return recorded.restrict(modalities), False
+    depth = (
+        Encoding.make("depth", "hha")
+        if depth_source == "hha"
+        else Encoding.make("depth", "linear", max_range=depth_max_range)
+    )
+    real = {
+        "rgb": Encoding.make("rgb", "rgb8"),
+        "depth": depth,
+        "event": Encoding.make("event", "deliver_png"),
+        "lidar": Encoding.make("lidar", "deliver_png"),
+    }
+    return InputContract({m: real[m] for m in modalities}), depth_source == "depth"
 
 
 def frame_case(relative: Path) -> str:
@@ -91,7 +158,10 @@ class DeliverDataset(SegmentationDataset):
         cases: failure cases to include besides clean frames; ``None`` = all, ``()`` = none.
         transform: ``sample -> sample`` (e.g. :class:`~.augment.TrainAugment`).
         clean: include the clean (no-failure) frames.
-        depth_dir: folder the ``depth`` modality is read from (``hha`` as DELIVER does).
+        depth_source: folder the ``depth`` modality is read from: ``hha`` (as DELIVER's
+            loader does) or ``depth`` (decoded to metres for a real DELIVER, see the module
+            docstring).
+        depth_max_range: metres at which decoded ``depth/`` saturates (encoding ``linear``).
     """
 
     num_classes = len(DELIVER_CLASSES)
@@ -107,7 +177,8 @@ class DeliverDataset(SegmentationDataset):
         transform: Transform | None = None,
         *,
         clean: bool = True,
-        depth_dir: str = "hha",
+        depth_source: str = "hha",
+        depth_max_range: float = DEPTH_MAX_RANGE,
     ) -> None:
         super().__init__(modalities, transform)
         self.root = Path(root)
@@ -120,12 +191,19 @@ class DeliverDataset(SegmentationDataset):
         self.cases = CASES if cases is None else tuple(cases)
         check_choice("DELIVER sensor-failure case", self.cases, CASES)
         self.clean = clean
-        self.folders = {**_FOLDERS, "depth": (depth_dir, "depth")}
+        if depth_source not in DEPTH_SOURCES:
+            raise DatasetError(
+                f"unknown DELIVER depth_source {depth_source!r}; choose from {list(DEPTH_SOURCES)}"
+            )
+        self.folders = {**_FOLDERS, "depth": (depth_source, "depth")}
         if not (self.root / "img").is_dir():
             raise DatasetError(
                 f"{self.root} is not a DELIVER root: no img/ folder; point root at the folder "
                 "that holds img/, hha/, event/, lidar/ and semantic/"
             )
+        self.input_encodings, self._decode_depth = deliver_contract(
+            self.root, self.modalities, depth_source, depth_max_range
+        )
         self.frames = self._index()
 
     def _index(self) -> list[tuple[Path, str, str]]:
@@ -169,7 +247,12 @@ class DeliverDataset(SegmentationDataset):
         size = label.shape
         images: dict[str, np.ndarray] = {}
         for modality in self.modalities:
-            image = read_image(self._path(modality, relative))
+            path = self._path(modality, relative)
+            if modality == "depth" and self._decode_depth:
+                meters = decode_deliver_depth(read_raw(path), path)
+                images[modality] = encode_depth(meters, self.input_encodings["depth"])
+                continue
+            image = read_image(path)
             if modality == "event":
                 image = resize_nearest(image, size)
             images[modality] = image

@@ -23,6 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sam_moelora_ros.sensors.encodings import (
+    DEFAULT_CONTRACT,
+    METADATA_KEY,
+    EncodingError,
+    InputContract,
+)
+
 from .errors import ExportError
 
 FORMAT = "sam_moelora_ros.onnx"
@@ -67,6 +74,8 @@ class Manifest:
         batched: the all-modalities encoder's file name ('' for a one-modality model).
         files: file name -> sha256, for every file the folder needs.
         info: everything else the exporter recorded (exporter, versions, dynamic axes).
+        input_encodings: the model's input contract (``sensors.encodings``), as the adapter
+            recorded it; a manifest written before the key existed reads as ``DEFAULT_CONTRACT``.
     """
 
     root: Path
@@ -82,6 +91,7 @@ class Manifest:
     files: dict[str, str]
     info: dict[str, Any]
     batched: str = ""
+    input_encodings: InputContract = DEFAULT_CONTRACT
 
     @property
     def image_size(self) -> int:
@@ -113,6 +123,7 @@ class Manifest:
             "config": self.config,
             "classes": self.classes,
             "info": self.info,
+            METADATA_KEY: self.input_encodings.to_dict(),
         }
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
@@ -146,6 +157,16 @@ class Manifest:
                 f"{FORMAT_VERSION!r}; export the model again with this package"
             )
         try:
+            modalities = tuple(data["modalities"])
+            recorded = data.get(METADATA_KEY)
+            contract = (
+                DEFAULT_CONTRACT
+                if recorded is None
+                else InputContract.from_dict(recorded, f"{path} {METADATA_KEY!r}")
+            )
+        except (EncodingError, KeyError, TypeError) as exc:
+            raise ExportError(f"{path}: {exc}; export the model again") from exc
+        try:
             return cls(
                 root=path.parent,
                 config=dict(data["config"]),
@@ -160,6 +181,7 @@ class Manifest:
                 files={str(k): str(v) for k, v in data["files"].items()},
                 info=dict(data.get("info", {})),
                 batched=str(data.get("batched", "")),
+                input_encodings=contract.restrict(modalities),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ExportError(

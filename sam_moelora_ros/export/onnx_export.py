@@ -247,6 +247,7 @@ def export_onnx(
         batched=batched,
         files=files,
         info=info,
+        input_encodings=model.input_encodings.restrict(modalities),
     )
     manifest.write()
     if verify:

@@ -261,6 +261,7 @@ class OnnxRuntimeModel(nn.Module):
         self.manifest = manifest
         self.cfg = ModelConfig.from_dict(manifest.config)
         self.modalities: tuple[str, ...] = manifest.modalities
+        self.input_encodings = manifest.input_encodings
         self.num_levels = len(manifest.levels)
         chosen = resolve_providers(providers, ort.get_available_providers(), allow_fallback)
         if fp16 and "TensorrtExecutionProvider" not in chosen:

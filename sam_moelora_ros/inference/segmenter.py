@@ -106,6 +106,7 @@ from sam_moelora_ros.model.preprocess import (
     shrink_to_box,
     to_model_tensor,
 )
+from sam_moelora_ros.sensors.encodings import DEFAULT_CONTRACT, InputContract
 
 __all__ = [
     "COMPILE_MODES",
@@ -223,6 +224,11 @@ class Segmenter:
         self.image_size: int = int(config.image_size)
         self.num_classes: int = int(config.num_classes)
         self.modalities: tuple[str, ...] = tuple(config.modalities)
+        self.input_encodings: InputContract = getattr(
+            model, "input_encodings", DEFAULT_CONTRACT.restrict(self.modalities)
+        )
+        """The model's input contract (``sensors.encodings``): how the node must build its
+        network images."""
         self._require_finite = False  # set by warmup(): check the logits of its forwards
         merge = getattr(model, "merge_lora", None)
         if merge_lora and merge is not None:

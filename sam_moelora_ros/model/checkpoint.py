@@ -7,6 +7,10 @@
   adapter cannot silently be loaded into a different model. ``include_backbone=True`` also
   stores the frozen encoder (needed for presets that have no official checkpoint, like ``tiny``).
 * :func:`load_segmentor` builds a ready model from an adapter file alone.
+* Every adapter records its input contract (metadata ``input_encodings``, see
+  ``sensors.encodings``): how each modality's network image was made in training, so the node
+  builds the same images. :func:`read_adapter_encodings` reads it; an adapter written before the
+  key existed gets the encodings of that time (``DEFAULT_CONTRACT``), and says so once.
 
 Nothing here writes pickle.
 """
@@ -20,6 +24,7 @@ from pathlib import Path
 
 import torch
 
+from ..sensors.encodings import DEFAULT_CONTRACT, METADATA_KEY, EncodingError, InputContract
 from .config import ModelConfig
 from .errors import CheckpointError, ModelConfigError
 from .safetensors_io import SafetensorsFormat, read_safetensors, write_safetensors
@@ -32,6 +37,7 @@ __all__ = [
     "load_sam_checkpoint",
     "load_segmentor",
     "read_adapter_config",
+    "read_adapter_encodings",
     "save_adapter",
 ]
 
@@ -42,14 +48,23 @@ ADAPTER = SafetensorsFormat(ADAPTER_FORMAT, ADAPTER_FORMAT_VERSION, writer="save
 
 
 # ---------------------------------------------------------------------- adapters
-def save_adapter(model: MoELoRASegmentor, path: str | Path, include_backbone: bool = False) -> Path:
+def save_adapter(
+    model: MoELoRASegmentor,
+    path: str | Path,
+    include_backbone: bool = False,
+    input_encodings: InputContract | None = None,
+) -> Path:
     """Write the trainable weights (plus the frozen encoder if asked) as safetensors.
 
-    The metadata holds ``format``, ``format_version``, the model config as sorted JSON and
-    whether the backbone is included. LoRA experts are saved unmerged (the factors are kept while
-    merged, so saving a merged model is fine).
+    The metadata holds ``format``, ``format_version``, the model config as sorted JSON, whether
+    the backbone is included, and ``input_encodings``: the contract of the model's modalities
+    (``input_encodings``, else the model's own ``input_encodings`` attribute, which training
+    sets from its dataset and :func:`load_segmentor` from the file; else ``DEFAULT_CONTRACT``).
+    LoRA experts are saved unmerged (the factors are kept while merged, so saving a merged model
+    is fine).
     """
     path = Path(path)
+    contract = input_encodings or getattr(model, "input_encodings", None) or DEFAULT_CONTRACT
     tensors = model.trainable_state_dict() if not include_backbone else dict(model.state_dict())
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     metadata = {
@@ -57,6 +72,7 @@ def save_adapter(model: MoELoRASegmentor, path: str | Path, include_backbone: bo
         "format_version": ADAPTER_FORMAT_VERSION,
         "config": model.cfg.to_json(),
         "includes_backbone": json.dumps(include_backbone),
+        METADATA_KEY: contract.restrict(model.cfg.modalities).to_json(),
     }
     return write_safetensors(tensors, path, metadata)
 
@@ -84,6 +100,32 @@ def read_adapter_config(path: str | Path) -> ModelConfig:
     path = Path(path)
     metadata, _ = _open_adapter(path, with_tensors=False)
     return _stored_config(path, metadata)
+
+
+def read_adapter_encodings(path: str | Path) -> tuple[InputContract, bool]:
+    """``(contract, recorded)``: the adapter's ``input_encodings`` for its modalities.
+
+    ``recorded`` is False for an adapter written before the key existed: it gets
+    ``DEFAULT_CONTRACT`` (the encodings every model of that time was trained with). A malformed
+    or unknown encoding is a :class:`CheckpointError` naming the file.
+    """
+    path = Path(path)
+    metadata, _ = _open_adapter(path, with_tensors=False)
+    config = _stored_config(path, metadata)
+    return _stored_encodings(path, metadata, config)
+
+
+def _stored_encodings(
+    path: Path, metadata: dict[str, str], config: ModelConfig
+) -> tuple[InputContract, bool]:
+    text = metadata.get(METADATA_KEY)
+    if text is None:
+        return DEFAULT_CONTRACT.restrict(config.modalities), False
+    try:
+        stored = InputContract.from_json(text, source=f"{path} metadata {METADATA_KEY!r}")
+    except EncodingError as exc:
+        raise CheckpointError(f"{exc}; re-save the adapter with a known encoding") from exc
+    return stored.restrict(config.modalities), True
 
 
 def _stored_config(path: Path, metadata: dict[str, str]) -> ModelConfig:
@@ -151,8 +193,19 @@ def load_segmentor(
     backbone (then the adapter's copy wins); when neither provides it, a
     :class:`CheckpointError` says what to pass.
     """
-    cfg = read_adapter_config(adapter_path)
+    path = Path(adapter_path)
+    metadata, _ = _open_adapter(path, with_tensors=False)
+    cfg = _stored_config(path, metadata)
+    contract, recorded = _stored_encodings(path, metadata, cfg)
+    if not recorded:
+        LOG.info(
+            "adapter %s records no input_encodings (written before models recorded them): "
+            "using the encodings of that time, %s",
+            path,
+            contract.to_json(),
+        )
     model = build_segmentor(cfg)
+    model.input_encodings = contract
     if sam_checkpoint is not None:
         load_sam_checkpoint(model, sam_checkpoint)
     # Loaded second: the adapter's decoder weights win over SAM's, and an adapter that carries

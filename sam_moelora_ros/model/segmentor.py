@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..sensors.encodings import DEFAULT_CONTRACT, InputContract
 from .backbone import FROZEN_PREFIXES, MoELoRABackbone
 from .build import SegmentorParts, build_segmentor_parts
 from .config import ModelConfig
@@ -77,6 +78,9 @@ class MoELoRASegmentor(nn.Module):
         decoder: SemanticMaskDecoder | None = None,
     ) -> None:
         super().__init__()
+        self.input_encodings: InputContract = DEFAULT_CONTRACT.restrict(cfg.modalities)
+        """How each modality's network image is made (``sensors.encodings``): training sets it
+        from its dataset, ``load_segmentor`` from the adapter; ``save_adapter`` records it."""
         given = (encoder, routers, pyramid, aux_head, decoder)
         if all(part is None for part in given):
             parts = build_segmentor_parts(cfg)

@@ -1,6 +1,8 @@
 """``model_summary``: print a preset's parameter budget (total, trainable, trainable share).
 
-Usage: ``model_summary --preset vit_b --classes 25 --modalities rgb,depth,event,lidar``.
+Usage: ``model_summary --preset vit_b --classes 25 --modalities rgb,depth,event,lidar``, or
+``model_summary --adapter FILE`` for a trained adapter: its architecture, parameter budget and the
+input encodings it records (how the node must build each modality's network image).
 """
 
 from __future__ import annotations
@@ -9,8 +11,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from .checkpoint import count_parameters
+from .checkpoint import count_parameters, read_adapter_config, read_adapter_encodings
 from .config import ModelConfig
+from .errors import CheckpointError
 from .presets import PRESETS
 from .segmentor import MoELoRASegmentor, build_segmentor
 
@@ -47,7 +50,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--preset", default="vit_b", choices=sorted(PRESETS))
     parser.add_argument("--classes", type=int, default=25)
     parser.add_argument("--modalities", default="rgb,depth,event,lidar")
+    parser.add_argument(
+        "--adapter", help="an adapter .safetensors: summarise it (the other options are ignored)"
+    )
     args = parser.parse_args(argv)
+    if args.adapter:
+        try:
+            cfg = read_adapter_config(args.adapter)
+            contract, recorded = read_adapter_encodings(args.adapter)
+        except CheckpointError as exc:
+            print(f"model_summary: {exc}", file=sys.stderr)
+            return 2
+        print(format_summary(build_segmentor(cfg)))
+        note = "" if recorded else " (not recorded in the file: the encodings of older adapters)"
+        print(f"input encodings{note}:")
+        print("\n".join(f"  {line}" for line in contract.describe().splitlines()))
+        return 0
     cfg = ModelConfig.preset(args.preset, args.classes, tuple(args.modalities.split(",")))
     print(format_summary(build_segmentor(cfg)))
     return 0

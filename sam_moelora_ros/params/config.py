@@ -16,6 +16,7 @@ import numpy as np
 from sam_moelora_ros import MODALITIES
 from sam_moelora_ros.params.cameras import CameraConfig, build_cameras
 from sam_moelora_ros.params.specs import PARAMETERS, ParameterError, check_value, shared_topic
+from sam_moelora_ros.sensors.encodings import DEFAULT_CONTRACT, EncodingError, InputContract
 from sam_moelora_ros.sensors.extrinsics import extrinsic_matrix
 
 CLOUD_TYPE = "sensor_msgs/msg/PointCloud2"
@@ -73,7 +74,7 @@ class NodeConfig:
     palette_file: str
     diagnostics_period: float
     poll_period: float
-    event_window: float = 0.05
+    event_window: float = 0.0
     event_scale_to_camera: bool = False
     backend: str = "torch"
     providers: tuple[str, ...] = ("CPUExecutionProvider",)
@@ -81,6 +82,10 @@ class NodeConfig:
     engine_cache_dir: str = ""
     cameras: tuple[CameraConfig, ...] = ()
     """The ``cameras`` groups; empty: one camera, the shared topics (see :meth:`camera_views`)."""
+    encodings: InputContract = DEFAULT_CONTRACT
+    """How each sensor's network image is made: the defaults with the event parameters that are
+    set, then the model's contract once :func:`apply_model_encodings` ran (the node and replay
+    run it when the model is loaded)."""
 
     @property
     def enabled(self) -> tuple[str, ...]:
@@ -202,7 +207,19 @@ def build_config(values: Mapping[str, Any]) -> NodeConfig:
         provider_fallback=bool(merged["model.provider_fallback"]),
         engine_cache_dir=str(merged["model.engine_cache_dir"]),
         cameras=build_cameras(merged),
+        encodings=_parameter_encodings(merged),
     )
+
+
+def _parameter_encodings(merged: Mapping[str, Any]) -> InputContract:
+    """``DEFAULT_CONTRACT`` with the event parameters that are set (before a model is known)."""
+    rep = str(merged["sensors.event.representation"])
+    window = float(merged["sensors.event.window"])
+    params = {"window": window} if window > 0 else {}
+    name = None if rep == "auto" else rep
+    if name is None and not params:
+        return DEFAULT_CONTRACT
+    return DEFAULT_CONTRACT.replace("event", name, **params)
 
 
 def check_model_modalities(config: NodeConfig, model_modalities: tuple[str, ...]) -> None:
@@ -215,3 +232,48 @@ def check_model_modalities(config: NodeConfig, model_modalities: tuple[str, ...]
                 f"the model takes only {list(model_modalities)}; set sensors.{name}.enabled: "
                 "false or load a model trained with this modality",
             )
+
+
+def apply_model_encodings(
+    config: NodeConfig, contract: InputContract, model_modalities: tuple[str, ...]
+) -> NodeConfig:
+    """``config`` with the model's input contract, checked against the node's parameters.
+
+    The model's encodings win: a model trained with depth ``max_range: 10`` gets 10 m depth
+    images without any parameter. The two event parameters may only confirm the model's:
+    ``sensors.event.representation`` (``auto`` = the model's) and ``sensors.event.window``
+    (``0`` = the model's); any other value that differs is a :class:`ParameterError` naming
+    both. An enabled sensor whose encoding the node cannot compute (e.g. DELIVER's pre-rendered
+    LiDAR images) is one too, saying how to get out of it.
+    """
+    resolved = contract.restrict(tuple(dict.fromkeys((*model_modalities, *MODALITIES))))
+    event = resolved["event"]
+    rep, window = config.event_representation, config.event_window
+    if event.live:
+        if rep != "auto" and rep != event.name:
+            raise ParameterError(
+                "sensors.event.representation",
+                rep,
+                f"the model was trained on event encoding {event.describe()}; set it to "
+                f"'auto' (or {event.name!r}) or load a model trained with {rep!r}",
+            )
+        if window > 0 and abs(window - float(event["window"])) > 1e-9:
+            raise ParameterError(
+                "sensors.event.window",
+                window,
+                f"the model was trained on {float(event['window']):g} s event windows "
+                f"({event.describe()}); set it to 0 (the model's) or load a model trained with "
+                f"{window:g} s windows",
+            )
+    served = tuple(n for n in config.enabled if n in model_modalities)
+    try:
+        resolved.check_servable(served)
+    except EncodingError as exc:
+        raise ParameterError(
+            f"sensors.{_first_unservable(resolved, served)}.enabled", True, str(exc)
+        ) from exc
+    return dataclasses.replace(config, encodings=resolved)
+
+
+def _first_unservable(contract: InputContract, modalities: tuple[str, ...]) -> str:
+    return next(n for n in modalities if not contract[n].live)

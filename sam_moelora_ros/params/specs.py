@@ -38,8 +38,9 @@ MESSAGE_TYPE_HELP = {
 }
 """What ``sensors.<s>.message_type`` may name per sensor (checked against the pipeline's
 ``SUPPORTED_TYPES`` when the node starts)."""
-EVENT_REPRESENTATIONS = ("frame", "voxel")
-"""``sensors.event.representation`` for event clouds (see ``sensors.events_to_representation``)."""
+EVENT_REPRESENTATIONS = ("auto", "frame", "voxel")
+"""``sensors.event.representation``: ``auto`` (the model's input encoding) or one that must match
+it (see ``sensors.encodings``)."""
 
 IDENTITY_EXTRINSIC = (
     1.0,
@@ -359,16 +360,18 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     *(spec for name in MODALITIES for spec in _sensor_specs(name)),
     ParamSpec(
         "sensors.event.representation",
-        "frame",
-        f"How an event cloud or event packets are rendered: {list(EVENT_REPRESENTATIONS)}.",
+        "auto",
+        f"How an event cloud or event packets are rendered: {list(EVENT_REPRESENTATIONS)}; "
+        "'auto' takes the model's recorded input encoding, another value must match it.",
         check=_one_of(EVENT_REPRESENTATIONS),
     ),
     ParamSpec(
         "sensors.event.window",
-        0.05,
+        0.0,
         "Event packets (event_camera_msgs/EventPacket, dvs_msgs/EventArray): a frame's event "
-        "image holds every event in the window of this many seconds ending at the anchor's stamp.",
-        check=_positive,
+        "image holds every event in the window of this many seconds ending at the anchor's "
+        "stamp. 0: the model's recorded window (its input encoding); another value must match it.",
+        check=_non_negative,
     ),
     ParamSpec(
         "sensors.event.scale_to_camera",

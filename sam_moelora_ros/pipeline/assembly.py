@@ -48,6 +48,7 @@ from sam_moelora_ros.pipeline.kinds import (
     kind_of,
 )
 from sam_moelora_ros.pipeline.kinds import IMAGE as IMAGE_KIND
+from sam_moelora_ros.sensors.encodings import DEFAULT_CONTRACT
 from sam_moelora_ros.sync.synchronizer import Frame, SensorSpec, SyncConfig
 
 __all__ = [
@@ -150,8 +151,9 @@ class SensorDecoders:
         self._extrinsic = extrinsic
         self.camera: Camera | None = None
         self.last_size: dict[str, tuple[int, int]] = {}
+        event = cfg.encodings["event"]
         self.events = EventStream(
-            cfg.event_window, cfg.event_representation, cfg.event_scale_to_camera
+            event if event.live else DEFAULT_CONTRACT["event"], cfg.event_scale_to_camera
         )
 
     def camera_size(self) -> tuple[int, int] | None:
@@ -185,11 +187,11 @@ class SensorDecoders:
         if sensor == "rgb":
             return decode_rgb(msg, self.camera_size())
         if sensor == "depth":
-            return decode_depth(msg, self.reference_size())
+            return decode_depth(msg, self.reference_size(), self.cfg.encodings["depth"])
         if sensor == "lidar":
-            return decode_lidar(msg, self.camera, self.extrinsic(msg))
+            return decode_lidar(msg, self.camera, self.extrinsic(msg), self.cfg.encodings["lidar"])
         if kind == CLOUD_KIND:
-            return decode_event_cloud(msg, self.reference_size(), self.cfg.event_representation)
+            return decode_event_cloud(msg, self.reference_size(), self.cfg.encodings["event"])
         if kind in (EVENT_PACKET, EVENT_ARRAY):
             return self.events.add(msg, kind, self.reference_size())
         return decode_event_image(msg, self.reference_size())

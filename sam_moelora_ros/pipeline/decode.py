@@ -26,16 +26,13 @@ from sam_moelora_ros.sensors.compressed import (
     decode_compressed_image,
 )
 from sam_moelora_ros.sensors.depth import depth_to_meters
+from sam_moelora_ros.sensors.encodings import DEFAULT_CONTRACT, Encoding
 from sam_moelora_ros.sensors.events import events_from_cloud
 from sam_moelora_ros.sensors.image import converts_to_rgb, decoded_channel_order, image_to_numpy
 from sam_moelora_ros.sensors.lidar import lidar_returns
 from sam_moelora_ros.sensors.network_input import event_frame_to_network_image, to_network_image
 from sam_moelora_ros.sensors.projection import project_point_indices, project_points
-from sam_moelora_ros.sensors.representation import (
-    depth_to_network_image,
-    events_to_representation,
-    lidar_to_network_image,
-)
+from sam_moelora_ros.sensors.representation import encode_depth, encode_events, encode_lidar
 
 ASPECT_TOLERANCE = 0.02
 """Relative aspect-ratio difference beyond which an image cannot be the camera's view."""
@@ -156,7 +153,11 @@ def decode_rgb(msg: Any, reference_hw: tuple[int, int] | None = None) -> Decoded
     return Decoded(image=image, header=msg.header)
 
 
-def decode_depth(msg: Any, reference_hw: tuple[int, int] | None = None) -> Decoded:
+def decode_depth(
+    msg: Any,
+    reference_hw: tuple[int, int] | None = None,
+    encoding: Encoding = DEFAULT_CONTRACT["depth"],
+) -> Decoded:
     """Depth Image (16UC1 mm, 32FC1 m; 0/NaN invalid) or CompressedImage -> depth network image.
 
     Compressed: ``"16UC1; compressedDepth png"`` / ``rvl`` (millimetres), ``"32FC1;
@@ -169,14 +170,14 @@ def decode_depth(msg: Any, reference_hw: tuple[int, int] | None = None) -> Decod
         raise BadMessage(
             f"depth image encoding {msg.encoding!r} is not one of {list(DEPTH_ENCODINGS)}"
         )
-    array, encoding = _decode_any(msg, "depth", depth=True)
-    if encoding not in DEPTH_ENCODINGS:
+    array, stored = _decode_any(msg, "depth", depth=True)
+    if stored not in DEPTH_ENCODINGS:
         raise BadMessage(
-            f"depth image: CompressedImage format {msg.format!r} decodes to {encoding!r}, not "
+            f"depth image: CompressedImage format {msg.format!r} decodes to {stored!r}, not "
             f"one of {list(DEPTH_ENCODINGS)} (a colour image on the depth topic?)"
         )
     try:
-        meters = depth_to_meters(array, encoding)
+        meters = depth_to_meters(array, stored)
     except Exception as exc:
         raise BadMessage(f"depth image: {exc}") from exc
     if meters.ndim != 2:
@@ -184,7 +185,7 @@ def decode_depth(msg: Any, reference_hw: tuple[int, int] | None = None) -> Decod
     if not np.any(np.isfinite(meters) & (meters > 0)):
         raise BadMessage("depth image has no valid pixel (all 0/NaN/Inf)")
     check_aspect(meters.shape, reference_hw, "depth")
-    return Decoded(image=depth_to_network_image(meters), header=msg.header)
+    return Decoded(image=encode_depth(meters, encoding), header=msg.header)
 
 
 def decode_event_image(msg: Any, reference_hw: tuple[int, int] | None = None) -> Decoded:
@@ -199,8 +200,11 @@ def decode_event_image(msg: Any, reference_hw: tuple[int, int] | None = None) ->
     return Decoded(image=image, header=msg.header)
 
 
-def decode_event_cloud(msg: Any, size_hw: tuple[int, int] | None, kind: str = "frame") -> Decoded:
-    """Events as a PointCloud2 (x, y, t, polarity) -> event network image at the camera size."""
+def decode_event_cloud(
+    msg: Any, size_hw: tuple[int, int] | None, encoding: Encoding = DEFAULT_CONTRACT["event"]
+) -> Decoded:
+    """Events as a PointCloud2 (x, y, t, polarity) -> event network image at the camera size
+    (every event of the cloud, in ``encoding``: the model's ``frame`` or ``voxel``)."""
     if size_hw is None:
         raise BadMessage(
             "event cloud arrived before the image size is known (no camera_info, no camera image)"
@@ -209,7 +213,7 @@ def decode_event_cloud(msg: Any, size_hw: tuple[int, int] | None, kind: str = "f
         raise BadMessage("event cloud is empty")
     try:
         x, y, t, p = events_from_cloud(msg)
-        image = events_to_representation(x, y, t, p, size=size_hw, kind=kind)
+        image = encode_events(x, y, t, p, size_hw, encoding)
     except Exception as exc:
         raise BadMessage(f"event cloud: {exc}") from exc
     return Decoded(image=image, header=msg.header)
@@ -237,7 +241,12 @@ def decode_camera_info(msg: Any) -> Camera:
     )
 
 
-def decode_lidar(msg: Any, camera: Camera | None, T_cam_from_lidar: np.ndarray) -> Decoded:
+def decode_lidar(
+    msg: Any,
+    camera: Camera | None,
+    T_cam_from_lidar: np.ndarray,
+    encoding: Encoding = DEFAULT_CONTRACT["lidar"],
+) -> Decoded:
     """LiDAR PointCloud2 -> projected range (+ intensity) network image at the camera size.
 
     Points as drivers publish them: only real returns are used (``sensors.lidar.lidar_returns``:
@@ -289,7 +298,7 @@ def decode_lidar(msg: Any, camera: Camera | None, T_cam_from_lidar: np.ndarray) 
             "(check lidar.extrinsic: it is T_cam_from_lidar)"
         )
     if not has_intensity:
-        return Decoded(image=lidar_to_network_image(sparse), header=msg.header)
+        return Decoded(image=encode_lidar(sparse, None, encoding), header=msg.header)
     pixels = np.flatnonzero(hit)
     winners = index.reshape(-1)[pixels]
     # The winners' camera-frame depth, computed as the generator does (float64, then float32).
@@ -298,4 +307,4 @@ def decode_lidar(msg: Any, camera: Camera | None, T_cam_from_lidar: np.ndarray) 
     sparse.reshape(-1)[pixels] = cam[:, 2]
     intensity = np.full(size, np.nan, dtype=np.float32)
     intensity.reshape(-1)[pixels] = points[winners, 3]
-    return Decoded(image=lidar_to_network_image(sparse, intensity), header=msg.header)
+    return Decoded(image=encode_lidar(sparse, intensity, encoding), header=msg.header)

@@ -29,13 +29,14 @@ import numpy as np
 
 from sam_moelora_ros.pipeline.decode import BadMessage, Decoded, check_aspect
 from sam_moelora_ros.pipeline.kinds import EVENT_PACKET
+from sam_moelora_ros.sensors.encodings import Encoding
 from sam_moelora_ros.sensors.event_packets import (
     EventPacketDecoder,
     EventPacketError,
     events_from_dvs_array,
 )
 from sam_moelora_ros.sensors.event_window import EventWindow
-from sam_moelora_ros.sensors.events import events_to_representation
+from sam_moelora_ros.sensors.representation import encode_events
 
 KEEP_MARGIN_S = 0.25
 """Events are kept this long beyond the window, for anchors that arrive late."""
@@ -64,16 +65,17 @@ class EventStream:
     """One event sensor's packets, decoded in order into a time window (not thread-safe).
 
     Args:
-        window_s: the window length (``sensors.event.window``).
-        kind: the representation (``sensors.event.representation``: ``frame`` or ``voxel``).
+        encoding: the event input encoding (``frame`` or ``voxel``, with its ``window`` in
+            seconds; the model's, see ``sensors.encodings``).
         scale_to_camera: accept a sensor of another size than the camera (same aspect ratio).
     """
 
-    def __init__(self, window_s: float, kind: str = "frame", scale_to_camera: bool = False):
+    def __init__(self, encoding: Encoding, scale_to_camera: bool = False):
+        window_s = float(encoding["window"])
         if not window_s > 0:
             raise ValueError(f"window_s must be > 0, got {window_s}")
         self.window_ns = round(window_s * 1e9)
-        self.kind = kind
+        self.encoding = encoding
         self.scale_to_camera = scale_to_camera
         self.sensor_hw: tuple[int, int] | None = None
         self._decoder = EventPacketDecoder("header")
@@ -134,8 +136,8 @@ class EventStream:
         ev = self._window.window(int(anchor_ns))
         start = int(anchor_ns) - self.window_ns
         t = ev.t - start  # small integers: the voxel bins are exact
-        image = events_to_representation(
-            ev.x, ev.y, t, ev.p, size=hw, kind=self.kind, t_range=(0.0, float(self.window_ns))
+        image = encode_events(
+            ev.x, ev.y, t, ev.p, hw, self.encoding, t_range=(0.0, float(self.window_ns))
         )
         if hw != tuple(camera_hw):
             size = (int(camera_hw[1]), int(camera_hw[0]))

@@ -59,14 +59,15 @@ def save_inputs_png(
     written = []
     for name, image in images.items():
         if image.shape[:2] != tuple(size_hw):
-            image = _resized_like_the_model(image, size_hw, name)
+            image = resized_like_the_model(image, size_hw, name)
         path = root / name / f"{index:05d}.png"
         save_png(path, image)
         written.append(path)
     return written
 
 
-def _resized_like_the_model(image: np.ndarray, size_hw: tuple[int, int], name: str) -> np.ndarray:
+def resized_like_the_model(image: np.ndarray, size_hw: tuple[int, int], name: str) -> np.ndarray:
+    """``image`` resampled to ``size_hw`` as the Segmenter resamples modality ``name``, uint8."""
     import torch
 
     from sam_moelora_ros.model.preprocess import resize

@@ -101,6 +101,8 @@ def evaluate_bag(
     save_inputs: bool = False,
     backend: str = "torch",
     providers: Sequence[str] | None = None,
+    export_dataset: str | Path | None = None,
+    export_split: str = "train",
 ) -> ReplayOutcome:
     """Replay ``bag`` through the node's pipeline and write the report to ``out``.
 
@@ -110,7 +112,8 @@ def evaluate_bag(
     ``topics``); a bag without one is replayed unscored. ``save_inputs``: write every frame's
     network images to ``out/inputs/<modality>/<index:05d>.png``. ``backend``/``providers``: see
     :func:`~sam_moelora_ros.inference.build_segmenter` (onnxruntime: ``adapter`` is an exported
-    folder).
+    folder). ``export_dataset``: also write every segmented frame's inputs (and labels) as a
+    DELIVER-layout training set there (``replay.export_dataset``), split ``export_split``.
     """
     from tqdm import tqdm
 
@@ -144,7 +147,8 @@ def evaluate_bag(
     palette = palette_for(k)
     scenario = scenario or Scenario()
     truth: Any = "topic" if labels_dir is None else DeliverLabels(Path(labels_dir))
-    runner = ReplayRunner(segmenter, topics, scenario, node_params, truth, save_inputs)
+    keep_inputs = save_inputs or export_dataset is not None
+    runner = ReplayRunner(segmenter, topics, scenario, node_params, truth, keep_inputs)
     labels: dict[int, np.ndarray] = {}
     with BagReader(bag) as reader:
         evaluation = Evaluation(names, scenario, reader.start_ns, resize_labels)
@@ -157,6 +161,22 @@ def evaluate_bag(
             def on_message(rec: Any) -> None:
                 outbag.copy(rec, latched=rec.topic == runner.topics["tf_static"])
 
+        exporter = None
+        if export_dataset is not None:
+            from sam_moelora_ros.params import build_config
+            from sam_moelora_ros.replay.export_dataset import DatasetExporter
+
+            enabled = build_config(dict(node_params or {})).enabled
+            exported = tuple(m for m in segmenter.modalities if m in enabled)
+            labelled = has_labels or labels_dir is not None
+            exporter = DatasetExporter(
+                Path(export_dataset),
+                export_split,
+                Path(bag).name,
+                segmenter.input_encodings,
+                exported,
+                labelled,
+            )
         gif: list[np.ndarray] = []
         bar = tqdm(total=max_frames or total, unit="frame", disable=not progress, desc="replay")
         last = time.perf_counter()
@@ -178,6 +198,8 @@ def evaluate_bag(
                     outbag.add_result(result)
                 if save_inputs:
                     save_inputs_png(out / "inputs", index, result.inputs, result.labels.shape)
+                if exporter is not None:
+                    exporter.add(result)
                 if overlays and index % stride == 0:
                     t = (result.stamp_ns - reader.start_ns) * 1e-9
                     score = "-" if frame_miou is None else f"{100 * frame_miou:.1f}"
@@ -204,7 +226,11 @@ def evaluate_bag(
             else truth.describe(Path(labels_dir)),
             "extrinsic": None if runner.extrinsic is None else runner.extrinsic.describe(),
             "inputs": runner.inputs_info,
+            "input_encodings": segmenter.input_encodings.to_dict(),
         }
+        if exporter is not None:
+            exporter.close()
+            extra["export"] = exporter.summary()
         metrics = evaluation.metrics(runner.log, extra)
     metrics["runtime_s"] = round(time.perf_counter() - started, 3)
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=False) + "\n")
@@ -289,6 +315,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME=VALUE",
         help="node parameter override, e.g. anchor=depth (YAML value)",
     )
+    p.add_argument(
+        "--export-dataset",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="also write every segmented frame's inputs (and labels) as a DELIVER-layout "
+        "training set in DIR, with the input contract recorded (training on your own bags)",
+    )
+    p.add_argument(
+        "--export-split", default="train", choices=("train", "val", "test"), help="its split"
+    )
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -348,6 +385,8 @@ def _main(args: argparse.Namespace) -> int:
             node_params=params,
             device=args.device,
             save_inputs=args.save_inputs,
+            export_dataset=args.export_dataset,
+            export_split=args.export_split,
             backend=args.backend,
             providers=args.providers.split(","),
         )
@@ -375,6 +414,8 @@ def _main(args: argparse.Namespace) -> int:
         f"frames: {m['frames']['segmented']} segmented, {m['frames']['evaluated']} evaluated; "
         f"report in {outcome.out}/metrics.json"
     )
+    if "export" in m:
+        print(m["export"])
     return 0
 
 

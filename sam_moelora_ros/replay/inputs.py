@@ -90,7 +90,7 @@ def preflight(
         out["event"] = {
             "type": reader.topics[event_topic],
             "sensor_size_wh": None if packet_hw is None else [packet_hw[1], packet_hw[0]],
-            "window_s": cfg.event_window,
+            "window_s": float(cfg.encodings["event"].params.get("window", 0.0)),
             "scale_to_camera": cfg.event_scale_to_camera,
         }
         if packet_hw is not None and camera_hw is not None and packet_hw != camera_hw:

@@ -24,6 +24,7 @@ from sam_moelora_ros import MODALITIES
 from sam_moelora_ros.bag import BagMessage, BagReader, header_stamp_ns
 from sam_moelora_ros.inference.segmenter import Segmenter
 from sam_moelora_ros.params import build_config
+from sam_moelora_ros.params.config import apply_model_encodings
 from sam_moelora_ros.pipeline.assembly import SensorDecoders, frame_inputs, sync_config
 from sam_moelora_ros.pipeline.decode import BadMessage, Decoded
 from sam_moelora_ros.pipeline.event_stream import EventSlice
@@ -187,7 +188,11 @@ class ReplayRunner:
             reader, self.topics, [*sensors, "camera_info", "tf_static", "labels", "condition"]
         )
         enabled = {f"sensors.{n}.enabled": n in sensors for n in MODALITIES}
-        cfg = build_config({**self.params, **enabled})
+        cfg = apply_model_encodings(
+            build_config({**self.params, **enabled}),
+            self.segmenter.input_encodings,
+            self.segmenter.modalities,
+        )
         info = preflight(reader, self.topics, sensors, cfg)
         self._camera_info = info.pop("camera_info_msg", None)
         self.inputs_info = info

@@ -30,6 +30,7 @@ The process around either node (``run_node``) and the start-up errors are in
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import logging
 from collections.abc import Iterator
@@ -59,6 +60,7 @@ from sam_moelora_ros.params import (
     load_palette,
 )
 from sam_moelora_ros.params.cameras import camera_specs
+from sam_moelora_ros.params.config import apply_model_encodings
 from sam_moelora_ros.params.specs import camera_names_check
 from sam_moelora_ros.pipeline.kinds import SUPPORTED_TYPES
 from sam_moelora_ros.pipeline.worker import InferenceWorker, OutputOptions
@@ -235,8 +237,28 @@ class PerceptionCore(Node):
     def _load_model(self, cfg: NodeConfig) -> None:
         """The segmenter (loaded and warmed up), its palette, the output options."""
         self.segmenter = self._load_segmenter(cfg)
+        self._apply_encodings(cfg)
         self.class_names, self.palette = self._load_palette(cfg)
         self._output = OutputOptions(cfg.color, cfg.color_alpha, cfg.confidence)
+
+    def _apply_encodings(self, cfg: NodeConfig) -> None:
+        """The model's input contract into the config and every camera channel already made.
+
+        A node parameter that contradicts it, or a sensor whose encoding the node cannot
+        compute, is a start-up error naming both (``params.config.apply_model_encodings``).
+        """
+        segmenter = self.segmenter
+        try:
+            self.config = apply_model_encodings(
+                cfg, segmenter.input_encodings, segmenter.modalities
+            )
+        except ParameterError as exc:
+            raise StartupError(str(exc)) from exc
+        for channel in self._channels:
+            channel.cfg = dataclasses.replace(channel.cfg, encodings=self.config.encodings)
+        self.get_logger().info(
+            "input encodings (from the model): " + self.config.encodings.to_json()
+        )
 
     def _camera_channels(self, cfg: NodeConfig) -> list[CameraChannel]:
         """The camera channels of ``cfg`` (made once; :meth:`_unload_model` forgets them)."""

@@ -21,11 +21,22 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .encodings import (
+    DEPTH_MAX_RANGE,
+    LIDAR_FILL_RADIUS,
+    LIDAR_MAX_INTENSITY,
+    LIDAR_MAX_RANGE,
+    Encoding,
+    EncodingError,
+)
 from .events import events_to_representation
 from .network_input import event_frame_to_network_image, to_three_channels
 
 __all__ = [
     "depth_to_network_image",
+    "encode_depth",
+    "encode_events",
+    "encode_lidar",
     "event_frame_to_network_image",
     "events_to_representation",
     "lidar_to_network_image",
@@ -51,7 +62,7 @@ def scale_valid_to_uint8(values: np.ndarray, max_value: float) -> np.ndarray:
     return out
 
 
-def depth_to_network_image(depth_m: np.ndarray, max_range: float = 80.0) -> np.ndarray:
+def depth_to_network_image(depth_m: np.ndarray, max_range: float = DEPTH_MAX_RANGE) -> np.ndarray:
     """A metric depth image as the network's 3-channel input.
 
     ``depth_m``: ``H x W`` float metres (``depth_to_meters`` output; NaN/0/Inf = invalid).
@@ -122,10 +133,10 @@ def _nearest_fill(
 def lidar_to_network_image(
     sparse_depth_m: np.ndarray,
     intensity: np.ndarray | None = None,
-    max_range: float = 80.0,
+    max_range: float = LIDAR_MAX_RANGE,
     *,
-    fill_radius: int = 1,
-    max_intensity: float = 255.0,
+    fill_radius: int = LIDAR_FILL_RADIUS,
+    max_intensity: float = LIDAR_MAX_INTENSITY,
 ) -> np.ndarray:
     """A projected LiDAR scan as a 3-channel range image.
 
@@ -164,3 +175,53 @@ def lidar_to_network_image(
     i = np.clip(np.nan_to_num(inten, nan=0.0), 0.0, max_intensity)
     ich = np.rint(i * np.float32(254.0 / max_intensity)).astype(np.uint8) + np.uint8(1)
     return cv2.merge([rng, rng, np.where(rng > 0, ich, 0).astype(np.uint8)])
+
+
+def _expect(encoding: Encoding, modality: str, names: tuple[str, ...]) -> None:
+    if encoding.modality != modality or encoding.name not in names:
+        raise EncodingError(
+            f"{encoding.modality} encoding {encoding.name!r} cannot be computed here; "
+            f"{modality} images are made as {list(names)}"
+        )
+
+
+def encode_depth(depth_m: np.ndarray, encoding: Encoding) -> np.ndarray:
+    """Metric depth -> the depth network image of ``encoding`` (``linear``)."""
+    _expect(encoding, "depth", ("linear",))
+    return depth_to_network_image(depth_m, float(encoding["max_range"]))
+
+
+def encode_lidar(
+    sparse_depth_m: np.ndarray, intensity: np.ndarray | None, encoding: Encoding
+) -> np.ndarray:
+    """A projected scan -> the LiDAR network image of ``encoding`` (``range_intensity``)."""
+    _expect(encoding, "lidar", ("range_intensity",))
+    return lidar_to_network_image(
+        sparse_depth_m,
+        intensity,
+        float(encoding["max_range"]),
+        fill_radius=int(encoding["fill_radius"]),
+        max_intensity=float(encoding["max_intensity"]),
+    )
+
+
+def encode_events(
+    x: np.ndarray,
+    y: np.ndarray,
+    t: np.ndarray,
+    p: np.ndarray,
+    size: tuple[int, int],
+    encoding: Encoding,
+    *,
+    t_range: tuple[float, float] | None = None,
+) -> np.ndarray:
+    """An event stream -> the event network image of ``encoding`` (``frame`` or ``voxel``).
+
+    ``max_count`` 0 means the image's own robust scale (see ``events_to_representation``).
+    """
+    _expect(encoding, "event", ("frame", "voxel"))
+    max_count = float(encoding["max_count"]) or None
+    bins = int(encoding.params.get("bins", 3))
+    return events_to_representation(
+        x, y, t, p, size=size, kind=encoding.name, bins=bins, max_count=max_count, t_range=t_range
+    )

@@ -17,13 +17,14 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from sam_moelora_ros.datasets.contract import write_contract
 from sam_moelora_ros.synthetic.conditions import (
     CONDITIONS,
     FAILURES,
     condition_params,
     failure_params,
 )
-from sam_moelora_ros.synthetic.deliver import write_deliver_frame
+from sam_moelora_ros.synthetic.deliver import GENERATOR_CONTRACT, write_deliver_frame
 from sam_moelora_ros.synthetic.frames import Frame, GeneratorConfig, SequenceRenderer, SequenceSpec
 from sam_moelora_ros.synthetic.summary import RunStats
 from sam_moelora_ros.synthetic.transforms import LidarConfig, Rig
@@ -165,6 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ).__enter__()
         outputs.append(str(bag_path))
     if deliver:
+        write_contract(args.out, GENERATOR_CONTRACT)
         outputs.append(f"{args.out} (DELIVER layout, split {args.split})")
     bar = tqdm(total=args.frames, unit="frame", disable=args.no_progress)
     try:

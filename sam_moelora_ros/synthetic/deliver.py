@@ -2,12 +2,13 @@
 
 Layout (DELIVER's): ``<root>/<modality_dir>/<condition>/<split>/<sequence>/<frame>_<tag>_front.png``
 with modality dirs ``img`` (tag ``rgb``), ``depth`` and ``hha`` (tag ``depth``; DELIVER's reader
-takes depth from ``hha``), ``event``, ``lidar`` and ``semantic``. Non-RGB images are exactly what
-the live node feeds the network (``sensors.representation``), so training from PNGs and running
-on a robot see identical inputs. Semantic PNGs store ``training_id + 1`` in channel 0 (R), 0 for
-unlabelled. A failure case is named in the sequence directory (``<sequence>_<failure>``), which is
-where DELIVER's reader looks for it (a substring of the path). PNGs are written without
-timestamps or other metadata, so equal arrays give equal files.
+takes depth from ``hha``), ``event``, ``lidar`` and ``semantic``. Non-RGB images are made with
+the encoders of the input contract :data:`GENERATOR_CONTRACT` (``sensors.encodings``), which the
+generator records at the root (``input_encodings.json``), so the reader, the trained adapter and
+the live node all build the same images. Semantic PNGs store ``training_id + 1`` in channel 0
+(R), 0 for unlabelled. A failure case is named in the sequence directory
+(``<sequence>_<failure>``), which is where DELIVER's reader looks for it (a substring of the
+path). PNGs are written without timestamps or other metadata, so equal arrays give equal files.
 """
 
 from __future__ import annotations
@@ -18,12 +19,9 @@ import cv2
 import numpy as np
 
 from sam_moelora_ros.classes import IGNORE_INDEX
-from sam_moelora_ros.sensors import (
-    depth_to_network_image,
-    lidar_to_network_image,
-    project_point_indices,
-)
-from sam_moelora_ros.synthetic.frames import Frame
+from sam_moelora_ros.sensors import project_point_indices
+from sam_moelora_ros.sensors.representation import encode_depth, encode_lidar
+from sam_moelora_ros.synthetic.frames import GENERATOR_CONTRACT, Frame
 from sam_moelora_ros.synthetic.transforms import Rig
 
 MODALITY_DIRS: dict[str, tuple[str, str]] = {
@@ -62,7 +60,7 @@ def lidar_image(points: np.ndarray, rig: Rig) -> np.ndarray:
     cam = xyz @ rig.camera_from_lidar[:3, :3].T + rig.camera_from_lidar[:3, 3]
     sparse = np.where(idx >= 0, cam[np.maximum(idx, 0), 2], np.nan).astype(np.float32)
     inten = np.where(idx >= 0, points["intensity"][np.maximum(idx, 0)], np.nan)
-    return lidar_to_network_image(sparse, inten.astype(np.float32))
+    return encode_lidar(sparse, inten.astype(np.float32), GENERATOR_CONTRACT["lidar"])
 
 
 def write_png(path: Path, rgb: np.ndarray) -> None:
@@ -83,7 +81,7 @@ def write_deliver_frame(root: Path, frame: Frame, split: str, rig: Rig) -> list[
     """Write all six PNGs of one frame; returns the paths written."""
     seq = sequence_dir_name(frame)
     cond = frame.spec.condition
-    depth_img = depth_to_network_image(frame.depth)
+    depth_img = encode_depth(frame.depth, GENERATOR_CONTRACT["depth"])
     images = {
         "rgb": frame.rgb,
         "depth": depth_img,

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sam_moelora_ros.sensors import events_to_representation
+from sam_moelora_ros.sensors.encodings import DEFAULT_CONTRACT
+from sam_moelora_ros.sensors.representation import encode_events
 from sam_moelora_ros.synthetic import camera
 from sam_moelora_ros.synthetic.conditions import (
     Condition,
@@ -40,6 +41,10 @@ from sam_moelora_ros.synthetic.shading import shade
 from sam_moelora_ros.synthetic.transforms import Rig, ego_pose, rotate_dirs, transform_points
 
 CAMERA_FAR = 300.0
+
+GENERATOR_CONTRACT = DEFAULT_CONTRACT
+"""The input encodings the generator renders (its event frames span one frame interval, 1/20 s
+at the default 20 Hz); written beside its DELIVER-layout folders as ``input_encodings.json``."""
 
 
 @dataclass(frozen=True)
@@ -183,7 +188,7 @@ class SequenceRenderer:
         ev = merge(parts)
         ev.t = ev.t + spec.start
         self.t_event = t
-        ev_frame = events_to_representation(ev.x, ev.y, ev.t, ev.p, size=(eh, ew), kind="frame")
+        ev_frame = encode_events(ev.x, ev.y, ev.t, ev.p, (eh, ew), GENERATOR_CONTRACT["event"])
         lidar = self.lidar(t) if cfg.sync_lidar else None
         sweeps: list[tuple[float, np.ndarray]] = []
         per = max(1, round(cfg.fps / cfg.lidar_hz))

@@ -38,10 +38,18 @@ def test_sample_format_and_reader_facts(root):
     assert s["name"] == "cloud/train/MAP_1_point1/000000_rgb_front"
 
 
-def test_depth_dir_option(root):
-    ds = DeliverDataset(root, "train", modalities=("depth",), depth_dir="depth")
-    assert (ds[0]["images"]["depth"] == 11).all()
+def test_depth_source_option(root):
+    """A real DELIVER's depth/ (CARLA's 24-bit code, here 11 in R, G and B) is decoded to metres
+    and encoded linearly over max_range: the image the node makes from that depth."""
+    ds = DeliverDataset(root, "train", modalities=("depth",), depth_source="depth")
+    meters = (11 + 11 * 256 + 11 * 65536) / (2**24 - 1) * 1000.0  # 43.1 m
+    assert (ds[0]["images"]["depth"] == 1 + round(254 * meters / 80.0)).all()
     assert list(ds[0]["images"]) == ["depth"]
+    assert ds.input_encodings["depth"].to_dict() == {"name": "linear", "max_range": 80.0}
+    near = DeliverDataset(
+        root, "train", modalities=("depth",), depth_source="depth", depth_max_range=50.0
+    )
+    assert (near[0]["images"]["depth"] == 1 + round(254 * meters / 50.0)).all()
 
 
 def test_conditions_selection(root):

@@ -113,3 +113,36 @@ def test_no_model_given_runs_the_shipped_default_model(ros_env: dict[str, str]) 
         assert proc.proc.poll() is None, proc.output  # still running
     finally:
         proc.stop()
+
+
+def _with_encodings(adapter: Path, out: Path, encodings: dict[str, object]) -> Path:
+    """A copy of ``adapter`` whose recorded input contract has ``encodings`` changed."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(adapter), framework="pt") as handle:
+        metadata = dict(handle.metadata())
+        tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+    contract = json.loads(metadata["input_encodings"])
+    metadata["input_encodings"] = json.dumps({**contract, **encodings})
+    save_file(tensors, str(out), metadata=metadata)
+    return out
+
+
+def test_a_lidar_encoding_the_node_cannot_compute_is_refused(
+    ros_env: dict[str, str], tiny_adapter: Path, tmp_path: Path
+) -> None:
+    bad = _with_encodings(
+        tiny_adapter, tmp_path / "png.safetensors", {"lidar": {"name": "deliver_png"}}
+    )
+    proc = NodeProcess(node_args(bad), ros_env)
+    assert_refused(proc, r"parameter 'sensors.lidar.enabled' = True: .*'deliver_png'.*retrain")
+
+
+def test_an_event_parameter_contradicting_the_model_names_both(
+    ros_env: dict[str, str], tiny_adapter: Path, tmp_path: Path
+) -> None:
+    voxel = {"event": {"name": "voxel", "bins": 3, "window": 0.05, "max_count": 0.0}}
+    model = _with_encodings(tiny_adapter, tmp_path / "voxel.safetensors", voxel)
+    proc = NodeProcess(node_args(model, "sensors.event.representation:=frame"), ros_env)
+    assert_refused(proc, r"parameter 'sensors.event.representation' = 'frame': .*voxel")
