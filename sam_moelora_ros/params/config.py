@@ -15,8 +15,10 @@ import numpy as np
 
 from sam_moelora_ros import MODALITIES
 from sam_moelora_ros.params.cameras import CameraConfig, build_cameras
+from sam_moelora_ros.params.ranges import limits_from
 from sam_moelora_ros.params.specs import PARAMETERS, ParameterError, check_value, shared_topic
 from sam_moelora_ros.sensors.extrinsics import extrinsic_matrix
+from sam_moelora_ros.sensors.limits import DEFAULT_LIMITS, Limits
 
 CLOUD_TYPE = "sensor_msgs/msg/PointCloud2"
 TYPE_ALIASES = {"image": "sensor_msgs/msg/Image", "cloud": CLOUD_TYPE}
@@ -81,6 +83,8 @@ class NodeConfig:
     engine_cache_dir: str = ""
     cameras: tuple[CameraConfig, ...] = ()
     """The ``cameras`` groups; empty: one camera, the shared topics (see :meth:`camera_views`)."""
+    limits: Limits = DEFAULT_LIMITS
+    """The ``limits.*`` decode budgets every decoder is given."""
 
     @property
     def enabled(self) -> tuple[str, ...]:
@@ -202,6 +206,7 @@ def build_config(values: Mapping[str, Any]) -> NodeConfig:
         provider_fallback=bool(merged["model.provider_fallback"]),
         engine_cache_dir=str(merged["model.engine_cache_dir"]),
         cameras=build_cameras(merged),
+        limits=limits_from(merged),
     )
 
 

@@ -150,8 +150,9 @@ class SensorDecoders:
         self._extrinsic = extrinsic
         self.camera: Camera | None = None
         self.last_size: dict[str, tuple[int, int]] = {}
+        self.limits = cfg.limits
         self.events = EventStream(
-            cfg.event_window, cfg.event_representation, cfg.event_scale_to_camera
+            cfg.event_window, cfg.event_representation, cfg.event_scale_to_camera, cfg.limits
         )
 
     def camera_size(self) -> tuple[int, int] | None:
@@ -163,7 +164,7 @@ class SensorDecoders:
 
     def camera_info(self, msg: Any) -> Camera:
         """Decode and keep a CameraInfo; raises :class:`BadMessage` (the camera is kept)."""
-        self.camera = decode_camera_info(msg)
+        self.camera = decode_camera_info(msg, self.limits)
         return self.camera
 
     def extrinsic(self, msg: Any) -> np.ndarray:
@@ -183,16 +184,18 @@ class SensorDecoders:
                 f"it takes {', '.join(SUPPORTED_TYPES[sensor])}"
             )
         if sensor == "rgb":
-            return decode_rgb(msg, self.camera_size())
+            return decode_rgb(msg, self.camera_size(), self.limits)
         if sensor == "depth":
-            return decode_depth(msg, self.reference_size())
+            return decode_depth(msg, self.reference_size(), self.limits)
         if sensor == "lidar":
-            return decode_lidar(msg, self.camera, self.extrinsic(msg))
+            return decode_lidar(msg, self.camera, self.extrinsic(msg), self.limits)
         if kind == CLOUD_KIND:
-            return decode_event_cloud(msg, self.reference_size(), self.cfg.event_representation)
+            return decode_event_cloud(
+                msg, self.reference_size(), self.cfg.event_representation, self.limits
+            )
         if kind in (EVENT_PACKET, EVENT_ARRAY):
             return self.events.add(msg, kind, self.reference_size())
-        return decode_event_image(msg, self.reference_size())
+        return decode_event_image(msg, self.reference_size(), self.limits)
 
     def accept(self, sensor: str, decoded: Decoded) -> None:
         """Record an accepted message's size (the reference for depth and event images)."""
