@@ -117,8 +117,7 @@ def _imdecode(data: np.ndarray, fmt: str, limits: Limits) -> np.ndarray:
     if data.size == 0:
         raise _fail(fmt, "data is empty")
     try:
-        header = read_header(data)
-        limits.check_image(f"{header.codec.upper()} header", header.height, header.width)
+        header = read_header(data, limits)
     except (ImageHeaderError, LimitError) as exc:
         raise _fail(fmt, str(exc)) from None
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)

@@ -24,6 +24,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .limits import Limits
+
 __all__ = ["ImageHeader", "ImageHeaderError", "check_decoded", "read_header"]
 
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -70,7 +72,7 @@ def _jpeg_blocks(seg: bytes, height: int, width: int) -> int:
     return blocks
 
 
-def _jpeg(buf: bytes) -> ImageHeader:
+def _jpeg(buf: bytes, limits: Limits | None) -> ImageHeader:
     i, size, sof, sof_seg = 2, len(buf), 0, b""
     height = width = 0
     while True:
@@ -107,6 +109,8 @@ def _jpeg(buf: bytes) -> ImageHeader:
         raise ImageHeaderError("JPEG has no frame header (SOF) before its start of scan")
     if height == 0 or width == 0:
         raise ImageHeaderError(f"JPEG frame header declares an empty image {width}x{height}")
+    if limits is not None:
+        limits.check_image("JPEG header", height, width)
     eoi = buf.rfind(b"\xff\xd9", i)
     if eoi < 0:
         raise ImageHeaderError(
@@ -126,7 +130,7 @@ def _jpeg(buf: bytes) -> ImageHeader:
     return ImageHeader("jpeg", height, width)
 
 
-def _png(buf: bytes) -> ImageHeader:
+def _png(buf: bytes, limits: Limits | None) -> ImageHeader:
     if len(buf) < 33 or buf[12:16] != b"IHDR":
         raise ImageHeaderError(f"PNG of {len(buf)} bytes has no IHDR chunk")
     width = int.from_bytes(buf[16:20], "big")
@@ -134,6 +138,8 @@ def _png(buf: bytes) -> ImageHeader:
     depth, colour = buf[24], buf[25]
     if height == 0 or width == 0:
         raise ImageHeaderError(f"PNG IHDR declares an empty image {width}x{height}")
+    if limits is not None:
+        limits.check_image("PNG header", height, width)
     at, idat, ended = 8, 0, False
     while at + 8 <= len(buf):
         length = int.from_bytes(buf[at : at + 4], "big")
@@ -157,13 +163,17 @@ def _png(buf: bytes) -> ImageHeader:
     return ImageHeader("png", height, width)
 
 
-def read_header(data: bytes | np.ndarray) -> ImageHeader:
-    """The JPEG / PNG header of ``data`` and the completeness checks (module docstring)."""
+def read_header(data: bytes | np.ndarray, limits: Limits | None = None) -> ImageHeader:
+    """The JPEG / PNG header of ``data`` and the completeness checks (module docstring).
+
+    ``limits``: the declared size is checked against ``max_image_pixels`` as soon as it is
+    read (a :class:`~.limits.LimitError`), before the stream checks.
+    """
     buf = data.tobytes() if isinstance(data, np.ndarray) else bytes(data)
     if buf[:2] == b"\xff\xd8":
-        return _jpeg(buf)
+        return _jpeg(buf, limits)
     if buf[:8] == _PNG_MAGIC:
-        return _png(buf)
+        return _png(buf, limits)
     raise ImageHeaderError(f"data is neither JPEG nor PNG (first bytes {buf[:8]!r})")
 
 
