@@ -9,6 +9,10 @@ Usage: ``.venv/bin/python bench/run.py [--quick] [--device cpu|cuda] [--compile 
 On the CPU, ``bench_onnx.py`` then compares the ONNX Runtime backend with torch eager (tiny;
 vit_b at 512 px); ``--only onnx`` runs that module alone.
 
+``bench_bombs.py`` checks that one bomb message (a JPEG / PNG / RVL header declaring 16000x12000,
+a cloud field of ``count`` 2^32 - 1, 10 MB of EVT 3.0 vectors, a camera_info 100x the camera)
+costs the decode path no more memory and time than a normal message (``--only bombs`` alone).
+
 Then ``bench_cameras.py`` runs the node with one camera group and with two (memory, labels rate
 per camera); ``--only cameras`` runs it alone.
 
@@ -61,12 +65,13 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=None, help="sustained run seconds")
     parser.add_argument("--skip-node", action="store_true", help="model benchmarks only")
     parser.add_argument(
-        "--only", choices=("onnx", "cameras"), help="run one benchmark module alone"
+        "--only", choices=("onnx", "cameras", "bombs"), help="run one benchmark module alone"
     )
     args = parser.parse_args()
-    if not args.skip_node and args.only != "onnx":
+    if not args.skip_node and args.only not in ("onnx", "bombs"):
         ensure_private_netns()
     import torch
+    from bench_bombs import run_bombs
     from bench_cameras import run_cameras
     from bench_dds import run_dds
     from bench_model import run_backbones, run_cpu, run_cuda
@@ -82,6 +87,9 @@ def main() -> None:
     figures: dict[str, object] = {"args": vars(args)}
     if args.only == "onnx":
         r, figures["onnx_cpu"] = run_onnx(args.quick, args.threads)
+        ratios += r
+    elif args.only == "bombs":
+        r, figures["bombs_cpu"] = run_bombs(args.quick)
         ratios += r
     elif args.only == "cameras":
         r, figures["cameras_cpu"] = run_cameras(args.quick, args.threads)
@@ -105,6 +113,9 @@ def main() -> None:
         r, figures["backbones_cpu"] = run_backbones(args.quick, "cpu")
         ratios += r
         r, figures["onnx_cpu"] = run_onnx(args.quick, args.threads)
+        ratios += r
+        print("[bench] bomb messages vs normal ones through the decode path ...", flush=True)
+        r, figures["bombs_cpu"] = run_bombs(args.quick)
         ratios += r
         if not args.skip_node:
             print("[bench] node benchmarks (DDS in a private netns) ...", flush=True)

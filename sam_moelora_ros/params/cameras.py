@@ -18,7 +18,7 @@ in a params file, on the command line and in ``ros2 param get``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,6 +124,20 @@ def camera_parameter(name: str) -> ParamSpec | None:
         return None
     camera, _, key = name[len(PREFIX) :].partition(".")
     return CAMERA_PARAMETERS.get(key) if CAMERA_NAME.fullmatch(camera) else None
+
+
+def undeclared_camera_parameters(
+    given: Mapping[str, Any], declared: Iterable[str]
+) -> dict[str, Any]:
+    """The ``cameras.<camera>.*`` values given to the node but not declared by it.
+
+    Why: rclpy keeps a params-file or command-line value for a parameter nobody declares and
+    never reports it, and the node declares group parameters only for the cameras ``cameras``
+    lists, so a typo'd group (``cameras.raer.rgb.topic``) never reached :func:`build_cameras`'s
+    check. The node passes these on, and the check names them.
+    """
+    known = set(declared)
+    return {k: v for k, v in given.items() if k.startswith(PREFIX) and k not in known}
 
 
 def build_cameras(merged: Mapping[str, Any]) -> tuple[CameraConfig, ...]:

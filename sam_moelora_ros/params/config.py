@@ -15,9 +15,11 @@ import numpy as np
 
 from sam_moelora_ros import MODALITIES
 from sam_moelora_ros.params.cameras import CameraConfig, build_cameras
+from sam_moelora_ros.params.ranges import limits_from
 from sam_moelora_ros.params.specs import PARAMETERS, ParameterError, check_value, shared_topic
 from sam_moelora_ros.sensors.encodings import DEFAULT_CONTRACT, EncodingError, InputContract
 from sam_moelora_ros.sensors.extrinsics import extrinsic_matrix
+from sam_moelora_ros.sensors.limits import DEFAULT_LIMITS, Limits
 
 CLOUD_TYPE = "sensor_msgs/msg/PointCloud2"
 TYPE_ALIASES = {"image": "sensor_msgs/msg/Image", "cloud": CLOUD_TYPE}
@@ -86,6 +88,8 @@ class NodeConfig:
     """How each sensor's network image is made: the defaults with the event parameters that are
     set, then the model's contract once :func:`apply_model_encodings` ran (the node and replay
     run it when the model is loaded)."""
+    limits: Limits = DEFAULT_LIMITS
+    """The ``limits.*`` decode budgets every decoder is given."""
 
     @property
     def enabled(self) -> tuple[str, ...]:
@@ -208,6 +212,7 @@ def build_config(values: Mapping[str, Any]) -> NodeConfig:
         engine_cache_dir=str(merged["model.engine_cache_dir"]),
         cameras=build_cameras(merged),
         encodings=_parameter_encodings(merged),
+        limits=limits_from(merged),
     )
 
 

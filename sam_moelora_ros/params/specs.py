@@ -8,13 +8,13 @@ is unit-tested without DDS, and every message names the parameter, the bad value
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sam_moelora_ros import MODALITIES
+from sam_moelora_ros.params.ranges import LIMIT_DEFAULTS, range_check
 from sam_moelora_ros.sensors.extrinsics import extrinsic_matrix
 
 QOS_PROFILES = ("sensor_data", "reliable")
@@ -97,14 +97,6 @@ class ParamSpec:
     description: str
     read_only: bool = True
     check: Callable[[Any], str | None] | None = None
-
-
-def _positive(value: Any) -> str | None:
-    return None if value > 0 and math.isfinite(value) else "must be a finite number > 0"
-
-
-def _non_negative(value: Any) -> str | None:
-    return None if value >= 0 and math.isfinite(value) else "must be a finite number >= 0"
 
 
 def _one_of(options: tuple[str, ...]) -> Callable[[Any], str | None]:
@@ -199,13 +191,24 @@ def shared_topic(topics: Mapping[str, str]) -> tuple[str, str] | None:
     return next(s for s, t in topics.items() if t == duplicated[0]), duplicated[0]
 
 
-CAMERA_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+MAX_CAMERA_NAME = 32
+"""Longest camera group name (it is a parameter prefix, a namespace and a /diagnostics name)."""
+CAMERA_NAME = re.compile(rf"[A-Za-z][A-Za-z0-9_]{{0,{MAX_CAMERA_NAME - 1}}}")
 """A camera group's name: one ROS name token (it becomes a parameter prefix and a namespace)."""
+MAX_CAMERAS = 16
+"""Most camera groups one node takes (each holds its own decoders, synchroniser, publishers)."""
 
 
 def camera_names_check(names: Any) -> str | None:
     """Why ``cameras`` is unusable, or None."""
+    if len(names) > MAX_CAMERAS:
+        return f"names {len(names)} cameras; one node takes at most {MAX_CAMERAS}"
     for name in names:
+        if isinstance(name, str) and len(name) > MAX_CAMERA_NAME:
+            return (
+                f"{name[:40]!r}... is {len(name)} characters long; a camera name has at most "
+                f"{MAX_CAMERA_NAME}"
+            )
         if not isinstance(name, str) or not CAMERA_NAME.fullmatch(name):
             return (
                 f"{name!r} is not a camera name: use letters, digits and '_', starting with a "
@@ -238,20 +241,20 @@ def _sensor_specs(name: str) -> list[ParamSpec]:
             f"{prefix}.tolerance",
             DEFAULT_TOLERANCE[name],
             f"Max |stamp - anchor stamp| (s) for a {name} message to join a frame.",
-            check=_positive,
+            check=range_check("tolerance"),
         ),
         ParamSpec(
             f"{prefix}.max_wait",
             DEFAULT_MAX_WAIT[name],
             f"Seconds an anchor message may wait for a {name} message at or after its stamp "
             "(0: use what is buffered, never wait).",
-            check=_non_negative,
+            check=range_check("max_wait"),
         ),
         ParamSpec(
             f"{prefix}.stale_timeout",
             DEFAULT_STALE[name],
             f"Seconds without a {name} message before it is reported stale and left out.",
-            check=_positive,
+            check=range_check("stale_timeout"),
         ),
     ]
 
@@ -290,7 +293,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         0,
         "CPU threads torch may use for inference (0: torch's default); with onnxruntime also "
         "the size of its intra-op thread pool.",
-        check=lambda v: None if v >= 0 else "must be >= 0",
+        check=range_check("model.torch_threads"),
     ),
     ParamSpec(
         "model.backend",
@@ -334,7 +337,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         "anchor_timeout",
         0.5,
         "Seconds of anchor silence after which the next live fallback anchor drives frames.",
-        check=_positive,
+        check=range_check("anchor_timeout"),
     ),
     ParamSpec(
         "cameras",
@@ -371,7 +374,7 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         "Event packets (event_camera_msgs/EventPacket, dvs_msgs/EventArray): a frame's event "
         "image holds every event in the window of this many seconds ending at the anchor's "
         "stamp. 0: the model's recorded window (its input encoding); another value must match it.",
-        check=_non_negative,
+        check=range_check("sensors.event.window", zero_means_auto=True),
     ),
     ParamSpec(
         "sensors.event.scale_to_camera",
@@ -426,13 +429,17 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         "diagnostics.period",
         1.0,
         "Seconds between /diagnostics messages.",
-        check=_positive,
+        check=range_check("diagnostics.period"),
     ),
     ParamSpec(
         "sync.poll_period",
         0.02,
         "Seconds between checks for frames whose late sensors timed out and for stale anchors.",
-        check=_positive,
+        check=range_check("sync.poll_period"),
+    ),
+    *(
+        ParamSpec(name, default, description, check=range_check(name))
+        for name, (default, description) in LIMIT_DEFAULTS.items()
     ),
 )
 """Every parameter of ``sam_moelora_perception``, in the order ``config/perception.yaml`` lists."""

@@ -151,9 +151,12 @@ class SensorDecoders:
         self._extrinsic = extrinsic
         self.camera: Camera | None = None
         self.last_size: dict[str, tuple[int, int]] = {}
+        self.limits = cfg.limits
         event = cfg.encodings["event"]
         self.events = EventStream(
-            event if event.live else DEFAULT_CONTRACT["event"], cfg.event_scale_to_camera
+            event if event.live else DEFAULT_CONTRACT["event"],
+            cfg.event_scale_to_camera,
+            cfg.limits,
         )
 
     def camera_size(self) -> tuple[int, int] | None:
@@ -165,7 +168,7 @@ class SensorDecoders:
 
     def camera_info(self, msg: Any) -> Camera:
         """Decode and keep a CameraInfo; raises :class:`BadMessage` (the camera is kept)."""
-        self.camera = decode_camera_info(msg)
+        self.camera = decode_camera_info(msg, self.limits)
         return self.camera
 
     def extrinsic(self, msg: Any) -> np.ndarray:
@@ -185,16 +188,26 @@ class SensorDecoders:
                 f"it takes {', '.join(SUPPORTED_TYPES[sensor])}"
             )
         if sensor == "rgb":
-            return decode_rgb(msg, self.camera_size())
+            return decode_rgb(msg, self.camera_size(), self.limits)
         if sensor == "depth":
-            return decode_depth(msg, self.reference_size(), self.cfg.encodings["depth"])
+            return decode_depth(
+                msg, self.reference_size(), self.limits, encoding=self.cfg.encodings["depth"]
+            )
         if sensor == "lidar":
-            return decode_lidar(msg, self.camera, self.extrinsic(msg), self.cfg.encodings["lidar"])
+            return decode_lidar(
+                msg,
+                self.camera,
+                self.extrinsic(msg),
+                self.limits,
+                encoding=self.cfg.encodings["lidar"],
+            )
         if kind == CLOUD_KIND:
-            return decode_event_cloud(msg, self.reference_size(), self.cfg.encodings["event"])
+            return decode_event_cloud(
+                msg, self.reference_size(), self.cfg.encodings["event"], self.limits
+            )
         if kind in (EVENT_PACKET, EVENT_ARRAY):
             return self.events.add(msg, kind, self.reference_size())
-        return decode_event_image(msg, self.reference_size())
+        return decode_event_image(msg, self.reference_size(), self.limits)
 
     def accept(self, sensor: str, decoded: Decoded) -> None:
         """Record an accepted message's size (the reference for depth and event images)."""

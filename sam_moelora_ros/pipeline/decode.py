@@ -30,12 +30,15 @@ from sam_moelora_ros.sensors.encodings import DEFAULT_CONTRACT, Encoding
 from sam_moelora_ros.sensors.events import events_from_cloud
 from sam_moelora_ros.sensors.image import converts_to_rgb, decoded_channel_order, image_to_numpy
 from sam_moelora_ros.sensors.lidar import lidar_returns
+from sam_moelora_ros.sensors.limits import DEFAULT_LIMITS, Limits
 from sam_moelora_ros.sensors.network_input import event_frame_to_network_image, to_network_image
 from sam_moelora_ros.sensors.projection import project_point_indices, project_points
 from sam_moelora_ros.sensors.representation import encode_depth, encode_events, encode_lidar
 
 ASPECT_TOLERANCE = 0.02
 """Relative aspect-ratio difference beyond which an image cannot be the camera's view."""
+MAX_SCALE = 8
+"""An image may be at most this many times smaller or larger (per side) than the camera."""
 
 RGB_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8", "rgb16", "bgr16", "rgba16", "bgra16")
 DEPTH_ENCODINGS = ("16UC1", "mono16", "32FC1", "64FC1")
@@ -84,19 +87,21 @@ def is_compressed(msg: Any) -> bool:
     return hasattr(msg, "format")
 
 
-def _decode_image(msg: Any, what: str) -> np.ndarray:
+def _decode_image(msg: Any, what: str, limits: Limits) -> np.ndarray:
     if int(msg.height) <= 0 or int(msg.width) <= 0:
         raise BadMessage(f"{what} image is empty ({msg.height}x{msg.width})")
     try:
-        return image_to_numpy(msg)
+        return image_to_numpy(msg, limits=limits)
     except Exception as exc:  # the codecs raise ValueError/TypeError with the detail
         raise BadMessage(f"{what} image ({msg.encoding}, {msg.height}x{msg.width}): {exc}") from exc
 
 
-def _decode_any(msg: Any, what: str, *, depth: bool = False) -> tuple[np.ndarray, str]:
+def _decode_any(
+    msg: Any, what: str, limits: Limits, *, depth: bool = False
+) -> tuple[np.ndarray, str]:
     """``(array, encoding)`` of an Image or a CompressedImage (``depth``: compressedDepth too)."""
     if not is_compressed(msg):
-        return _decode_image(msg, what), str(msg.encoding)
+        return _decode_image(msg, what, limits), str(msg.encoding)
     fmt = str(msg.format)
     if not depth and "compressedDepth" in fmt:
         raise BadMessage(
@@ -104,15 +109,23 @@ def _decode_any(msg: Any, what: str, *, depth: bool = False) -> tuple[np.ndarray
             f"remap the {what} topic to the camera's colour stream"
         )
     try:
-        return decode_compressed(msg) if depth else decode_compressed_image(msg)
+        return decode_compressed(msg, limits) if depth else decode_compressed_image(msg, limits)
     except CompressedImageError as exc:
         raise BadMessage(f"{what} image: {exc}") from exc
 
 
 def check_aspect(size_hw: tuple[int, int], reference_hw: tuple[int, int] | None, what: str) -> None:
-    """Reject an image whose aspect ratio cannot match the camera's (it would be distorted)."""
+    """Reject an image whose aspect ratio cannot match the camera's (it would be distorted), or
+    whose size is more than :data:`MAX_SCALE` times off the camera's (a camera_info that lies)."""
     if reference_hw is None:
         return
+    scale = max(size_hw[0] / reference_hw[0], reference_hw[0] / size_hw[0])
+    if scale > MAX_SCALE:
+        raise BadMessage(
+            f"{what} image is {size_hw[0]}x{size_hw[1]} but the camera is "
+            f"{reference_hw[0]}x{reference_hw[1]}: more than {MAX_SCALE} times off (is "
+            "camera_info the camera's?)"
+        )
     ratio = (size_hw[1] / size_hw[0]) / (reference_hw[1] / reference_hw[0])
     if abs(ratio - 1.0) > ASPECT_TOLERANCE:
         raise BadMessage(
@@ -144,10 +157,12 @@ def to_rgb8(array: np.ndarray, encoding: str) -> np.ndarray:
         ) from exc
 
 
-def decode_rgb(msg: Any, reference_hw: tuple[int, int] | None = None) -> Decoded:
+def decode_rgb(
+    msg: Any, reference_hw: tuple[int, int] | None = None, limits: Limits = DEFAULT_LIMITS
+) -> Decoded:
     """RGB camera Image (rgb8/bgr8/mono8/rgba8/bgra8, 16-bit, YUV, Bayer) or CompressedImage
     (JPEG/PNG, e.g. ``"rgb8; jpeg compressed bgr8"``) -> RGB network image."""
-    array, encoding = _decode_any(msg, "rgb")
+    array, encoding = _decode_any(msg, "rgb", limits)
     image = to_rgb8(array, encoding)
     check_aspect(image.shape[:2], reference_hw, "rgb")
     return Decoded(image=image, header=msg.header)
@@ -156,6 +171,8 @@ def decode_rgb(msg: Any, reference_hw: tuple[int, int] | None = None) -> Decoded
 def decode_depth(
     msg: Any,
     reference_hw: tuple[int, int] | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    *,
     encoding: Encoding = DEFAULT_CONTRACT["depth"],
 ) -> Decoded:
     """Depth Image (16UC1 mm, 32FC1 m; 0/NaN invalid) or CompressedImage -> depth network image.
@@ -170,7 +187,7 @@ def decode_depth(
         raise BadMessage(
             f"depth image encoding {msg.encoding!r} is not one of {list(DEPTH_ENCODINGS)}"
         )
-    array, stored = _decode_any(msg, "depth", depth=True)
+    array, stored = _decode_any(msg, "depth", limits, depth=True)
     if stored not in DEPTH_ENCODINGS:
         raise BadMessage(
             f"depth image: CompressedImage format {msg.format!r} decodes to {stored!r}, not "
@@ -188,10 +205,12 @@ def decode_depth(
     return Decoded(image=encode_depth(meters, encoding), header=msg.header)
 
 
-def decode_event_image(msg: Any, reference_hw: tuple[int, int] | None = None) -> Decoded:
+def decode_event_image(
+    msg: Any, reference_hw: tuple[int, int] | None = None, limits: Limits = DEFAULT_LIMITS
+) -> Decoded:
     """A rendered event frame (Image, any codec encoding, or a JPEG/PNG CompressedImage) -> event
     network image."""
-    array, encoding = _decode_any(msg, "event")
+    array, encoding = _decode_any(msg, "event", limits)
     try:
         image = event_frame_to_network_image(array, encoding)
     except Exception as exc:
@@ -201,7 +220,10 @@ def decode_event_image(msg: Any, reference_hw: tuple[int, int] | None = None) ->
 
 
 def decode_event_cloud(
-    msg: Any, size_hw: tuple[int, int] | None, encoding: Encoding = DEFAULT_CONTRACT["event"]
+    msg: Any,
+    size_hw: tuple[int, int] | None,
+    encoding: Encoding = DEFAULT_CONTRACT["event"],
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Decoded:
     """Events as a PointCloud2 (x, y, t, polarity) -> event network image at the camera size
     (every event of the cloud, in ``encoding``: the model's ``frame`` or ``voxel``)."""
@@ -212,6 +234,7 @@ def decode_event_cloud(
     if int(msg.width) * int(msg.height) == 0:
         raise BadMessage("event cloud is empty")
     try:
+        limits.check_events("event cloud", int(msg.width) * int(msg.height))
         x, y, t, p = events_from_cloud(msg)
         image = encode_events(x, y, t, p, size_hw, encoding)
     except Exception as exc:
@@ -219,7 +242,7 @@ def decode_event_cloud(
     return Decoded(image=image, header=msg.header)
 
 
-def decode_camera_info(msg: Any) -> Camera:
+def decode_camera_info(msg: Any, limits: Limits = DEFAULT_LIMITS) -> Camera:
     """CameraInfo -> :class:`Camera` through ``sensors.camera_models.CameraModel``.
 
     Rejected (never a silent fallback): zero sizes, non-positive focal lengths, a
@@ -227,7 +250,7 @@ def decode_camera_info(msg: Any) -> Camera:
     is empty or all zero: no distortion), and a ``d`` whose length the model does not have.
     """
     try:
-        model = CameraModel.from_camera_info(msg)
+        model = CameraModel.from_camera_info(msg, limits)
     except CameraModelError as exc:
         raise BadMessage(f"camera_info: {exc}") from exc
     frame = str(getattr(getattr(msg, "header", None), "frame_id", "") or "")
@@ -245,6 +268,8 @@ def decode_lidar(
     msg: Any,
     camera: Camera | None,
     T_cam_from_lidar: np.ndarray,
+    limits: Limits = DEFAULT_LIMITS,
+    *,
     encoding: Encoding = DEFAULT_CONTRACT["lidar"],
 ) -> Decoded:
     """LiDAR PointCloud2 -> projected range (+ intensity) network image at the camera size.
@@ -270,7 +295,7 @@ def decode_lidar(
     has_intensity = any(str(f.name) == "intensity" for f in msg.fields)
     names = ("x", "y", "z", "intensity") if has_intensity else ("x", "y", "z")
     try:
-        points, _ = lidar_returns(msg, names)
+        points, _ = lidar_returns(msg, names, limits=limits)
     except Exception as exc:
         raise BadMessage(f"lidar cloud: {exc}") from exc
     if points.shape[0] == 0:

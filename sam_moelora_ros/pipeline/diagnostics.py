@@ -7,7 +7,8 @@ clouds need it, and one for inference. The node turns the :class:`Report` items 
 
 Levels follow diagnostic_msgs: OK 0, WARN 1, ERROR 2. A sensor is WARN when it is stale (silent
 longer than its ``stale_timeout``), never seen, left out (``late`` / ``no_match``) of most of the
-last :data:`~.runtime.PRESENCE_WINDOW` frames, or rejected a message within the last
+last :data:`~.runtime.PRESENCE_WINDOW` frames, or rejected a message -- or dropped part of one,
+such as events outside the sensor (``events_outside_sensor``, a running count) -- within the last
 :data:`RECENT_REJECT_S` seconds. One missed frame does not make a sensor WARN: its ``state`` value
 still says ``missing`` (the synchroniser's view of the last frame), but the level is judged over
 the window, as diagnostic_updater judges rates, so a healthy sensor does not flap OK/WARN.
@@ -85,6 +86,11 @@ def sensor_reports(
             if recent:
                 level = max(level, WARN)
                 message = f"{message}; rejected: {record.last_error}"
+            values.update({kind: str(n) for kind, n in sorted(record.counts.items())})
+            noted = record.last_count_s
+            if noted is not None and now_s - noted < RECENT_REJECT_S:
+                level = max(level, WARN)
+                message = f"{message}; {record.last_count}"
         reports.append(Report(level, f"{prefix}: sensor {name}", message, values))
     return reports
 

@@ -16,7 +16,10 @@ sensor's own size and resized to the camera's with nearest neighbour (as the dat
 resize DELIVER's smaller event frames), which needs the same aspect ratio (and field of view).
 
 Memory is bounded: the window keeps ``window + KEEP_MARGIN_S`` of events (room for an anchor
-that arrives that much later than the events of its time) and at most :data:`MAX_EVENTS`.
+that arrives that much later than the events of its time) and at most ``limits.max_events``
+(default :data:`MAX_EVENTS`); one packet declaring more is refused before its events are made.
+Events outside the sensor's width x height are dropped and counted (``EventSlice.outside``, then
+``events_outside_sensor`` on /diagnostics).
 """
 
 from __future__ import annotations
@@ -34,14 +37,15 @@ from sam_moelora_ros.sensors.event_packets import (
     EventPacketDecoder,
     EventPacketError,
     events_from_dvs_array,
+    inside_sensor,
 )
 from sam_moelora_ros.sensors.event_window import EventWindow
+from sam_moelora_ros.sensors.limits import DEFAULT_LIMITS, MAX_EVENTS, Limits
 from sam_moelora_ros.sensors.representation import encode_events
 
 KEEP_MARGIN_S = 0.25
 """Events are kept this long beyond the window, for anchors that arrive late."""
-MAX_EVENTS = 5_000_000
-"""At most this many events are held (about 65 MB); the oldest packets go first."""
+__all__ = ["KEEP_MARGIN_S", "MAX_EVENTS", "EventSlice", "EventStream"]
 _NO_IMAGE = np.zeros((0, 0, 3), np.uint8)
 _NO_IMAGE.setflags(write=False)
 
@@ -51,10 +55,12 @@ class EventSlice(Decoded):
     """An event packet taken into the window: its image is made when its frame is released.
 
     ``image`` is empty until :meth:`EventStream.render` filled it (``pending`` says which);
-    ``events``: how many events the packet held.
+    ``events``: how many events the packet held; ``outside``: how many it held outside the
+    sensor (dropped).
     """
 
     events: int = 0
+    outside: int = 0
 
     @property
     def pending(self) -> bool:
@@ -68,9 +74,15 @@ class EventStream:
         encoding: the event input encoding (``frame`` or ``voxel``, with its ``window`` in
             seconds; the model's, see ``sensors.encodings``).
         scale_to_camera: accept a sensor of another size than the camera (same aspect ratio).
+        limits: ``max_events`` bounds one packet and the events held (oldest dropped first).
     """
 
-    def __init__(self, encoding: Encoding, scale_to_camera: bool = False):
+    def __init__(
+        self,
+        encoding: Encoding,
+        scale_to_camera: bool = False,
+        limits: Limits = DEFAULT_LIMITS,
+    ):
         window_s = float(encoding["window"])
         if not window_s > 0:
             raise ValueError(f"window_s must be > 0, got {window_s}")
@@ -78,11 +90,12 @@ class EventStream:
         self.encoding = encoding
         self.scale_to_camera = scale_to_camera
         self.sensor_hw: tuple[int, int] | None = None
-        self._decoder = EventPacketDecoder("header")
+        self.limits = limits
+        self._decoder = EventPacketDecoder("header", limits)
         self._window = EventWindow(
             self.window_ns,
             keep_ns=self.window_ns + int(KEEP_MARGIN_S * 1e9),
-            max_events=MAX_EVENTS,
+            max_events=limits.max_events,
         )
 
     @property
@@ -114,17 +127,23 @@ class EventStream:
             )
         hw = self._sensor_size(msg, camera_hw)
         try:
+            outside = 0
             if kind == EVENT_PACKET:
                 events = self._decoder.decode(msg)
+                outside = self._decoder.last_outside
             else:
-                events = events_from_dvs_array(msg)
+                events = events_from_dvs_array(msg, self.limits)
         except (EventPacketError, ValueError, AttributeError) as exc:
             raise BadMessage(f"event packet: {exc}") from exc
+        events, beyond = inside_sensor(events, hw[1], hw[0])
+        outside += beyond
         if self.sensor_hw is not None and hw != self.sensor_hw:
             self._window.clear()  # another sensor size: the old events do not fit the new one
         self.sensor_hw = hw
         self._window.add(events)
-        return EventSlice(image=_NO_IMAGE, header=msg.header, events=int(events.t.size))
+        return EventSlice(
+            image=_NO_IMAGE, header=msg.header, events=int(events.t.size), outside=outside
+        )
 
     def render(self, anchor_ns: int, camera_hw: tuple[int, int]) -> np.ndarray:
         """The network image of the events in ``[anchor_ns - window, anchor_ns]``, camera size.

@@ -103,10 +103,19 @@ class SensorHealth:
     rejected: int = 0
     last_error: str = ""
     last_error_s: float | None = None
+    counts: Counter[str] = field(default_factory=Counter)
+    """Things dropped from accepted messages, by kind (``events_outside_sensor``)."""
+    last_count: str = ""
+    last_count_s: float | None = None
 
     def ok(self) -> None:
         """Count a decoded message (its rate and liveness are the synchroniser's to report)."""
         self.received += 1
+
+    def drop(self, kind: str, n: int, note: str, now_s: float) -> None:
+        """Count ``n`` parts of an accepted message dropped as ``kind``, with a note for WARN."""
+        self.counts[kind] += n
+        self.last_count, self.last_count_s = note, now_s
 
     def reject(self, reason: str, now_s: float) -> None:
         self.rejected += 1

@@ -60,9 +60,9 @@ class PerceptionLifecycleNode(LifecycleNodeMixin, PerceptionCore):
             self._open_tf(cfg)
             self._load_model(cfg)
             self._create_outputs(self.create_lifecycle_publisher)
-        except StartupError as exc:
+        except Exception as exc:  # say why, whatever failed (rclpy's on_error would not)
             self._unload_model()
-            self.get_logger().error(f"configure failed: {exc}")
+            self.get_logger().error(f"configure failed: {_reason(exc)}")
             return TransitionCallbackReturn.FAILURE
         self.get_logger().info(f"configured: model {self.segmenter.describe()}")
         return TransitionCallbackReturn.SUCCESS
@@ -71,9 +71,9 @@ class PerceptionLifecycleNode(LifecycleNodeMixin, PerceptionCore):
         try:
             self._subscribe(self.config)
             self._start_processing(self.config)
-        except StartupError as exc:
+        except Exception as exc:  # say why, whatever failed (rclpy's on_error would not)
             self._stop_processing()
-            self.get_logger().error(f"activate failed: {exc}")
+            self.get_logger().error(f"activate failed: {_reason(exc)}")
             return TransitionCallbackReturn.FAILURE
         result = super().on_activate(state)  # enables the lifecycle publishers
         if result != TransitionCallbackReturn.SUCCESS:
@@ -122,6 +122,11 @@ class PerceptionLifecycleNode(LifecycleNodeMixin, PerceptionCore):
         self._stop_processing(timeout_s)
         self._unload_model()
         super().close(timeout_s)
+
+
+def _reason(exc: Exception) -> str:
+    """A failed transition's one line: a StartupError's text, else the exception's type too."""
+    return str(exc) if isinstance(exc, StartupError) else f"{type(exc).__name__}: {exc}"
 
 
 def _spin_until_finalized(node: PerceptionCore) -> None:

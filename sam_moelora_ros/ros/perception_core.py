@@ -59,7 +59,7 @@ from sam_moelora_ros.params import (
     check_value,
     load_palette,
 )
-from sam_moelora_ros.params.cameras import camera_specs
+from sam_moelora_ros.params.cameras import camera_specs, undeclared_camera_parameters
 from sam_moelora_ros.params.config import apply_model_encodings
 from sam_moelora_ros.params.specs import camera_names_check
 from sam_moelora_ros.pipeline.kinds import SUPPORTED_TYPES
@@ -140,6 +140,8 @@ class PerceptionCore(Node):
         self._diag_pub: Publisher | None = None
         self._camera_parameters: list[str] = []
         """The ``cameras.<camera>.*`` parameters declared (:meth:`_declare_parameters`)."""
+        self._stray_parameters: dict[str, Any] = {}
+        """``cameras.*`` values given but not declared (a typo'd group): build_config names them."""
         self._model_entities: list[Any] = []
         """What :meth:`_load_model` created (the tf listener's subscriptions)."""
         self._input_entities: list[Any] = []
@@ -159,7 +161,9 @@ class PerceptionCore(Node):
             specs = [spec for name in values["cameras"] for spec in camera_specs(name, values)]
         values.update({spec.name: self._declare(spec) for spec in specs})
         self._camera_parameters = [spec.name for spec in specs]
-        return values
+        given = {name: p.value for name, p in self._parameter_overrides.items()}
+        self._stray_parameters = undeclared_camera_parameters(given, values)
+        return {**values, **self._stray_parameters}
 
     def _declare(self, spec: ParamSpec) -> Any:
         """Declare one parameter; its value. An empty list default declares a string array
@@ -187,7 +191,8 @@ class PerceptionCore(Node):
     def _current_config(self) -> NodeConfig:
         """The declared parameters' current values, validated."""
         names = [spec.name for spec in PARAMETERS] + self._camera_parameters
-        return self._build_config({name: self._parameter_value(name) for name in names})
+        values = {name: self._parameter_value(name) for name in names}
+        return self._build_config({**values, **self._stray_parameters})
 
     def _parameter_value(self, name: str) -> Any:
         """A declared parameter's value; an unset string array (``cameras``) reads as ``[]``."""

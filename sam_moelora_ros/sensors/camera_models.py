@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from .limits import DEFAULT_LIMITS, LimitError, Limits
+
 __all__ = [
     "DISTORTION_MODELS",
     "CameraModel",
@@ -40,6 +42,10 @@ DISTORTION_MODELS: dict[str, tuple[int, ...]] = {
     "equidistant": (4,),
 }
 """Supported ``distortion_model`` names and the ``d`` lengths each accepts."""
+
+
+PRINCIPAL_POINT_MARGIN = 1.0
+"""cx, cy may lie this many image widths / heights outside the image (off-centre crops)."""
 
 
 class CameraModelError(ValueError):
@@ -118,11 +124,20 @@ class CameraModel:
     frame_id: str = ""
 
     @classmethod
-    def from_camera_info(cls, msg: Any) -> CameraModel:
-        """Read a CameraInfo (any flavour). Raises CameraModelError naming the bad field."""
+    def from_camera_info(cls, msg: Any, limits: Limits = DEFAULT_LIMITS) -> CameraModel:
+        """Read a CameraInfo (any flavour). Raises CameraModelError naming the bad field.
+
+        The size must be within ``limits.max_image_pixels`` (projection allocates images of
+        it); K must be finite with positive focal lengths, last row ``0 0 1`` and the principal
+        point within ``PRINCIPAL_POINT_MARGIN`` image sizes of the image.
+        """
         height, width = int(msg.height), int(msg.width)
         if height <= 0 or width <= 0:
             raise CameraModelError(f"CameraInfo has no image size ({height} x {width})")
+        try:
+            limits.check_image("CameraInfo", height, width)
+        except LimitError as exc:
+            raise CameraModelError(str(exc)) from None
         flat = np.asarray(msg.k, dtype=np.float64).reshape(-1)
         if flat.size != 9:
             raise CameraModelError(f"CameraInfo k must hold 9 values, got {flat.size}")
@@ -131,6 +146,19 @@ class CameraModel:
             raise CameraModelError(
                 f"CameraInfo k has no valid focal length (fx={k[0, 0]}, fy={k[1, 1]}); is the "
                 "camera calibrated?"
+            )
+        if not np.allclose(k[2], (0.0, 0.0, 1.0)) or k[1, 0] != 0:
+            raise CameraModelError(
+                f"CameraInfo k = {flat.tolist()} is not a camera matrix (row 2 must be 0 0 1 "
+                "and k[3] 0)"
+            )
+        m = PRINCIPAL_POINT_MARGIN
+        if not (-m * width <= k[0, 2] <= (1 + m) * width) or not (
+            -m * height <= k[1, 2] <= (1 + m) * height
+        ):
+            raise CameraModelError(
+                f"CameraInfo principal point (cx={k[0, 2]}, cy={k[1, 2]}) is far outside the "
+                f"{width}x{height} image; K and the size do not belong together"
             )
         model = str(getattr(msg, "distortion_model", "") or "")
         d = distortion_coefficients(model, np.asarray(msg.d, dtype=np.float64))

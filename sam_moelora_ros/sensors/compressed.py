@@ -17,6 +17,11 @@ image_transport_plugins (``compressed_image_transport``, ``compressed_depth_imag
   (millimetres); ``32FC1`` was stored as quantised inverse depth and is decoded exactly as the
   plugin does, in float32: ``depth = depthParam[0] / (value - depthParam[1])``, value 0 -> NaN.
 
+Sizes are checked before anything is allocated (``image_header.py``, ``limits.py``): the
+JPEG/PNG header's width x height and RVL's ``cols x rows`` must be within
+``limits.max_image_pixels``, a stream cut short or whose header does not describe its data is
+refused, and so is a decoded image whose size differs from its header. Nothing is filled grey.
+
 Errors are :class:`CompressedImageError` (a ValueError) naming the format and the fix.
 """
 
@@ -29,6 +34,8 @@ import cv2
 import numpy as np
 
 from .image import encoding_info
+from .image_header import ImageHeaderError, check_decoded, read_header
+from .limits import DEFAULT_LIMITS, LimitError, Limits
 from .messages import build_message, message_bytes
 from .rvl import RvlError, rvl_decode, rvl_encode
 
@@ -56,6 +63,8 @@ _CODECS = {"jpeg": "jpeg", "jpg": "jpeg", "png": "png"}
 _DEPTH_CODECS = ("png", "rvl")
 _HEADER = struct.Struct("<iff")  # compressed_depth_image_transport ConfigHeader: 12 bytes
 _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+RVL_MAX_BYTES_PER_PIXEL = 4
+"""RVL's worst case: a zero run, a non-zero run and a 6-nibble delta per pixel (8 nibbles)."""
 # Channel order of the named colour / mono encodings (bayer and generic ones are kept as is).
 _ORDERS = {"rgb": "rgb", "rgba": "rgba", "bgr": "bgr", "bgra": "bgra", "mono": "l"}
 
@@ -103,9 +112,14 @@ def _parse(fmt: str) -> tuple[str | None, str, str | None]:
     return original, _CODECS[tokens[0].lower()], target
 
 
-def _imdecode(data: np.ndarray, fmt: str) -> np.ndarray:
+def _imdecode(data: np.ndarray, fmt: str, limits: Limits) -> np.ndarray:
+    """Header read and checked against the budget first, then decoded, then size-checked."""
     if data.size == 0:
         raise _fail(fmt, "data is empty")
+    try:
+        header = read_header(data, limits)
+    except (ImageHeaderError, LimitError) as exc:
+        raise _fail(fmt, str(exc)) from None
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise _fail(
@@ -113,6 +127,10 @@ def _imdecode(data: np.ndarray, fmt: str) -> np.ndarray:
             f"OpenCV cannot decode the {data.size} data bytes (first bytes "
             f"{bytes(data[:8])!r}); the data is not a JPEG/PNG stream or is cut off",
         )
+    try:
+        check_decoded(header, image)
+    except ImageHeaderError as exc:
+        raise _fail(fmt, str(exc)) from None
     return image
 
 
@@ -121,7 +139,7 @@ def _name(order: str, dtype: np.dtype) -> str:
     return f"mono{bits}" if order == "l" else f"{order}{bits}"
 
 
-def decode_compressed_image(msg: Any) -> tuple[np.ndarray, str]:
+def decode_compressed_image(msg: Any, limits: Limits = DEFAULT_LIMITS) -> tuple[np.ndarray, str]:
     """Decode a JPEG / PNG CompressedImage into ``(array, encoding)``.
 
     ``array``: ``H x W`` (one channel) or ``H x W x C``, in the channel order of the format's
@@ -133,7 +151,7 @@ def decode_compressed_image(msg: Any) -> tuple[np.ndarray, str]:
     if "compressedDepth" in fmt:
         raise _fail(fmt, "this is a compressedDepth image: use decode_compressed_depth")
     original, _, target = _parse(fmt)
-    image = _imdecode(message_bytes(msg.data), fmt)
+    image = _imdecode(message_bytes(msg.data), fmt, limits)
     channels = 1 if image.ndim == 2 else image.shape[2]
     stored = {1: "l", 3: "bgr", 4: "bgra"}.get(channels)
     if target is not None and _order(target) is not None:
@@ -191,7 +209,7 @@ def _depth_format(fmt: str) -> tuple[str, str]:
     return original, codec
 
 
-def decode_compressed_depth(msg: Any) -> tuple[np.ndarray, str]:
+def decode_compressed_depth(msg: Any, limits: Limits = DEFAULT_LIMITS) -> tuple[np.ndarray, str]:
     """Decode a ``compressedDepth`` CompressedImage into ``(H x W array, original encoding)``.
 
     16-bit depth: uint16 as stored (REP 118 millimetres, 0 = no return). ``32FC1``: float32
@@ -210,13 +228,24 @@ def decode_compressed_depth(msg: Any) -> tuple[np.ndarray, str]:
                 fmt,
                 f"data after the 12-byte header is not a PNG (starts {payload[:8].tobytes()!r})",
             )
-        image = _imdecode(payload, fmt)
+        image = _imdecode(payload, fmt, limits)
     else:
         if payload.size < 8:
             raise _fail(fmt, "RVL data lacks its 8-byte cols/rows prefix")
         cols, rows = struct.unpack_from("<II", payload[:8].tobytes())
-        if cols == 0 or rows == 0 or cols * rows > 2**31 - 1:
+        if cols == 0 or rows == 0:
             raise _fail(fmt, f"RVL image reports an impossible size {cols} x {rows}")
+        try:
+            limits.check_image("RVL header", rows, cols)
+        except LimitError as exc:
+            raise _fail(fmt, str(exc)) from None
+        most = RVL_MAX_BYTES_PER_PIXEL * cols * rows + 16
+        if payload.size - 8 > most:
+            raise _fail(
+                fmt,
+                f"RVL stream of {payload.size - 8} bytes is longer than a {cols}x{rows} image "
+                f"can need ({most}): the size prefix does not describe this data",
+            )
         try:
             image = rvl_decode(payload[8:], cols * rows).reshape(rows, cols)
         except RvlError as exc:
@@ -236,11 +265,11 @@ def decode_compressed_depth(msg: Any) -> tuple[np.ndarray, str]:
     return depth, original
 
 
-def decode_compressed(msg: Any) -> tuple[np.ndarray, str]:
+def decode_compressed(msg: Any, limits: Limits = DEFAULT_LIMITS) -> tuple[np.ndarray, str]:
     """Either decoder, chosen by ``msg.format``: ``compressedDepth`` or JPEG / PNG."""
     if "compressedDepth" in str(msg.format):
-        return decode_compressed_depth(msg)
-    return decode_compressed_image(msg)
+        return decode_compressed_depth(msg, limits)
+    return decode_compressed_image(msg, limits)
 
 
 def _message(msg_type: Any, header: Any, fmt: str, data: np.ndarray, typestore: Any) -> Any:

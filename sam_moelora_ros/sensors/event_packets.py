@@ -27,6 +27,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 
 from .evt3 import Evt3Error, Evt3State, decode_evt3
+from .limits import DEFAULT_LIMITS, LimitError, Limits
 from .messages import message_bytes
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "encode_mono",
     "events_from_dvs_array",
     "events_from_dvs_ros1",
+    "inside_sensor",
 ]
 
 ENCODINGS = ("evt3", "mono")
@@ -85,10 +87,28 @@ def _stamp_ns(msg: Any) -> int:
     return int(stamp.sec) * 1_000_000_000 + int(stamp.nsec if nanosec is None else nanosec)
 
 
-def _decode_mono(msg: Any, reference: TimeReference) -> Events:
+def inside_sensor(events: Events, width: int, height: int) -> tuple[Events, int]:
+    """Events within the sensor's ``width x height`` (0: no check) and how many were outside."""
+    if width <= 0 or height <= 0 or not events.x.size:
+        return events, 0
+    if int(events.x.max()) < width and int(events.y.max()) < height:
+        return events, 0
+    keep = np.flatnonzero((events.x < width) & (events.y < height))
+    return Events(*(a.take(keep) for a in events)), int(events.x.size - keep.size)
+
+
+def _budget(what: str, count: int, limits: Limits) -> None:
+    try:
+        limits.check_events(what, count)
+    except LimitError as exc:
+        raise EventPacketError(str(exc)) from None
+
+
+def _decode_mono(msg: Any, reference: TimeReference, limits: Limits) -> Events:
     raw = message_bytes(msg.events)
     if raw.size % 8:
         raise EventPacketError(f"mono EventPacket holds {raw.size} bytes, not whole 8-byte events")
+    _budget("mono EventPacket", raw.size // 8, limits)
     words = raw.view(">u8" if bool(msg.is_bigendian) else "<u8")
     base = _stamp_ns(msg) if reference == "header" else int(msg.time_base)
     t = (words & 0xFFFFFFFF).astype(np.int64)
@@ -117,15 +137,24 @@ class EventPacketDecoder:
     Use one decoder per topic and feed packets in order. A gap in ``seq`` (a lost packet) drops
     the registers that the lost words may have changed: events are dropped until the next
     TIME_HIGH + TIME_LOW (the 24-bit wrap count is kept); ``lost_packets`` counts the gaps.
+    EVT 3.0 events outside the packet's ``width x height`` are dropped (as the codec does) and
+    counted: ``outside_events`` in all, ``last_outside`` in the last packet (``mono`` is
+    returned as stored; :func:`inside_sensor` filters and counts it). ``limits.max_events``
+    bounds the events of one packet, counted before they are made.
     """
 
-    def __init__(self, time_reference: TimeReference = "header") -> None:
+    def __init__(
+        self, time_reference: TimeReference = "header", limits: Limits = DEFAULT_LIMITS
+    ) -> None:
         if time_reference not in ("header", "sensor"):
             raise EventPacketError(
                 f"time_reference must be 'header' or 'sensor', got {time_reference!r}"
             )
         self.time_reference: TimeReference = time_reference
+        self.limits = limits
         self.lost_packets = 0
+        self.outside_events = 0
+        self.last_outside = 0
         self._state = Evt3State()
         self._seq: int | None = None
 
@@ -147,8 +176,9 @@ class EventPacketDecoder:
             self._state = Evt3State(time_high=st.time_high, time_low=st.time_low)
         self._seq = seq
         no_triggers = Triggers(np.zeros(0, np.int64), np.zeros(0, np.uint8), np.zeros(0, np.uint8))
+        self.last_outside = 0
         if encoding == "mono":
-            return _decode_mono(msg, self.time_reference), no_triggers
+            return _decode_mono(msg, self.time_reference, self.limits), no_triggers
         if encoding != "evt3":
             raise EventPacketError(
                 f"EventPacket encoding {encoding!r} is not supported; supported: "
@@ -161,9 +191,12 @@ class EventPacketDecoder:
                 width=int(msg.width),
                 height=int(msg.height),
                 big_endian=bool(msg.is_bigendian),
+                max_events=self.limits.max_events,
             )
         except Evt3Error as exc:
             raise EventPacketError(f"EventPacket seq {seq}: {exc}") from exc
+        self.last_outside = d.outside
+        self.outside_events += d.outside
         t, trig_t = d.t_us * 1000, d.trigger_t_us * 1000
         if self.time_reference == "header":
             firsts = [a[0] for a in (t, trig_t) if a.size]
@@ -174,9 +207,11 @@ class EventPacketDecoder:
         return Events(d.x, d.y, t, d.p), Triggers(trig_t, d.trigger_id, d.trigger_edge)
 
 
-def decode_event_packet(msg: Any, time_reference: TimeReference = "header") -> Events:
+def decode_event_packet(
+    msg: Any, time_reference: TimeReference = "header", limits: Limits = DEFAULT_LIMITS
+) -> Events:
     """One EventPacket on its own (a fresh decoder: EVT 3.0 starts at its first valid time)."""
-    return EventPacketDecoder(time_reference).decode(msg)
+    return EventPacketDecoder(time_reference, limits).decode(msg)
 
 
 _DVS_ROS1 = np.dtype([("x", "<u2"), ("y", "<u2"), ("sec", "<u4"), ("nsec", "<u4"), ("p", "u1")])
@@ -192,12 +227,14 @@ def _dvs_events(records: np.ndarray) -> Events:
     )
 
 
-def events_from_dvs_array(msg: Any) -> Events:
+def events_from_dvs_array(msg: Any, limits: Limits = DEFAULT_LIMITS) -> Events:
     """``dvs_msgs/EventArray`` fields (``events[]`` of ``x, y, ts, polarity``) -> Events.
 
     The message holds one object per event, so reading it is one Python step per event (about
     1 us each); for large ROS 1 bags read the raw bytes with :func:`events_from_dvs_ros1`.
+    More events than ``limits.max_events`` are refused before any is read.
     """
+    _budget("dvs EventArray", len(msg.events), limits)
     events = list(msg.events)
     if not events:
         return Events.empty()
@@ -210,7 +247,9 @@ def events_from_dvs_array(msg: Any) -> Events:
     return _dvs_events(records)
 
 
-def events_from_dvs_ros1(raw: bytes | np.ndarray) -> tuple[int, str, Events]:
+def events_from_dvs_ros1(
+    raw: bytes | np.ndarray, limits: Limits = DEFAULT_LIMITS
+) -> tuple[int, str, Events]:
     """``(stamp ns, frame_id, events)`` from a ROS 1 serialised ``dvs_msgs/EventArray``.
 
     ROS 1 serialisation is packed little-endian: header (``uint32 seq``, ``time stamp``,
@@ -227,6 +266,7 @@ def events_from_dvs_ros1(raw: bytes | np.ndarray) -> tuple[int, str, Events]:
         raise EventPacketError("dvs EventArray is truncated inside its header")
     frame_id = buf[16:at].tobytes().decode("utf-8", errors="replace")
     count = int(buf[at + 8 : at + 12].view("<u4")[0])
+    _budget("dvs EventArray", count, limits)
     body = buf[at + 12 :]
     if body.size != count * _DVS_ROS1.itemsize:
         raise EventPacketError(

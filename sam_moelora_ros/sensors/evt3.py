@@ -61,6 +61,7 @@ _POP = np.zeros(4096, dtype=np.int64)
 for _mask in range(4096):
     _set = [b for b in range(12) if _mask >> b & 1]
     _BITS[12 * _mask : 12 * _mask + len(_set)], _POP[_mask] = _set, len(_set)
+_POP8 = _POP.astype(np.uint8)  # the same counts in a table an eighth the size, for budgets
 ROLLOVER_MIN_DISTANCE = 10
 """TIME_HIGH steps back by at most this without a wrap (event_camera_codecs' MIN_DISTANCE)."""
 
@@ -96,6 +97,8 @@ class Evt3Decoded(NamedTuple):
     trigger_t_us: np.ndarray
     trigger_id: np.ndarray
     trigger_edge: np.ndarray
+    outside: int = 0
+    """Events dropped for lying outside the sensor's width x height (reported, not silent)."""
 
 
 def _table(start: int, values: np.ndarray, dtype: npt.DTypeLike = np.int64) -> np.ndarray:
@@ -142,11 +145,15 @@ def decode_evt3(
     width: int = 0,
     height: int = 0,
     big_endian: bool = False,
+    max_events: int | None = None,
 ) -> tuple[Evt3Decoded, Evt3State]:
     """Decode EVT 3.0 bytes; returns the events and the registers for the next packet.
 
     ``width``/``height``: sensor size (0 = no check); events outside are dropped as the codec
-    does. ``big_endian``: the EventPacket's ``is_bigendian`` (the sensor's default is little).
+    does and counted in ``Evt3Decoded.outside``. ``big_endian``: the EventPacket's
+    ``is_bigendian`` (the sensor's default is little). ``max_events``: the budget; the events
+    the words declare (one per EVT_ADDR_X, one per set bit of a vector) are counted from the
+    words alone, before any event array is made, and more raise :class:`Evt3Error`.
     """
     st = Evt3State() if state is None else state
     raw = data if isinstance(data, np.ndarray) else np.frombuffer(data, dtype=np.uint8)
@@ -164,6 +171,13 @@ def decode_evt3(
             f"EVT 3.0 word {i} (0x{int(words[i]):04x}) has undefined type {int(code[i])}; "
             "defined are 0, 2-10, 14, 15. Is the encoding really evt3 (not evt2 / evt2.1)?"
         )
+    if max_events is not None:
+        declared = _declared_events(code, pay)
+        if declared > max_events:
+            raise Evt3Error(
+                f"EVT 3.0 packet of {words.size} words declares {declared} events, over the "
+                f"limit limits.max_events = {max_events}"
+            )
     # Time registers: every time word counts, before the valid time too.
     is_high, is_low = code == TIME_HIGH, code == TIME_LOW
     high = _pick(pay, is_high).astype(np.int64)
@@ -201,8 +215,10 @@ def decode_evt3(
         word, x, p = _expand(code, pay, ew, bi, base_table, pol_table)
     y = y_table[y_at[word]]
     t_us = time_table[time_at[word]]
+    outside = 0
     if width > 0 and height > 0 and x.size and (x.max() >= width or y.max() >= height):
         keep = (x < width) & (y < height)
+        outside = int(x.size - np.count_nonzero(keep))
         x, y, t_us, p = x[keep], y[keep], t_us[keep], p[keep]
     trig = np.flatnonzero(code[start:] == EXT_TRIGGER) + start
     decoded = Evt3Decoded(
@@ -213,6 +229,7 @@ def decode_evt3(
         trigger_t_us=time_table[time_at[trig]],
         trigger_id=((pay[trig] >> 8) & 0xF).astype(np.uint8),
         trigger_edge=(pay[trig] & 1).astype(np.uint8),
+        outside=outside,
     )
     steps = np.where(code[vi] == VECT_12, 12, 8)
     after_base = vi > (bi[-1] if bi.size else -1)
@@ -226,6 +243,14 @@ def decode_evt3(
         valid=valid,
     )
     return decoded, new
+
+
+def _declared_events(code: np.ndarray, pay: np.ndarray) -> int:
+    """Events the words can make: one per EVT_ADDR_X, the set bits of each vector's mask."""
+    singles = int(np.count_nonzero(code == ADDR_X))
+    v12 = int(_POP8[pay[code == VECT_12]].sum(dtype=np.int64))
+    v8 = int(_POP8[pay[code == VECT_8] & 0xFF].sum(dtype=np.int64))
+    return singles + v12 + v8
 
 
 def _before(size: int, marks: np.ndarray, at: np.ndarray) -> np.ndarray:

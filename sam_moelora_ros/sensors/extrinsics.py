@@ -27,6 +27,8 @@ def extrinsic_matrix(values: Any) -> np.ndarray:
             rotation @ rotation.T, np.eye(3), atol=1e-4
         ):
             raise ValueError("4x4 must be rigid: orthonormal rotation, last row 0 0 0 1")
+        if np.linalg.det(rotation) < 0:
+            raise ValueError("4x4 rotation is a reflection (determinant -1), not a rotation")
         return matrix
     if array.size == 7:
         x, y, z, qx, qy, qz, qw = array

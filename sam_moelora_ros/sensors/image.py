@@ -26,6 +26,7 @@ from typing import Any, Literal
 import cv2
 import numpy as np
 
+from .limits import DEFAULT_LIMITS, Limits
 from .messages import build_message, message_bytes
 
 __all__ = [
@@ -114,7 +115,7 @@ def encoding_info(encoding: str) -> tuple[np.dtype, int]:
     )
 
 
-def image_to_numpy(msg: Any, *, raw: bool = False) -> np.ndarray:
+def image_to_numpy(msg: Any, *, raw: bool = False, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
     """Decode an Image message (any object with its fields) into a native-endian array.
 
     Returns ``H x W`` for one channel, ``H x W x C`` otherwise (see the module docstring for
@@ -123,13 +124,16 @@ def image_to_numpy(msg: Any, *, raw: bool = False) -> np.ndarray:
     own it); byte-swapped, unaligned (odd ``step``) and converted data are new arrays. Row
     padding (``step`` larger than a row) is skipped by strides. Raises ValueError naming the
     field and the numbers for an unknown encoding, a ``step`` smaller than a row, or ``data``
-    shorter than ``height * step``.
+    shorter than ``height * step``; :class:`~.limits.LimitError` for a ``height x width`` over
+    ``limits.max_image_pixels`` (checked first: conversions allocate at that size).
     """
     encoding = str(msg.encoding)
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     dtype, channels = encoding_info(encoding)
     if height < 0 or width < 0:
         raise ValueError(f"Image height {height} / width {width} must not be negative")
+    if height and width:
+        limits.check_image("Image", height, width)
     nv21 = encoding == "nv21"
     if nv21 and (height % 2 or width % 2):
         raise ValueError(f"nv21 needs an even height and width, got {height} x {width}")

@@ -21,6 +21,7 @@ drops those and every non-finite point, trusting no ``is_dense``.
 
 from __future__ import annotations
 
+import itertools
 import sys
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
@@ -28,6 +29,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from .limits import DEFAULT_LIMITS, Limits
 from .messages import build_message, message_bytes, message_flavour, rosbags_field_type
 
 __all__ = [
@@ -62,19 +64,19 @@ DATATYPES: dict[int, np.dtype] = {
 _BYTE_ORDERS: dict[str, Literal["<", ">", "="]] = {"<": "<", ">": ">", "=": "="}
 
 
-def dtype_from_fields(
-    fields: Sequence[Any], point_step: int | None = None, byteorder: str = "="
-) -> np.dtype:
-    """Structured dtype for PointField-like objects (``name, offset, datatype, count``).
+MAX_FIELD_COLUMNS = 4096
+"""At most this many columns (a field of ``count`` n is n columns): PCL's widest descriptor,
+VFH, has 308; a hostile ``count`` of 2^32 - 1 must not build a name per element."""
 
-    ``point_step`` becomes the itemsize (padding included); None packs to the end of the last
-    field. ``byteorder``: ``"<"``, ``">"`` or ``"="``. Raises ValueError naming the field for an
-    unknown datatype or a field that does not fit in ``point_step``.
+
+def _check_layout(fields: Sequence[Any], point_step: int | None) -> None:
+    """Every field known, inside ``point_step``, named once and not overlapping another.
+
+    Checked from the numbers alone, before any column is made.
     """
-    names: list[str] = []
-    formats: list[np.dtype] = []
-    offsets: list[int] = []
-    end = 0
+    spans: list[tuple[int, int, str]] = []
+    columns = 0
+    names: set[str] = set()
     for f in fields:
         name, offset, datatype, count = str(f.name), int(f.offset), int(f.datatype), int(f.count)
         if datatype not in DATATYPES:
@@ -82,6 +84,51 @@ def dtype_from_fields(
                 f"PointField {name!r} has datatype {datatype}; valid datatypes are 1 (INT8) .. "
                 f"8 (FLOAT64)"
             )
+        if offset < 0 or count < 0:
+            raise ValueError(f"PointField {name!r} has offset {offset} / count {count} below 0")
+        if name in names:
+            raise ValueError(f"PointField {name!r} is listed twice")
+        names.add(name)
+        end = offset + DATATYPES[datatype].itemsize * count
+        if point_step is not None and end > point_step:
+            raise ValueError(
+                f"PointField {name!r} (offset {offset}, count {count}) ends "
+                f"at byte {end}, beyond point_step {point_step}"
+            )
+        columns += max(count, 0)
+        if columns > MAX_FIELD_COLUMNS:
+            raise ValueError(
+                f"PointCloud2 fields declare more than {MAX_FIELD_COLUMNS} columns (field "
+                f"{name!r} has count {count}); the layout is corrupt"
+            )
+        if count:
+            spans.append((offset, end, name))
+    spans.sort()
+    for (_, end, first), (start, _, second) in itertools.pairwise(spans):
+        if start < end:
+            raise ValueError(
+                f"PointFields {first!r} and {second!r} overlap (bytes {start}..{end - 1} are in "
+                "both); the layout is corrupt"
+            )
+
+
+def dtype_from_fields(
+    fields: Sequence[Any], point_step: int | None = None, byteorder: str = "="
+) -> np.dtype:
+    """Structured dtype for PointField-like objects (``name, offset, datatype, count``).
+
+    ``point_step`` becomes the itemsize (padding included); None packs to the end of the last
+    field. ``byteorder``: ``"<"``, ``">"`` or ``"="``. Raises ValueError naming the field for an
+    unknown datatype, a field that does not fit in ``point_step``, a name listed twice or two
+    fields that overlap (checked before any column is made).
+    """
+    _check_layout(fields, point_step)
+    names: list[str] = []
+    formats: list[np.dtype] = []
+    offsets: list[int] = []
+    end = 0
+    for f in fields:
+        name, offset, datatype, count = str(f.name), int(f.offset), int(f.datatype), int(f.count)
         base = DATATYPES[datatype].newbyteorder(_BYTE_ORDERS[byteorder])
         sub = [name] if count == 1 else [f"{name}_{i}" for i in range(count)]
         for i, sub_name in enumerate(sub):
@@ -90,13 +137,38 @@ def dtype_from_fields(
             offsets.append(offset + i * base.itemsize)
         end = max(end, offset + base.itemsize * max(count, 0))
     itemsize = end if point_step is None else int(point_step)
-    if end > itemsize:
-        worst = max(fields, key=lambda f: int(f.offset) + DATATYPES[int(f.datatype)].itemsize)
-        raise ValueError(
-            f"PointField {worst.name!r} (offset {worst.offset}, count {worst.count}) ends at byte "
-            f"{end}, beyond point_step {itemsize}"
-        )
     return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": itemsize})
+
+
+def _check_size(cloud: Any, limits: Limits) -> None:
+    """``width x height`` within the budget and exactly what ``row_step`` and ``data`` hold."""
+    height, width = int(cloud.height), int(cloud.width)
+    point_step, row_step = int(cloud.point_step), int(cloud.row_step)
+    if height < 0 or width < 0 or point_step < 0 or row_step < 0:
+        raise ValueError(
+            f"PointCloud2 height {height}, width {width}, point_step {point_step} and row_step "
+            f"{row_step} must not be negative"
+        )
+    limits.check_points(f"PointCloud2 ({width}x{height})", height * width)
+    if height * width == 0:
+        return
+    if row_step < width * point_step:
+        raise ValueError(
+            f"PointCloud2 row_step {row_step} is smaller than width {width} x point_step "
+            f"{point_step} = {width * point_step}"
+        )
+    size = message_bytes(cloud.data).size
+    needed = height * row_step
+    if size < needed:
+        raise ValueError(
+            f"PointCloud2 data holds {size} bytes but height {height} x row_step {row_step} "
+            f"need {needed}; the message is truncated"
+        )
+    if size > needed:
+        raise ValueError(
+            f"PointCloud2 data holds {size} bytes but width x height = {width} x {height} points "
+            f"of row_step {row_step} make {needed}: the declared size does not describe the data"
+        )
 
 
 def read_points(
@@ -105,6 +177,7 @@ def read_points(
     skip_nans: bool = False,
     *,
     reshape_organized: bool = True,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> np.ndarray:
     """Read a PointCloud2 (any object with its fields) as a native-endian structured array.
 
@@ -112,24 +185,17 @@ def read_points(
     ``(H * W,)``; with ``skip_nans`` (and ``is_dense`` false) always 1-D, since dropping points
     breaks the grid. ``field_names`` selects (and orders) columns; count > 1 fields are named
     ``name_0 ..``. The result is a view of ``cloud.data`` when the cloud is native-endian and
-    rows are unpadded (read-only for ``bytes`` data).
+    rows are unpadded (read-only for ``bytes`` data). Checked first, before anything is
+    allocated: ``width x height`` within ``limits.max_points`` (a :class:`~.limits.LimitError`),
+    ``data`` exactly ``height x row_step`` bytes, the fields inside ``point_step`` and apart.
     """
+    _check_size(cloud, limits)
     height, width = int(cloud.height), int(cloud.width)
     point_step, row_step = int(cloud.point_step), int(cloud.row_step)
     big = bool(cloud.is_bigendian)
     dtype = dtype_from_fields(list(cloud.fields), point_step, ">" if big else "<")
-    if row_step < width * point_step:
-        raise ValueError(
-            f"PointCloud2 row_step {row_step} is smaller than width {width} x point_step "
-            f"{point_step} = {width * point_step}"
-        )
     buf = message_bytes(cloud.data)
     needed = height * row_step
-    if buf.size < needed:
-        raise ValueError(
-            f"PointCloud2 data holds {buf.size} bytes but height {height} x row_step {row_step} "
-            f"need {needed}; the message is truncated"
-        )
     if needed == 0 or width * height == 0:
         points = np.zeros((height, width), dtype=dtype)
     else:
@@ -191,6 +257,7 @@ def lidar_returns(
     field_names: Sequence[str] = ("x", "y", "z"),
     *,
     dtype: npt.DTypeLike = np.float32,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The points that are real returns: ``(N x K array of field_names, flat grid index)``.
 
@@ -199,8 +266,9 @@ def lidar_returns(
     The index is ``row * width + column`` in the cloud, so per-point fields read later (or an
     organised image) line up. Fields are cast to ``dtype``; e.g. ``lidar_returns(c, ("x", "y",
     "z", "intensity", "ring"))`` reads Ouster's mixed float32 / uint16 fields in one call.
+    Float x, y, z are also checked against ``is_bigendian`` (:func:`check_byte_order`).
     """
-    points = read_points(cloud, reshape_organized=False)
+    points = read_points(cloud, reshape_organized=False, limits=limits)
     names = points.dtype.names or ()
     wanted = list(field_names)
     missing = [n for n in ("x", "y", "z", *wanted) if n not in names]
@@ -209,6 +277,7 @@ def lidar_returns(
             f"PointCloud2 has no field(s) {sorted(set(missing))}; its fields are {list(names)}"
         )
     x, y, z = points["x"], points["y"], points["z"]
+    check_byte_order(cloud, np.concatenate([a[:BYTE_ORDER_SAMPLE] for a in (x, y, z)]))
     with np.errstate(invalid="ignore"):
         keep = np.isfinite(x) & np.isfinite(y) & np.isfinite(z)
         keep &= (x != 0) | (y != 0) | (z != 0)
@@ -217,6 +286,41 @@ def lidar_returns(
     for i, name in enumerate(wanted):
         out[:, i] = points[name][index]
     return out, index
+
+
+BYTE_ORDER_SAMPLE = 4096
+"""Points whose x, y, z :func:`check_byte_order` looks at (the first ones: enough, and cheap)."""
+
+
+def _plausible(values: np.ndarray) -> float:
+    """Fraction of coordinates that look like metres: finite, 1e-4 <= |v| <= 1e5."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        size = np.abs(values.astype(np.float64))
+        return float(np.mean(np.isfinite(size) & (size >= 1e-4) & (size <= 1e5)))
+
+
+def check_byte_order(cloud: Any, xyz: np.ndarray) -> None:
+    """Refuse a cloud whose float coordinates read as metres only with the other byte order.
+
+    What is inferred: ``is_bigendian`` cannot be checked for integer fields or a cloud of
+    zeros; for float coordinates, a wrong flag turns metres into denormals and 1e20-sized
+    numbers. So among the non-zero sampled coordinates (``xyz``, read in the declared order):
+    if fewer than half look like metres and at least 90 % would after swapping the bytes,
+    the flag is wrong. NaN (no return) counts for neither order; fewer than 16 values: no
+    verdict.
+    """
+    if xyz.dtype.kind != "f":
+        return
+    values = xyz[xyz != 0]
+    if values.size < 16:
+        return
+    swapped = values.byteswap()
+    if _plausible(values) < 0.5 and _plausible(swapped) >= 0.9:
+        flag = bool(cloud.is_bigendian)
+        raise ValueError(
+            f"PointCloud2 is_bigendian is {flag} but its x, y, z read as metres only in "
+            f"{'little' if flag else 'big'}-endian order; the publisher sets the flag wrong"
+        )
 
 
 def _pointfield_class(msg_type: Any, typestore: Any) -> Any:

@@ -13,8 +13,12 @@ used, so callers can log which links made an extrinsic.
 
 As tf2's ``setTransform``: a leading ``/`` is stripped from frame ids, a link's newer message
 replaces the older one, a quaternion must be normalised within ``|q.q - 1| < 0.01`` (then it
-is renormalised) and a zero quaternion is an error, not the identity. Errors are
-:class:`TfError` (a ValueError) naming the frames.
+is renormalised) and a zero quaternion is an error, not the identity. Beyond tf2: a translation
+longer than :data:`MAX_TRANSLATION_M` is refused (a calibration is never that far; 1e30 is a
+corrupt message), and a link that would close a loop is refused in near-constant time (a
+union-find over the trees; only a link that moves a frame to another parent rebuilds it), so a
+100000-link chain loads in linear time. Errors are :class:`TfError` (a ValueError) naming the
+frames.
 """
 
 from __future__ import annotations
@@ -30,6 +34,10 @@ __all__ = ["TfError", "TransformTree"]
 
 QUATERNION_TOLERANCE = 1e-2
 """tf2's QUATERNION_NORMALIZATION_TOLERANCE on ``|q.q - 1|``."""
+
+
+MAX_TRANSLATION_M = 1e7
+"""Longest translation a link may hold (metres): beyond any robot, below UTM coordinates."""
 
 
 class TfError(ValueError):
@@ -49,8 +57,25 @@ class TransformTree:
     def __init__(self, transforms: Iterable[Any] = ()) -> None:
         self._parent: dict[str, str] = {}
         self._matrix: dict[str, np.ndarray] = {}  # child -> T_parent_from_child
+        self._known: set[str] = set()
+        self._group: dict[str, str] = {}  # union-find: frame -> a frame of the same tree
         for transform in transforms:
             self.add(transform)
+
+    def _find(self, frame: str) -> str:
+        """The representative of ``frame``'s tree (path halving: near-constant amortised)."""
+        group = self._group
+        group.setdefault(frame, frame)
+        while group[frame] != frame:
+            group[frame] = group[group[frame]]
+            frame = group[frame]
+        return frame
+
+    def _regroup(self) -> None:
+        """Rebuild the union-find from the links (after a frame moved to another parent)."""
+        self._group = {}
+        for child, parent in self._parent.items():
+            self._group[self._find(child)] = self._find(parent)
 
     @classmethod
     def from_messages(cls, messages: Iterable[Any]) -> TransformTree:
@@ -76,6 +101,12 @@ class TransformTree:
         values = np.array([t.x, t.y, t.z, q.x, q.y, q.z, q.w], dtype=np.float64)
         if not np.all(np.isfinite(values)):
             raise TfError(f"transform {link} holds non-finite numbers: {values.tolist()}")
+        length = float(np.linalg.norm(values[:3]))
+        if length > MAX_TRANSLATION_M:
+            raise TfError(
+                f"transform {link} has a translation of {length:.3g} m, beyond "
+                f"{MAX_TRANSLATION_M:.0g} m: the message is corrupt"
+            )
         norm2 = float(values[3:] @ values[3:])
         if norm2 == 0.0:
             raise TfError(
@@ -87,13 +118,22 @@ class TransformTree:
                 f"transform {link} has an unnormalised quaternion (|q|^2 = {norm2:.4f}); tf2 "
                 f"rejects |q.q - 1| >= {QUATERNION_TOLERANCE}"
             )
-        # Reject a link that would close a loop (the tree would have no root).
-        ancestor: str | None = parent
-        while ancestor is not None:
-            if ancestor == child:
+        # Reject a link that would close a loop (the tree would have no root). Without its
+        # current link, ``child`` is the root of its subtree, so ``parent`` is below it exactly
+        # when the two are in one tree.
+        previous = self._parent.get(child)
+        if previous != parent:
+            if previous is not None:  # a move: the old link goes first
+                del self._parent[child]
+                self._regroup()
+            if self._find(child) == self._find(parent):
+                if previous is not None:
+                    self._parent[child] = previous
+                    self._regroup()
                 raise TfError(f"transform {link} would make a loop: {child} is above {parent}")
-            ancestor = self._parent.get(ancestor)
+            self._group[self._find(child)] = self._find(parent)
         self._parent[child] = parent
+        self._known.update((parent, child))
         self._matrix[child] = extrinsic_matrix(values)
 
     @property
@@ -116,11 +156,11 @@ class TransformTree:
         the frames are in separate trees.
         """
         target, source = _frame(target, "target"), _frame(source, "source")
-        known = self.frames
         for frame in (target, source):
-            if frame not in known:
+            if frame not in self._known:
                 raise TfError(
-                    f"frame {frame!r} is not in /tf_static; known frames: {known or 'none'}"
+                    f"frame {frame!r} is not in /tf_static; known frames: "
+                    f"{_listing(self.frames) or 'none'}"
                 )
         if target == source:
             return np.eye(4), [source]
@@ -132,7 +172,7 @@ class TransformTree:
             raise TfError(
                 f"no chain between {source!r} (tree rooted at {up_s[-1]!r}) and {target!r} "
                 f"(rooted at {up_t[-1]!r}): a link between the two trees is missing; known "
-                f"frames: {known}"
+                f"frames: {_listing(self.frames)}"
             )
         j = on_target[up_s[common]]
         root_from_source = np.eye(4)
@@ -143,6 +183,13 @@ class TransformTree:
             root_from_target = m @ root_from_target
         chain = up_s[: common + 1] + up_t[:j][::-1]
         return _rigid_inverse(root_from_target) @ root_from_source, chain
+
+
+def _listing(frames: list[str], most: int = 20) -> str:
+    """At most ``most`` frame names for an error message (a tree may hold thousands)."""
+    if len(frames) <= most:
+        return str(frames) if frames else ""
+    return f"{frames[:most]} ... ({len(frames)} in all)"
 
 
 def _rigid_inverse(m: np.ndarray) -> np.ndarray:

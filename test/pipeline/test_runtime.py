@@ -75,7 +75,16 @@ def test_sensor_health_keeps_no_second_rate_estimate() -> None:
     one read): dead state updated on every message.
     """
     fields = {f.name for f in dataclasses.fields(SensorHealth)}
-    assert fields == {"name", "received", "rejected", "last_error", "last_error_s"}
+    assert fields == {
+        "name",
+        "received",
+        "rejected",
+        "last_error",
+        "last_error_s",
+        "counts",  # parts of accepted messages dropped (events outside the sensor)
+        "last_count",
+        "last_count_s",
+    }
     assert not hasattr(runtime, "RateMeter")
 
 

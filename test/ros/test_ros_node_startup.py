@@ -39,6 +39,15 @@ def assert_refused(proc: NodeProcess, expected: str) -> None:
             ["cameras:=[front]", "cameras.front.sensors:=[radar]"],
             r"parameter 'cameras.front.sensors' = \['radar'\]: must be a non-empty list",
         ),
+        (  # a typo'd group: declared by nobody, so rclpy kept it quiet
+            ["cameras:=[front, rear]", "cameras.raer.rgb.topic:=rear/image"],
+            r"parameter 'cameras.raer.rgb.topic' = 'rear/image': camera 'raer' is not in",
+        ),
+        (
+            ["sensors.event.window:=1e12"],
+            r"parameter 'sensors.event.window' = 1000000000000.0: must be",
+        ),
+        (["model.torch_threads:=100000"], r"parameter 'model.torch_threads' = 100000: must be"),
         (
             ["model.sam_checkpoint:=/nonexistent/sam.pth"],
             r"parameter 'model.sam_checkpoint' = '/nonexistent/sam.pth': SAM checkpoint",

@@ -196,7 +196,7 @@ def test_unknown_formats_name_the_supported_ones(fmt: str, match: str) -> None:
 
 
 def test_bad_data_and_channel_mismatch_are_errors() -> None:
-    with pytest.raises(CompressedImageError, match="cannot decode the 5 data bytes"):
+    with pytest.raises(CompressedImageError, match="JPEG is cut off"):
         decode_compressed_image(msg("rgb8; jpeg compressed bgr8", b"\xff\xd8\xff\x00\x01"))
     with pytest.raises(CompressedImageError, match="data is empty"):
         decode_compressed_image(msg("jpeg", b""))
