@@ -155,3 +155,17 @@ def test_a_deeply_nested_metadata_yaml_is_refused(bags, tmp_path: Path) -> None:
     (bag / "metadata.yaml").write_text("[" * 50_000 + "]" * 50_000)
     with pytest.raises(BagError, match=r"metadata\.yaml nests deeper than 64 levels"):
         BagReader(bag)
+
+
+def test_the_replay_commands_print_one_line_and_exit_2(bags, tmp_path, capsys) -> None:
+    from sam_moelora_ros.replay.cli import main as replay_eval
+    from sam_moelora_ros.replay.live_cli import main as replay_live
+
+    bag, file = _copy(bags, "sqlite3", tmp_path)
+    file.write_bytes(file.read_bytes()[:4096])
+    out = tmp_path / "out"
+    for main, name in ((replay_eval, "replay_eval"), (replay_live, "replay_live")):
+        assert main(["--bag", str(bag), "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"{name}: error: cannot open bag {bag}: ")
+        assert err.count("\n") == 1 and ".recover" in err and "Traceback" not in err
