@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
+import struct
+from binascii import crc32
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Any
@@ -32,9 +34,11 @@ from rosbags.interfaces import (
     QosTime,
 )
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+from rosbags.rosbag2.storage_mcap import McapWriter
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
 from sam_moelora_ros.files import regular_file_problem
+from sam_moelora_ros.safe_yaml import YamlLimitError, load_yaml_file
 
 __all__ = [
     "LATCHED_QOS",
@@ -42,6 +46,7 @@ __all__ = [
     "BagMessage",
     "BagReader",
     "BagWriter",
+    "RosbagWriter",
     "header_stamp_ns",
 ]
 
@@ -81,7 +86,52 @@ STORAGES = {"sqlite3": StoragePlugin.SQLITE3, "mcap": StoragePlugin.MCAP}
 
 
 class BagError(Exception):
-    """A bag cannot be read as asked (missing file, topic or type); the message lists topics."""
+    """A bag cannot be read as asked (missing file, topic or type, damaged storage); the message
+    names the bag and the fix."""
+
+
+REPAIR_HINT = {
+    "sqlite3": "re-record or copy the bag again; to salvage what is left, "
+    "`sqlite3 BAG.db3 .recover | sqlite3 fixed.db3` then `ros2 bag reindex`",
+    "mcap": "re-record or copy the bag again; to salvage what is left, "
+    "`mcap recover BAG.mcap -o fixed.mcap` then `ros2 bag reindex`",
+}
+"""What to do about a damaged storage file, per storage plugin."""
+
+
+def _storage_of(path: Path) -> str:
+    return "mcap" if any(path.glob("*.mcap")) else "sqlite3"
+
+
+class _CrcMcapWriter(McapWriter):
+    """rosbags' mcap writer, with each chunk's CRC-32 filled in.
+
+    rosbags 0.11 writes 0 ("no checksum") in every chunk's ``uncompressed_crc``, so a flipped bit
+    in our own output replayed silently; its reader does verify a non-zero CRC. The chunk record
+    is ``opcode(1) length(8) start(8) end(8) uncompressed_size(8) crc(4) ...``: after the parent
+    writes it, the CRC of the uncompressed chunk bytes is patched in at offset 33.
+    """
+
+    CRC_OFFSET = 1 + 8 + 8 + 8 + 8
+
+    def close_chunk(self) -> None:
+        crc = crc32(self.chunk.bio.getvalue())
+        start = self.bio.tell()
+        super().close_chunk()
+        end = self.bio.tell()
+        self.bio.seek(start + self.CRC_OFFSET)
+        self.bio.write(struct.pack("<I", crc))
+        self.bio.seek(end)
+
+
+class RosbagWriter(Writer):
+    """``rosbags.rosbag2.Writer`` whose mcap storage writes chunk CRCs (see
+    :class:`_CrcMcapWriter`): every mcap this package writes goes through it."""
+
+    STORAGE_PLUGINS: Mapping[StoragePlugin, Any] = {
+        **Writer.STORAGE_PLUGINS,
+        StoragePlugin.MCAP: _CrcMcapWriter,
+    }
 
 
 @dataclass(frozen=True)
@@ -119,6 +169,12 @@ def header_stamp_ns(msg: Any) -> int | None:
     return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
+def _one_line(exc: BaseException) -> str:
+    """``exc`` as one line (reader errors sometimes span lines)."""
+    text = " ".join(str(exc).split()).rstrip(".") or type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
 def _refuse_special_files(path: Path) -> None:
     """Raise :class:`BagError` if the bag's metadata or a storage file it lists is not a regular
     file (a named pipe would block the reader forever; a device would never end)."""
@@ -128,9 +184,14 @@ def _refuse_special_files(path: Path) -> None:
     problem = regular_file_problem(metadata)
     if problem is None:
         try:
-            info = yaml.safe_load(metadata.read_text()) or {}
+            info = load_yaml_file(metadata) or {}
             listed = info["rosbag2_bagfile_information"]["relative_file_paths"]
             files = [path / PurePath(str(name)).name for name in listed]
+        except YamlLimitError as exc:  # checked before rosbags' own YAML reader sees it
+            raise BagError(
+                f"cannot open bag {path}: its metadata.yaml {exc}; restore it from the recording "
+                "or rebuild it with `ros2 bag reindex`"
+            ) from exc
         except (OSError, UnicodeDecodeError, yaml.YAMLError, KeyError, TypeError):
             return  # the reader reports a malformed metadata.yaml in its own words
         problem = next(
@@ -161,7 +222,10 @@ class BagReader:
             self._reader = Reader(path)
             self._reader.open()
         except Exception as exc:
-            raise BagError(f"cannot open bag {path}: {exc}") from exc
+            raise BagError(
+                f"cannot open bag {path}: {_one_line(exc)}; the bag is damaged or truncated: "
+                f"{REPAIR_HINT[_storage_of(path)]}"
+            ) from exc
         self.typestore = get_typestore(STORE)
         self._register_bag_types()
 
@@ -241,9 +305,36 @@ class BagReader:
                 + f"; the bag embeds no definition for it. Topics:\n{self.describe()}"
             )
 
+    def _stored(self, conns: list[Any]) -> Iterator[tuple[Any, int, Any]]:
+        """The storage's records of ``conns``; a damaged or truncated storage file (an apsw or
+        mcap reader error, or fewer records than the bag's metadata lists) is one
+        :class:`BagError` naming the bag and the fix, after the records read before it."""
+        expected = sum(int(c.msgcount) for c in conns)
+        seen = 0
+        source = self._reader.messages(connections=conns)
+        while True:
+            try:
+                item = next(source)
+            except StopIteration:
+                break
+            except Exception as exc:  # apsw.CorruptError, ReaderError, struct/Overflow errors
+                raise self._damaged(f"reading record {seen + 1} failed ({_one_line(exc)})") from exc
+            seen += 1
+            yield item
+        if seen < expected:
+            raise self._damaged(
+                f"it ends after {seen} of the {expected} records its metadata.yaml lists"
+            )
+
+    def _damaged(self, what: str) -> BagError:
+        return BagError(
+            f"bag {self.path} is damaged or truncated: {what}; "
+            f"{REPAIR_HINT[_storage_of(self.path)]}"
+        )
+
     def _records(self, topics: Sequence[str] | None) -> Iterator[BagMessage]:
         conns = [c for c in self._reader.connections if topics is None or c.topic in topics]
-        for conn, log_ns, raw in self._reader.messages(connections=conns):
+        for conn, log_ns, raw in self._stored(conns):
             data = bytes(raw)
             try:
                 msg = self.typestore.deserialize_cdr(data, conn.msgtype)
@@ -311,7 +402,7 @@ class BagWriter:
         if self.path.exists():
             raise BagError(f"{self.path} exists; delete it or choose another output path")
         self.typestore = typestore or get_typestore(STORE)
-        self._writer = Writer(self.path, version=9, storage_plugin=plugin)
+        self._writer = RosbagWriter(self.path, version=9, storage_plugin=plugin)
         self._conns: dict[str, Any] = {}
         self._types: dict[str, str] = {}
 

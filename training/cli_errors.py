@@ -17,9 +17,11 @@ from sam_moelora_ros.datasets.errors import DatasetError
 from sam_moelora_ros.model.errors import CheckpointError, ModelConfigError
 
 from .config import TrainConfigError
+from .state import TrainStateError
 
 INPUT_ERRORS: tuple[type[Exception], ...] = (
     TrainConfigError,
+    TrainStateError,
     DatasetError,
     CheckpointError,
     ModelConfigError,

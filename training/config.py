@@ -22,6 +22,7 @@ import yaml
 from sam_moelora_ros import MODALITIES
 from sam_moelora_ros.files import regular_file_problem
 from sam_moelora_ros.model import PRESETS, ModelConfig, ModelConfigError
+from sam_moelora_ros.safe_yaml import load_yaml, load_yaml_file
 
 AMP_MODES = ("none", "bf16", "fp16")
 DATASETS = ("deliver", "mcubes", "muses")
@@ -161,8 +162,8 @@ class TrainConfig:
         if problem is not None and path.exists():
             raise TrainConfigError(f"cannot read training config {problem}")
         try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except OSError as exc:
+            data = load_yaml_file(path) or {}
+        except (OSError, UnicodeDecodeError) as exc:
             raise TrainConfigError(f"cannot read training config {path}: {exc}") from exc
         except yaml.YAMLError as exc:
             raise TrainConfigError(f"training config {path} is not valid YAML: {exc}") from exc
@@ -340,7 +341,7 @@ def apply_overrides(data: Mapping[str, Any], overrides: Sequence[str]) -> dict[s
         if len(parts) < 2 or not all(parts):
             raise TrainConfigError(f"override {item!r}: name a field as section.key")
         try:
-            value = yaml.safe_load(raw)
+            value = load_yaml(raw)
         except yaml.YAMLError as exc:
             raise TrainConfigError(f"override {item!r}: value is not valid YAML ({exc})") from exc
         node = out

@@ -14,6 +14,9 @@ Checkpoints (rank 0 only), under ``<out>/checkpoints/``:
   they are complete models the node can load;
 * ``last_state.safetensors``: optimizer, step/epoch/position in the epoch, best score, the
   dropout generator and every rank's torch RNG state (see :mod:`training.state`; no pickle).
+* ``step_<N>/``: the ``last`` pair of step N with a manifest, committed in one rename
+  (:mod:`training.checkpoints`); the two files above are its copies, and ``--resume`` reads the
+  newest complete step folder.
 
 Checkpoints are only taken at optimizer-step boundaries (no pending gradients), and the data
 stream is a pure function of ``(seed, epoch, position)`` (:mod:`training.data`), so ``--resume``
@@ -25,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -46,13 +50,14 @@ from sam_moelora_ros.model import (
 )
 
 from . import distributed as D
+from .checkpoints import resume_point, write_checkpoint
 from .config import TrainConfig, TrainConfigError
 from .data import ResumableSampler, SeededDataset, ShardSampler, dataset_encodings, make_loader
 from .dropout import sample_modalities
 from .losses import segmentation_loss
 from .optim import build_optimizer, lr_factor, set_lr
 from .resume import check_resume_config
-from .state import global_rng_state, load_state, save_state, set_global_rng_state
+from .state import global_rng_state, set_global_rng_state
 from .tensorboard import INSTALL_HINT, EventWriter
 from .tensorboard import available as tensorboard_available
 from .validate import run_inference, summarise
@@ -246,8 +251,9 @@ class Trainer:
             cuda_rng = D.gather_tensors(torch.cuda.get_rng_state(self.device), self.info)
         if self.info.is_main:
             self.check_finite_weights()
-            save_adapter(self.model, self.ckpt_dir / f"{name}.safetensors", self.include_backbone)
-            if name == "last":
+            if name != "last":
+                self._write_adapter(self.ckpt_dir / f"{name}.safetensors")
+            else:
                 state = {
                     "step": self.step,
                     "epoch": self.epoch,
@@ -263,23 +269,25 @@ class Trainer:
                     "rank_rng": rng,
                     "rank_cuda_rng": cuda_rng,
                 }
-                save_state(self.ckpt_dir / "last_state.safetensors", state)
+                write_checkpoint(self.ckpt_dir, self.step, self._write_adapter, state)
         D.barrier(self.info)
+
+    def _write_adapter(self, path: Path) -> None:
+        save_adapter(self.model, path, self.include_backbone)
 
     def resume(self, path: str | Path) -> None:
         """Continue from ``path``: a run folder, its ``checkpoints/`` folder or a state file."""
-        path = Path(path)
-        if path.is_dir():
-            path = path / "checkpoints" if (path / "checkpoints").is_dir() else path
-            path = path / "last_state.safetensors"
-        state = load_state(path)
+        point = resume_point(path)  # the newest step whose adapter and state belong together
+        for line in point.notes():
+            print(line, file=sys.stderr)
+        path, state = point.state_path, point.state
         if state["world_size"] != self.info.world_size:
             raise TrainConfigError(
                 f"{path} was written by a {state['world_size']}-rank run; resuming on "
                 f"{self.info.world_size} ranks would change the data order (use the same count)"
             )
         check_resume_config(path, state["config"], self.cfg, self.out)
-        load_adapter(self.model, path.with_name("last.safetensors"))
+        load_adapter(self.model, point.adapter)
         self.optimizer.load_state_dict(state["optimizer"])
         if state["scaler"]:
             self.scaler.load_state_dict(state["scaler"])

@@ -40,6 +40,7 @@ import yaml
 from tqdm import tqdm
 
 from sam_moelora_ros.evaluation import format_table
+from sam_moelora_ros.safe_yaml import load_yaml_file
 
 from .cli_errors import one_line_errors, positive_int
 from .config import TrainConfig, TrainConfigError
@@ -77,8 +78,8 @@ class Study:
         """Read and check a study file; errors name the key and the fix."""
         path = Path(path)
         try:
-            raw = yaml.safe_load(path.read_text())
-        except (OSError, yaml.YAMLError) as exc:
+            raw = load_yaml_file(path)
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
             raise TrainConfigError(f"study file {path}: cannot read it ({exc})") from exc
         if not isinstance(raw, Mapping):
             raise TrainConfigError(f"study file {path}: must be a mapping of keys to values")

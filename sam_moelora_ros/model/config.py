@@ -34,6 +34,7 @@ import yaml
 
 from .. import MODALITIES
 from ..files import regular_file_problem
+from ..safe_yaml import load_yaml
 from .errors import ModelConfigError
 from .presets import preset_values
 
@@ -323,7 +324,7 @@ class ModelConfig:
         except OSError as exc:
             raise ModelConfigError(f"cannot read model config {path}: {exc}") from exc
         try:
-            data = yaml.safe_load(text)  # YAML is a superset of JSON
+            data = load_yaml(text)  # YAML is a superset of JSON
         except yaml.YAMLError as exc:
             raise ModelConfigError(f"model config {path} is not valid YAML/JSON: {exc}") from exc
         try:

@@ -19,6 +19,7 @@ def load_palette(path: str, num_classes: int) -> tuple[tuple[str, ...], np.ndarr
     import yaml
 
     from sam_moelora_ros.classes import DELIVER_CLASSES, palette_for
+    from sam_moelora_ros.safe_yaml import load_yaml
 
     names = tuple(
         DELIVER_CLASSES[i] if i < len(DELIVER_CLASSES) else f"class_{i}" for i in range(num_classes)
@@ -32,8 +33,8 @@ def load_palette(path: str, num_classes: int) -> tuple[tuple[str, ...], np.ndarr
     try:
         with open(path, encoding="utf-8") as stream:
             text = stream.read()
-        data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
-    except (OSError, ValueError, yaml.YAMLError) as exc:
+        data = json.loads(text) if path.endswith(".json") else load_yaml(text)
+    except (OSError, ValueError, RecursionError, yaml.YAMLError) as exc:
         raise ParameterError("output.palette_file", path, f"cannot be read: {exc}") from exc
     if not isinstance(data, dict):
         raise ParameterError("output.palette_file", path, "must hold a mapping with names/colors")

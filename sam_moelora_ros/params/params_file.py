@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from sam_moelora_ros.files import regular_file_problem
+from sam_moelora_ros.safe_yaml import YamlLimitError, load_yaml
 
 __all__ = ["ParamsFileError", "check_params_files", "params_file_arguments"]
 
@@ -39,7 +40,9 @@ def check_params_file(path: str) -> None:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         raise ParamsFileError(f"--params-file {path} is unreadable ({reason})") from exc
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
+    except YamlLimitError as exc:
+        raise ParamsFileError(f"--params-file {path} {exc}") from exc
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         at = f" at line {where.line + 1}" if where is not None else ""

@@ -284,9 +284,13 @@ class InferenceWorker:
         published: dict[str, float] = {}
         for camera in frames:  # class ids first: their consumers need no colour
             labels = encode_outputs(done[camera].labels, headers[camera], self._image_type)
-            self.outputs[camera].publish("labels", labels["labels"])
+            try:
+                self.outputs[camera].publish("labels", labels["labels"])
+            except Exception as exc:  # a failed publish must not end the worker either
+                self._failed(camera, exc)
+                continue
             published[camera] = self._clock()
-        for camera in frames:
+        for camera in list(published):
             rgb = inputs[camera][1].get("rgb")
             try:
                 self._publish_extras(camera, headers[camera], done[camera], rgb)

@@ -17,7 +17,7 @@ from pathlib import Path
 import rclpy
 from rclpy.node import Node
 
-from sam_moelora_ros.bag import BagReader
+from sam_moelora_ros.bag import BagError, BagReader
 from sam_moelora_ros.replay.player import BagPlayer
 from sam_moelora_ros.ros.dds_profile import with_large_message_profile
 
@@ -38,6 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 node.get_logger().warning(f"not played: {item}")
             time.sleep(1.0)  # let subscribers discover the new publishers
             node.get_logger().info(f"published {player.play()} messages")
+    except BagError as exc:  # a damaged or truncated bag: what was played stays played
+        print(f"bag_play: error: {exc}", file=sys.stderr)
+        return 2
     finally:
         node.destroy_node()
         rclpy.try_shutdown()

@@ -333,12 +333,17 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_params(items: Sequence[str]) -> dict[str, Any]:
     import yaml
 
+    from sam_moelora_ros.safe_yaml import load_yaml
+
     out: dict[str, Any] = {}
     for item in items:
         name, sep, value = item.partition("=")
         if not sep:
             raise ValueError(f"--param {item!r}: expected NAME=VALUE")
-        out[name] = yaml.safe_load(value)
+        try:
+            out[name] = load_yaml(value)
+        except yaml.YAMLError as exc:
+            raise ValueError(f"--param {item!r}: the value is not YAML ({exc})") from exc
     return out
 
 

@@ -17,9 +17,11 @@ from pathlib import Path
 
 import yaml
 
+from sam_moelora_ros.bag import BagError
 from sam_moelora_ros.replay.live import run_live
 from sam_moelora_ros.replay.pipeline import parse_topic_overrides
 from sam_moelora_ros.replay.scenarios import Scenario
+from sam_moelora_ros.safe_yaml import load_yaml
 
 DEMO_BAG = "synthetic_train_seed7"
 DEMO_ARGS = (
@@ -82,23 +84,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         name, sep, value = item.partition("=")
         if not sep:
             p.error(f"--param {item!r}: expected NAME=VALUE")
-        overrides[name] = yaml.safe_load(value)
+        try:
+            overrides[name] = load_yaml(value)
+        except yaml.YAMLError as exc:
+            p.error(f"--param {item!r}: the value is not YAML ({exc})")
     try:
         topics = parse_topic_overrides(args.topic)
     except ValueError as exc:
         p.error(str(exc))
     env = dict(os.environ)
     env.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")  # DDS stays on loopback
-    recorded = run_live(
-        bag,
-        args.adapter,
-        args.out,
-        rate=args.rate,
-        env=env,
-        scenario=Scenario.parse(drop=args.drop),
-        node_params=overrides,
-        topics=topics,
-    )
+    try:
+        recorded = run_live(
+            bag,
+            args.adapter,
+            args.out,
+            rate=args.rate,
+            env=env,
+            scenario=Scenario.parse(drop=args.drop),
+            node_params=overrides,
+            topics=topics,
+        )
+    except BagError as exc:  # a missing topic, a damaged or truncated bag: one line, exit 2
+        print(f"replay_live: error: {exc}", file=sys.stderr)
+        return 2
     print(json.loads((args.out / "live_metrics.json").read_text()), f"({len(recorded)} frames)")
     return 0
 

@@ -31,14 +31,12 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-import rclpy
-
 from sam_moelora_ros.pipeline.assembly import SYNC_MAX_BUFFER
 from sam_moelora_ros.pipeline.intake import WARN_PERIOD_S
 from sam_moelora_ros.pipeline.worker import ROUTER_WINDOW
 from sam_moelora_ros.ros.perception_core import OUTPUT_QOS, PerceptionCore, input_qos
 from sam_moelora_ros.ros.process import NODE_NAME
-from sam_moelora_ros.ros.startup import StartupError, run_node
+from sam_moelora_ros.ros.startup import StartupError, run_node, spin_interruptibly
 
 __all__ = [
     "NODE_NAME",
@@ -76,7 +74,7 @@ def main(args: list[str] | None = None) -> int:
     on a file that is not YAML, and block forever on a named pipe); whatever else rcl refuses in
     the command line is one line and exit 2 as well.
     """
-    return run_node(PerceptionNode, rclpy.spin, args)
+    return run_node(PerceptionNode, spin_interruptibly, args)
 
 
 if __name__ == "__main__":

@@ -9,14 +9,17 @@ parameter to fix.
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable
+from types import FrameType
 from typing import TYPE_CHECKING
 
 import rclpy
 import rclpy.logging
 from rclpy._rclpy_pybind11 import RCLError
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.signals import SignalHandlerOptions
 
 from sam_moelora_ros.inference.device import SegmenterError
 from sam_moelora_ros.params import NodeConfig
@@ -26,7 +29,10 @@ from sam_moelora_ros.ros.process import NODE_NAME
 if TYPE_CHECKING:
     from sam_moelora_ros.ros.perception_core import PerceptionCore
 
-__all__ = ["StartupError", "model_startup_error", "run_node"]
+__all__ = ["StartupError", "model_startup_error", "run_node", "spin_interruptibly"]
+
+SPIN_WAKE_S = 0.1
+"""Longest the executor waits in rcl before Python sees a pending Ctrl-C (see run_node)."""
 
 
 class StartupError(RuntimeError):
@@ -61,6 +67,22 @@ def _fatal(message: str) -> int:
     return 2
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def spin_interruptibly(node: PerceptionCore) -> None:
+    """Spin until the context ends, waking every :data:`SPIN_WAKE_S` so that a Ctrl-C (a Python
+    signal handler, run on this thread between waits) is seen even when no timer fires."""
+    executor = SingleThreadedExecutor(context=node.context)
+    executor.add_node(node)
+    try:
+        while node.context.ok():
+            executor.spin_once(timeout_sec=SPIN_WAKE_S)
+    finally:
+        executor.remove_node(node)
+
+
 def run_node(
     make: Callable[[], PerceptionCore],
     spin: Callable[[PerceptionCore], None],
@@ -72,13 +94,21 @@ def run_node(
     ``--params-file`` arguments are checked before ``rclpy.init`` (rcl would end with a traceback
     on a file that is not YAML, and block forever on a named pipe); whatever else rcl refuses in
     the command line is one line and exit 2 as well.
+
+    Ctrl-C and SIGTERM: rclpy's own handlers shut the ROS context down the moment the signal
+    arrives, while the inference thread may be publishing a frame ("publisher's context is
+    invalid", a traceback on every stop). So rclpy installs none here; the signal raises
+    KeyboardInterrupt on the spinning thread, and the node's worker is stopped
+    (:meth:`PerceptionCore.close`) before the node and the context go.
     """
     try:
         check_params_files(sys.argv if args is None else args)
     except ParamsFileError as exc:
         return _fatal(str(exc))
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
-        rclpy.init(args=args)
+        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
     except RCLError as exc:  # e.g. a params file in a layout rcl does not accept
         reason = str(exc).splitlines()[0].split(", at /")[0]
         return _fatal(f"the ROS command line was refused: {reason}")

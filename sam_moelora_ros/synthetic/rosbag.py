@@ -15,10 +15,9 @@ from typing import Any
 
 import cv2
 import numpy as np
-from rosbags.rosbag2 import Writer
 from rosbags.typesys import Stores, get_typestore
 
-from sam_moelora_ros.bag import LATCHED_QOS, STORAGES
+from sam_moelora_ros.bag import LATCHED_QOS, STORAGES, RosbagWriter
 from sam_moelora_ros.sensors import (
     FLOAT32,
     UINT16,
@@ -88,7 +87,7 @@ class SyntheticBagWriter:
         self.path, self.rig, self.depth_encoding = Path(path), rig, depth_encoding
         self.dropouts = dropouts
         self.ts = get_typestore(STORE)
-        self.writer = Writer(self.path, version=9, storage_plugin=plugin)
+        self.writer = RosbagWriter(self.path, version=9, storage_plugin=plugin)
         self.rng = np.random.default_rng([seed, 99])
         self.conns: dict[str, Any] = {}
         self.counts: dict[str, int] = {}

@@ -267,3 +267,38 @@ def test_the_worker_thread_warms_itself_up_before_its_first_frame(make_worker) -
         worker.close(timeout_s=10)
     assert worker._thread is not None and worker.warmed_on == worker._thread.ident
     assert published == [] and worker.stats.frames_out == 0 and worker.stats.failures == 0
+
+
+def test_a_publish_that_raises_is_a_failed_frame_not_a_dead_worker(segmenter) -> None:
+    """A publisher error (a DDS failure, a context gone) on the labels used to end the worker
+    thread with a traceback, so the node never labelled again; now the frame counts as failed."""
+    published: list[tuple[str, object]] = []
+    refuse = [True]
+
+    def publish(key: str, msg: object) -> None:
+        if refuse[0]:
+            raise RuntimeError("Failed to publish: publisher's context is invalid")
+        published.append((key, msg))
+
+    worker = InferenceWorker(
+        segmenter,
+        np.arange(25 * 3, dtype=np.uint8).reshape(25, 3),
+        publish,
+        None,
+        Clock(),
+        OutputOptions(color=True, color_alpha=0.5, confidence=True),
+    )
+    worker.start()
+    try:
+        worker.submit(frames([1.0]))
+        deadline = time.monotonic() + 30
+        while worker.stats.failures == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        refuse[0] = False
+        worker.submit(frames([2.0]))
+        while not published and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        worker.close(timeout_s=10)
+    assert worker.stats.failures == 1 and "context is invalid" in str(worker.stats.last_error)
+    assert [key for key, _ in published] == ["labels", "labels_color", "confidence"]

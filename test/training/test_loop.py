@@ -89,7 +89,7 @@ def test_resume_matches_an_uninterrupted_run(deliver_tree: Path, tmp_path: Path)
     # Every file a run writes is safetensors / JSON / YAML, never a pickle.
     for path in (tmp_path / "b").rglob("*"):
         if path.is_file():
-            assert path.suffix in {".safetensors", ".jsonl", ".yaml"}, path
+            assert path.suffix in {".safetensors", ".jsonl", ".yaml", ".json"}, path
             if path.suffix == ".safetensors":
                 assert_not_pickle(path)
     assert (tmp_path / "b" / "checkpoints" / "best.safetensors").is_file()
@@ -108,7 +108,7 @@ def test_resume_refuses_another_config_naming_the_keys(deliver_tree: Path, tmp_p
     with pytest.raises(TrainConfigError) as caught:
         trainer.resume(tmp_path / "r")
     message = str(caught.value)
-    assert "cannot resume" in message and "last_state.safetensors" in message
+    assert "cannot resume" in message and "step_00000001/state.safetensors" in message
     assert "optim.batch_size: run=2 now=4, optim.lr: run=0.001 now=0.0005" in message
     assert "num_workers" not in message and "\n" not in message
     assert trainer.step == 0  # nothing was loaded
