@@ -21,6 +21,7 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,30 +33,59 @@ from bench_model import MODALITIES, H, W, build_model, network_frame
 from common import Ratio, interleaved, min_ms, paired_ratio, summary
 
 from sam_moelora_ros.export.onnx_export import export_onnx, weights_source
-from sam_moelora_ros.inference.onnx_backend import OnnxRuntimeSegmenter
+from sam_moelora_ros.inference.onnx_backend import DEFAULT_PROVIDERS, OnnxRuntimeSegmenter
 from sam_moelora_ros.inference.segmenter import Segmenter
 
 TARGET = 1.5
 """Required speed-up of onnxruntime over torch eager (issue "Deployment backends")."""
 
 
-def _compare(preset: str, image_size: int | None, rounds: int, threads: int) -> dict[str, Any]:
-    """Export ``preset``, time both Segmenters and both forwards; the figures of one model."""
+def _compare(
+    preset: str,
+    image_size: int | None,
+    rounds: int,
+    threads: int,
+    *,
+    device: str = "cpu",
+    dtype: str = "float32",
+    providers: Sequence[str] = DEFAULT_PROVIDERS,
+    ort_dtype: str = "float32",
+) -> dict[str, Any]:
+    """Export ``preset``, time both Segmenters and both forwards; the figures of one model.
+
+    ``device``/``dtype``: the torch Segmenter's (the CPU in float32 for ``make bench``; the GPU
+    check compares bf16 on CUDA); ``providers``/``ort_dtype``: the ONNX Runtime Segmenter's
+    (``float16``: TensorRT). Each side is warmed up on the four-modality set first, which with
+    TensorRT builds its engines (``warmup_s``).
+    """
     model = build_model(preset, image_size)
     size = model.cfg.image_size
+    sync = torch.cuda.synchronize if torch.device(device).type == "cuda" else None
     with tempfile.TemporaryDirectory(prefix="bench_onnx_") as tmp:
         start = time.perf_counter()
         export_onnx(model, tmp, weights_source(model, f"bench {preset}"), verify=False)
         export_s = time.perf_counter() - start
-        torch_seg = Segmenter(model, device="cpu")
-        onnx_seg = OnnxRuntimeSegmenter(tmp, threads=threads, verify_files=False)
+        torch_seg = Segmenter(model, device=device, dtype=dtype)
+        onnx_seg = OnnxRuntimeSegmenter(
+            tmp,
+            providers=providers,
+            threads=threads,
+            verify_files=False,
+            dtype=ort_dtype,
+            device=device if device.startswith("cuda:") else "auto",
+        )
+        warmup_s = {
+            "torch": torch_seg.warmup((H, W), modality_sets=[MODALITIES]),
+            "onnxruntime": onnx_seg.warmup((H, W), modality_sets=[MODALITIES]),
+        }
         frame = network_frame()
         _, prepared, _ = torch_seg._prepare(frame, (H, W))
-        rgb_only = {"rgb": prepared["rgb"]}
+        _, ort_inputs, _ = onnx_seg._prepare(frame, (H, W))  # on the CPU: ORT moves them
+        rgb_only = {"rgb": ort_inputs["rgb"]}
 
-        def forward(net: Any, inputs: dict[str, torch.Tensor]) -> Any:
+        def forward(seg: Segmenter, net: Any, inputs: dict[str, torch.Tensor]) -> Any:
             def run() -> object:
-                with torch.inference_mode():
+                with torch.inference_mode(), seg._autocast():
                     return net(inputs)
 
             return run
@@ -63,18 +93,21 @@ def _compare(preset: str, image_size: int | None, rounds: int, threads: int) -> 
         variants = {
             "torch": lambda: torch_seg(frame, (H, W)),
             "onnxruntime": lambda: onnx_seg(frame, (H, W)),
-            "torch_forward": forward(torch_seg.model, prepared),
-            "onnxruntime_forward": forward(onnx_seg.runtime, prepared),
+            "torch_forward": forward(torch_seg, torch_seg.model, prepared),
+            "onnxruntime_forward": forward(onnx_seg, onnx_seg.runtime, ort_inputs),
         }
         if preset == "tiny":
-            variants["onnxruntime_forward_rgb"] = forward(onnx_seg.runtime, rgb_only)
-        times = interleaved(variants, rounds)
+            variants["onnxruntime_forward_rgb"] = forward(onnx_seg, onnx_seg.runtime, rgb_only)
+        times = interleaved(variants, rounds, sync=sync)
         want, got = torch_seg(frame, (H, W)), onnx_seg(frame, (H, W))
     return {
         "preset": preset,
         "image_size": size,
         "rounds": rounds,
         "export_s": export_s,
+        "warmup_s": warmup_s,
+        "torch": torch_seg.describe(),
+        "onnxruntime": onnx_seg.describe(),
         "ms": summary(times),
         "times": times,
         "label_agreement": float((want.labels == got.labels).mean()),
