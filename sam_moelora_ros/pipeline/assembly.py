@@ -48,6 +48,7 @@ from sam_moelora_ros.pipeline.kinds import (
     kind_of,
 )
 from sam_moelora_ros.pipeline.kinds import IMAGE as IMAGE_KIND
+from sam_moelora_ros.pipeline.labelled_cloud import CloudDecoded, LidarSource
 from sam_moelora_ros.sync.synchronizer import Frame, SensorSpec, SyncConfig
 
 __all__ = [
@@ -187,7 +188,13 @@ class SensorDecoders:
         if sensor == "depth":
             return decode_depth(msg, self.reference_size())
         if sensor == "lidar":
-            return decode_lidar(msg, self.camera, self.extrinsic(msg))
+            T = self.extrinsic(msg)
+            decoded = decode_lidar(msg, self.camera, T)
+            if not self.cfg.lidar_labelled or self.camera is None:
+                return decoded
+            # ~/lidar/labelled reads the labels back at the points projected with this camera/T
+            source = LidarSource(msg, self.camera, np.asarray(T, dtype=np.float64))
+            return CloudDecoded(decoded.image, decoded.header, source)
         if kind == CLOUD_KIND:
             return decode_event_cloud(msg, self.reference_size(), self.cfg.event_representation)
         if kind in (EVENT_PACKET, EVENT_ARRAY):
