@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import sys
 import math
+import sys
 from types import SimpleNamespace
 
 import numpy as np
