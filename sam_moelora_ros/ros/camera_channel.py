@@ -165,10 +165,8 @@ class CameraChannel:
             for report in reports:
                 if report.name.endswith(" sensor lidar"):
                     report.values["extrinsic_from"] = f"{tf.name}: {chain}"
-        health = intake.camera_health
-        if subs.camera_info_needed or health.received or health.rejected:
+        if subs.camera_info_subscribed:
             size = decoders.camera_size()
-            needed = subs.camera_info_needed
-            reports.append(camera_info_report(self.prefix, needed, health, size, now_s))
+            reports.append(camera_info_report(self.prefix, True, intake.camera_health, size, now_s))
         reports.append(worker.report(self.prefix, status, self.name))
         return reports

@@ -5,9 +5,7 @@ subscribed at once (a missing message package is a start-up error), ``auto`` sen
 topic's first publisher appears in the ROS graph (re-checked every :data:`RECHECK_PERIOD_S`).
 A topic whose type a sensor cannot take is one error, logged once and reported as ERROR on that
 sensor's /diagnostics status; nothing is subscribed for it, so no message can fail one by one.
-camera_info is subscribed from the start: LiDAR and event clouds or packets need it, and the
-labels' ``~/labels/camera_info`` is made from it; :attr:`SensorSubscriptions.camera_info_needed`
-says whether a subscribed sensor needs it (then its absence is a warning on /diagnostics).
+camera_info is subscribed once a sensor that needs it (LiDAR, event clouds or packets) is.
 The re-check runs on the steady clock, not the node's: the ROS graph has nothing to do with
 simulated time, and under ``use_sim_time`` a paused simulator (or none yet) would stop it.
 """
@@ -85,13 +83,8 @@ class SensorSubscriptions:
         """Sensor -> the type it is subscribed with."""
         self.errors: dict[str, str] = {}
         """Sensor -> why it cannot receive anything (ERROR on /diagnostics)."""
-        self.camera_info_needed = False
-        """Whether a subscribed sensor needs camera_info (LiDAR, event clouds or packets)."""
-        from sensor_msgs.msg import CameraInfo
-
-        self._subs: list[Any] = [
-            node.create_subscription(CameraInfo, cfg.camera_info_topic, on_camera_info, qos)
-        ]
+        self.camera_info_subscribed = False
+        self._subs: list[Any] = []
         self._logged: set[str] = set()
         self.refresh()
         self._timer = node.create_timer(
@@ -135,8 +128,14 @@ class SensorSubscriptions:
         self.types[name] = type_name
         how = "as advertised" if self.requested[name] == AUTO else "as configured"
         self._node.get_logger().info(f"sensor {name}: subscribed to {topic} as {type_name} ({how})")
-        if needs_camera_info(name, type_name):
-            self.camera_info_needed = True
+        if needs_camera_info(name, type_name) and not self.camera_info_subscribed:
+            from sensor_msgs.msg import CameraInfo
+
+            info = self._cfg.camera_info_topic
+            self._subs.append(
+                self._node.create_subscription(CameraInfo, info, self._on_camera_info, self._qos)
+            )
+            self.camera_info_subscribed = True
 
     def decorate(self, reports: list[Report]) -> None:
         """Add each sensor's ``message_type`` to its /diagnostics report; ERROR on a type error."""
