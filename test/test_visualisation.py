@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from sam_moelora_ros.params.specs import DEFAULT_TOPICS
-from sam_moelora_ros.pipeline.worker import OUTPUT_KEYS
+from sam_moelora_ros.pipeline.worker import LABELLED_CLOUD, OUTPUT_KEYS
 from sam_moelora_ros.ros.process import NODE_NAME
 from sam_moelora_ros.synthetic.topics import BASE_FRAME
 
@@ -56,7 +56,7 @@ def test_rviz_shows_the_node_outputs_and_its_default_inputs(rviz: dict[str, Any]
         f"/{NODE_NAME}/confidence",
     }
     assert set(table["Image"]) - {camera} <= outputs
-    assert set(table["PointCloud2"]) == {lidar}
+    assert set(table["PointCloud2"]) == {lidar, f"/{NODE_NAME}/{LABELLED_CLOUD}"}
     assert set(table) == {"Image", "PointCloud2"}, "a display on a topic the node does not use"
     # Inputs: best effort matches drivers that publish either way (a reliable subscription would
     # not match a best-effort camera); the node's outputs are reliable, so either policy matches.

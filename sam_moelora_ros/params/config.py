@@ -82,6 +82,8 @@ class NodeConfig:
     providers: tuple[str, ...] = ("CPUExecutionProvider",)
     provider_fallback: bool = False
     engine_cache_dir: str = ""
+    labels_compressed: bool = False
+    lidar_labelled: bool = True
     cameras: tuple[CameraConfig, ...] = ()
     """The ``cameras`` groups; empty: one camera, the shared topics (see :meth:`camera_views`)."""
     encodings: InputContract = DEFAULT_CONTRACT
@@ -201,6 +203,8 @@ def build_config(values: Mapping[str, Any]) -> NodeConfig:
         color=bool(merged["output.color"]),
         color_alpha=float(merged["output.color_alpha"]),
         confidence=bool(merged["output.confidence"]),
+        labels_compressed=bool(merged["output.labels_compressed"]),
+        lidar_labelled=bool(merged["output.lidar_labelled"]),
         palette_file=str(merged["output.palette_file"]),
         diagnostics_period=float(merged["diagnostics.period"]),
         poll_period=float(merged["sync.poll_period"]),

@@ -420,6 +420,21 @@ PARAMETERS: tuple[ParamSpec, ...] = (
     ),
     ParamSpec("output.confidence", True, "Publish ~/confidence (32FC1).", read_only=False),
     ParamSpec(
+        "output.labels_compressed",
+        False,
+        "Also publish ~/labels/compressed: the labels as a lossless PNG CompressedImage (format "
+        "'mono8; png compressed ', as image_transport's compressed transport writes it), for "
+        "bandwidth-limited links.",
+        read_only=False,
+    ),
+    ParamSpec(
+        "output.lidar_labelled",
+        True,
+        "Publish ~/lidar/labelled when LiDAR is enabled: the points of the frame's cloud that "
+        "project into the image, in the LiDAR's frame and stamp, with their fields plus label "
+        "(uint8) and confidence (float32) read at each point's pixel.",
+    ),
+    ParamSpec(
         "output.palette_file",
         "",
         "YAML/JSON file with 'names' and/or 'colors' ([[r, g, b], ...]) per class. Empty: "

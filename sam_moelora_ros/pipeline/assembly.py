@@ -48,6 +48,7 @@ from sam_moelora_ros.pipeline.kinds import (
     kind_of,
 )
 from sam_moelora_ros.pipeline.kinds import IMAGE as IMAGE_KIND
+from sam_moelora_ros.pipeline.labelled_cloud import CloudDecoded, LidarSource
 from sam_moelora_ros.sensors.encodings import DEFAULT_CONTRACT
 from sam_moelora_ros.sync.synchronizer import Frame, SensorSpec, SyncConfig
 
@@ -194,13 +195,15 @@ class SensorDecoders:
                 msg, self.reference_size(), self.limits, encoding=self.cfg.encodings["depth"]
             )
         if sensor == "lidar":
-            return decode_lidar(
-                msg,
-                self.camera,
-                self.extrinsic(msg),
-                self.limits,
-                encoding=self.cfg.encodings["lidar"],
+            T = self.extrinsic(msg)
+            decoded = decode_lidar(
+                msg, self.camera, T, self.limits, encoding=self.cfg.encodings["lidar"]
             )
+            if not self.cfg.lidar_labelled or self.camera is None:
+                return decoded
+            # ~/lidar/labelled reads the labels back at the points projected with this camera/T
+            source = LidarSource(msg, self.camera, np.asarray(T, dtype=np.float64))
+            return CloudDecoded(decoded.image, decoded.header, source)
         if kind == CLOUD_KIND:
             return decode_event_cloud(
                 msg, self.reference_size(), self.cfg.encodings["event"], self.limits

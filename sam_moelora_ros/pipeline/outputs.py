@@ -1,4 +1,5 @@
-"""Network outputs -> ROS images: palette colouring, the label/colour/confidence Images. No rclpy.
+"""Network outputs -> ROS messages: palette colouring, the label/colour/confidence Images, the
+lossless PNG labels, the labels' CameraInfo and the class table. No rclpy.
 
 Shared by the node (which publishes them) and replay (which writes the same pictures to disk), so
 a colour overlay looks the same wherever it is produced.
@@ -7,11 +8,17 @@ a colour overlay looks the same wherever it is produced.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any
 
+import cv2
 import numpy as np
 
+from sam_moelora_ros.pipeline.decode import Camera
+from sam_moelora_ros.pipeline.labelled_cloud import scale_camera
 from sam_moelora_ros.sensors.image import numpy_to_image
+from sam_moelora_ros.sensors.messages import build_message
 
 
 def colorize(
@@ -70,3 +77,62 @@ def encode_outputs(
             confidence.astype(np.float32, copy=False), "32FC1", msg_type=msg_type, header=header
         )
     return out
+
+
+LABELS_THRESHOLD = 0.0
+"""LabelInfo's ``threshold``: every pixel gets its most probable class (no confidence cut-off;
+``~/confidence`` says how sure each pixel is)."""
+
+
+def class_table(class_names: Sequence[str]) -> list[tuple[int, str]]:
+    """``(class_id, class_name)`` per class: the id is the value in the label image."""
+    return [(index, str(name)) for index, name in enumerate(class_names)]
+
+
+def png_format(encoding: str) -> str:
+    """image_transport's ``compressed`` format of a one-channel PNG: ``"mono8; png compressed "``
+    (compressed_image_transport names a target encoding only for colour images)."""
+    return f"{encoding}; png compressed "
+
+
+def compressed_labels(labels: np.ndarray, header: Any, msg_type: Any = None) -> Any:
+    """The label image as a lossless PNG ``CompressedImage`` (mono8, or 16UC1 past 256 classes)
+    that image_transport's ``compressed`` subscriber (and ``sensors.compressed``) decodes."""
+    encoding = "mono8" if labels.dtype == np.uint8 else "16UC1"
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(labels), [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    if not ok:
+        raise ValueError(f"OpenCV could not encode a {labels.shape} {labels.dtype} label image")
+    return build_message(msg_type, header, {"format": png_format(encoding)}, buf.reshape(-1))
+
+
+CAMERA_INFO_FIELDS = ("distortion_model", "d", "r", "binning_x", "binning_y", "roi")
+"""CameraInfo fields copied unchanged (header, size, ``k`` and ``p`` are set)."""
+
+
+def label_camera_info(info: Any, header: Any, size_hw: tuple[int, int], msg_type: Any) -> Any:
+    """The camera's CameraInfo for a label image: its ``header``, and ``k`` / ``p`` / size
+    scaled when the label image's ``size_hw`` is not the camera's (``scale_camera``'s pixel-centre
+    rule), so the labels can be back-projected. ``msg_type`` None: a plain namespace.
+    """
+    h, w = int(size_hw[0]), int(size_hw[1])
+    k = np.asarray(info.k, dtype=np.float64).reshape(3, 3)
+    p = np.asarray(info.p, dtype=np.float64).reshape(3, 4).copy()
+    if (h, w) != (int(info.height), int(info.width)):
+        camera = Camera(int(info.height), int(info.width), k, None, "")
+        k_new = scale_camera(camera, (h, w)).K
+        p[:, :3] = scale_camera(Camera(camera.height, camera.width, p[:, :3], None, ""), (h, w)).K
+        p[0, 3] *= w / camera.width  # Tx = -fx' B scales with fx
+        p[1, 3] *= h / camera.height
+        k = k_new
+    values = {name: getattr(info, name) for name in CAMERA_INFO_FIELDS}
+    values.update(height=h, width=w, k=[float(v) for v in k.reshape(-1)])
+    values["p"] = [float(v) for v in p.reshape(-1)]
+    if msg_type is None:
+        return SimpleNamespace(header=header, **values)
+    msg = msg_type()
+    for name, value in values.items():
+        setattr(msg, name, value)
+    msg.header.stamp.sec = int(header.stamp.sec)
+    msg.header.stamp.nanosec = int(header.stamp.nanosec)
+    msg.header.frame_id = str(header.frame_id)
+    return msg

@@ -27,7 +27,13 @@ import numpy as np
 
 from sam_moelora_ros.pipeline.assembly import frame_inputs
 from sam_moelora_ros.pipeline.diagnostics import Report, inference_report
-from sam_moelora_ros.pipeline.outputs import colorize, encode_outputs
+from sam_moelora_ros.pipeline.labelled_cloud import CloudDecoded, label_cloud
+from sam_moelora_ros.pipeline.outputs import (
+    colorize,
+    compressed_labels,
+    encode_outputs,
+    label_camera_info,
+)
 from sam_moelora_ros.pipeline.runtime import FramePresence, InferenceStats, LatestSlots, Throttle
 from sam_moelora_ros.sensors.messages import plain_header
 from sam_moelora_ros.sync.synchronizer import Frame
@@ -44,7 +50,11 @@ WARN_PERIOD_S = 5.0
 WARM_SIZE_HW = (480, 640)
 """The blank frame the worker thread segments before its first real one (`_warm_this_thread`)."""
 OUTPUT_KEYS = ("labels", "labels_color", "confidence")
-"""The keys ``publish`` is called with (the node's ``~/<key>`` topics)."""
+"""The Image keys ``publish`` is called with (the node's ``~/<key>`` topics)."""
+CAMERA_INFO, COMPRESSED = "labels/camera_info", "labels/compressed"
+LABELLED_CLOUD = "lidar/labelled"
+"""The other keys: ``~/labels/camera_info`` (CameraInfo), ``~/labels/compressed``
+(CompressedImage), ``~/lidar/labelled`` (PointCloud2); ``message_types`` names their classes."""
 
 _log = logging.getLogger(__name__)
 
@@ -56,6 +66,7 @@ class OutputOptions:
     color: bool
     color_alpha: float
     confidence: bool
+    labels_compressed: bool = False
 
 
 class RouterHistory:
@@ -111,12 +122,14 @@ class CameraOutput:
         name: the camera group (``""`` in a node with one camera).
         publish: ``publish(key, message)`` with ``key`` one of :data:`OUTPUT_KEYS`.
         camera: the camera's latest CameraInfo (the header of LiDAR/event-anchored labels).
+        camera_info: the latest accepted CameraInfo message itself (``~/labels/camera_info``).
     """
 
     name: str
     publish: Callable[[str, Any], None]
     camera: Callable[[], Camera | None] = lambda: None
     router_window: int = ROUTER_WINDOW
+    camera_info: Callable[[], Any] = lambda: None
 
     def __post_init__(self) -> None:
         self.stats = InferenceStats()
@@ -143,6 +156,8 @@ class InferenceWorker:
         camera: the single camera's latest CameraInfo.
         router_window: frames averaged in the single camera's router-weight report.
         outputs: one :class:`CameraOutput` per camera (instead of ``publish`` and ``camera``).
+        message_types: the classes of the other outputs by key (:data:`CAMERA_INFO`,
+            :data:`COMPRESSED`, :data:`LABELLED_CLOUD`); a key left out is not published.
     """
 
     def __init__(
@@ -156,6 +171,7 @@ class InferenceWorker:
         camera: Callable[[], Camera | None] = lambda: None,
         router_window: int = ROUTER_WINDOW,
         outputs: Sequence[CameraOutput] = (),
+        message_types: Mapping[str, Any] | None = None,
     ) -> None:
         if publish is not None:
             outputs = [CameraOutput("", publish, camera, router_window), *outputs]
@@ -168,6 +184,7 @@ class InferenceWorker:
         self.palette = palette
         self.options = options
         self._image_type = image_type
+        self._types = dict(message_types or {})
         self._clock = clock
         self.slots: LatestSlots[str, Frame] = LatestSlots()
         self._throttle = Throttle(WARN_PERIOD_S)
@@ -293,7 +310,9 @@ class InferenceWorker:
         for camera in list(published):
             rgb = inputs[camera][1].get("rgb")
             try:
+                self._publish_camera_info(camera, headers[camera], done[camera].labels.shape)
                 self._publish_extras(camera, headers[camera], done[camera], rgb)
+                self._publish_labelled_cloud(camera, frames[camera], done[camera])
             except Exception as exc:
                 self._failed(camera, exc)
                 published.pop(camera)
@@ -301,11 +320,40 @@ class InferenceWorker:
             self._record(camera, frames[camera], done[camera], started, segmented, at, len(frames))
         return {camera: camera in published for camera in frames}
 
+    def _publish_camera_info(self, camera: str, header: Any, size_hw: tuple[int, ...]) -> None:
+        """``labels/camera_info``: the camera's CameraInfo with the labels' header and size."""
+        info = self.outputs[camera].camera_info()
+        if info is None or CAMERA_INFO not in self._types:
+            return
+        msg = label_camera_info(info, header, (size_hw[0], size_hw[1]), self._types[CAMERA_INFO])
+        self.outputs[camera].publish(CAMERA_INFO, msg)
+
+    def _publish_labelled_cloud(self, camera: str, frame: Frame, result: Segmentation) -> None:
+        """``lidar/labelled``: the frame's cloud with each point's label and confidence."""
+        entry = frame.messages.get("lidar") if "lidar" in frame.present else None
+        if not isinstance(entry, CloudDecoded) or entry.source is None:
+            return
+        if LABELLED_CLOUD not in self._types:
+            return
+        src = entry.source
+        cloud = label_cloud(
+            src.cloud,
+            src.camera,
+            src.T_cam_from_lidar,
+            result.labels,
+            result.confidence,
+            self._types[LABELLED_CLOUD],
+        )
+        self.outputs[camera].publish(LABELLED_CLOUD, cloud)
+
     def _publish_extras(
         self, camera: str, header: Any, result: Segmentation, rgb: np.ndarray | None
     ) -> None:
-        """``labels_color`` and ``confidence`` when the options ask for them."""
+        """``labels_color``, ``confidence`` and ``labels/compressed`` when the options ask."""
         out = self.options
+        if out.labels_compressed and COMPRESSED in self._types:
+            msg = compressed_labels(result.labels, header, self._types[COMPRESSED])
+            self.outputs[camera].publish(COMPRESSED, msg)
         if not (out.color or out.confidence):
             return
         color = colorize(result.labels, self.palette, rgb, out.color_alpha) if out.color else None

@@ -13,6 +13,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from sam_moelora_ros.pipeline.labelled_cloud import label_cloud
 from sam_moelora_ros.pipeline.outputs import colorize, encode_outputs
 from sam_moelora_ros.replay.pipeline import FrameResult
 
@@ -137,6 +138,7 @@ class OutputBag:
         self.writer = BagWriter(path, storage).__enter__()
         self.palette = palette
         self.image_t = self.writer.typestore.types["sensor_msgs/msg/Image"]
+        self.cloud_t = self.writer.typestore.types["sensor_msgs/msg/PointCloud2"]
         for key in ("labels", "labels_color", "confidence"):
             self.writer.add_topic(f"{OUTPUT_NS}/{key}", "sensor_msgs/msg/Image")
 
@@ -157,6 +159,20 @@ class OutputBag:
         when = result.log_ns or result.stamp_ns
         for key, msg in msgs.items():
             self.writer.write(f"{OUTPUT_NS}/{key}", when, msg)
+        if result.lidar is not None:  # the node's ~/lidar/labelled
+            src = result.lidar
+            cloud = label_cloud(
+                src.cloud,
+                src.camera,
+                src.T_cam_from_lidar,
+                result.labels,
+                result.confidence,
+                self.cloud_t,
+                typestore=self.writer.typestore,
+            )
+            topic = f"{OUTPUT_NS}/lidar/labelled"
+            self.writer.add_topic(topic, "sensor_msgs/msg/PointCloud2")
+            self.writer.write(topic, when, cloud)
 
     def close(self) -> None:
         self.writer.__exit__(None, None, None)

@@ -28,6 +28,7 @@ from sam_moelora_ros.params.config import apply_model_encodings
 from sam_moelora_ros.pipeline.assembly import SensorDecoders, frame_inputs, sync_config
 from sam_moelora_ros.pipeline.decode import BadMessage, Decoded
 from sam_moelora_ros.pipeline.event_stream import EventSlice
+from sam_moelora_ros.pipeline.labelled_cloud import CloudDecoded, LidarSource
 from sam_moelora_ros.replay.extrinsic import Extrinsic, bag_extrinsic, find_extrinsic
 from sam_moelora_ros.replay.inputs import check_topic_types, preflight
 from sam_moelora_ros.replay.scenarios import CORRUPT, DROP, Scenario, corrupt_message
@@ -102,6 +103,8 @@ class FrameResult:
     ground_truth: np.ndarray | None = None
     inputs: dict[str, np.ndarray] = field(default_factory=dict)
     """The network images the model received (``keep_inputs`` runs only)."""
+    lidar: LidarSource | None = None
+    """The frame's LiDAR cloud with its camera and extrinsic (``~/lidar/labelled``)."""
 
 
 @dataclass
@@ -315,6 +318,8 @@ class ReplayRunner:
             log.decode_s += time.perf_counter() - start
         if isinstance(decoded, EventSlice):
             decoded = _StampedSlice(decoded.image, decoded.header, decoded.events, rec.log_ns)
+        elif isinstance(decoded, CloudDecoded):
+            decoded = _StampedCloud(decoded.image, decoded.header, decoded.source, rec.log_ns)
         else:
             decoded = _Stamped(decoded.image, decoded.header, rec.log_ns)
         return decoders.complete(sync.push(sensor, rec.stamp_s, decoded, rec.stamp_s))
@@ -323,6 +328,7 @@ class ReplayRunner:
         """As the node's ``InferenceWorker``: the present modalities, anchor's size."""
         present, images, anchor = frame_inputs(frame, self.segmenter.modalities)
         result = self.segmenter(images, anchor.size_hw)
+        lidar = frame.messages.get("lidar")
         return FrameResult(
             stamp_ns=header_stamp_ns(anchor) or round(frame.stamp * 1e9),
             anchor=frame.anchor,
@@ -338,6 +344,7 @@ class ReplayRunner:
             forced=frame.forced,
             log_ns=getattr(anchor, "log_ns", 0),
             inputs=dict(images) if self.keep_inputs else {},
+            lidar=lidar.source if "lidar" in present and isinstance(lidar, CloudDecoded) else None,
         )
 
     def _store_truth(self, rec: BagMessage, truth: dict[int, np.ndarray]) -> None:
@@ -365,6 +372,13 @@ class ReplayRunner:
 @dataclass(frozen=True)
 class _Stamped(Decoded):
     """A decoded message plus the bag receive time of its record (for condition lookup)."""
+
+    log_ns: int = 0
+
+
+@dataclass(frozen=True)
+class _StampedCloud(CloudDecoded):
+    """A LiDAR cloud (with its source) plus the bag receive time of its record."""
 
     log_ns: int = 0
 

@@ -19,14 +19,22 @@ from typing import Any
 from rclpy.node import Node
 from rclpy.publisher import Publisher
 from rclpy.qos import QoSProfile
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from sam_moelora_ros import MODALITIES
 from sam_moelora_ros.params import NodeConfig
 from sam_moelora_ros.pipeline.assembly import SensorDecoders, sync_config
 from sam_moelora_ros.pipeline.diagnostics import Report, camera_info_report, sensor_reports
 from sam_moelora_ros.pipeline.intake import SensorIntake
-from sam_moelora_ros.pipeline.worker import OUTPUT_KEYS, CameraOutput, InferenceWorker
+from sam_moelora_ros.pipeline.worker import (
+    CAMERA_INFO,
+    COMPRESSED,
+    LABELLED_CLOUD,
+    OUTPUT_KEYS,
+    CameraOutput,
+    InferenceWorker,
+)
+from sam_moelora_ros.ros.label_info import LATCHED_QOS, label_info_message
 from sam_moelora_ros.ros.process import NODE_NAME
 from sam_moelora_ros.ros.subscriptions import SensorSubscriptions
 from sam_moelora_ros.ros.tf_static import TfSource
@@ -52,6 +60,9 @@ class CameraChannel:
         self.namespace = f"~/{name}" if name else "~"
         """Where the outputs go: ``<namespace>/labels`` ..."""
         self.pub: dict[str, Publisher] = {}
+        self.label_info_pub: Publisher | None = None
+        self.camera_info_msg: Any = None
+        """The latest accepted CameraInfo (``~/labels/camera_info`` is made from it)."""
         self.subs: SensorSubscriptions | None = None
         self.decoders: SensorDecoders | None = None
         self.sync: Synchronizer | None = None
@@ -59,9 +70,24 @@ class CameraChannel:
         self.extrinsic_chain: list[str] = []
 
     # ------------------------------------------------------------------ set-up
-    def create_outputs(self, make: PublisherFactory, qos: QoSProfile) -> None:
-        """The ``<namespace>/<key>`` image publishers."""
-        self.pub = {key: make(Image, f"{self.namespace}/{key}", qos) for key in OUTPUT_KEYS}
+    def create_outputs(
+        self, make: PublisherFactory, qos: QoSProfile, label_info: Any = None
+    ) -> None:
+        """The ``<namespace>/<key>`` publishers: the images, ``labels/camera_info``,
+        ``labels/compressed``, ``lidar/labelled`` (LiDAR enabled and ``output.lidar_labelled``)
+        and, with ``label_info`` (vision_msgs' LabelInfo class), the latched ``label_info``."""
+        types: dict[str, Any] = {key: Image for key in OUTPUT_KEYS}
+        types.update({CAMERA_INFO: CameraInfo, COMPRESSED: CompressedImage})
+        if self.cfg.sensors["lidar"].enabled and self.cfg.lidar_labelled:
+            types[LABELLED_CLOUD] = PointCloud2
+        self.pub = {key: make(cls, f"{self.namespace}/{key}", qos) for key, cls in types.items()}
+        if label_info is not None:
+            self.label_info_pub = make(label_info, f"{self.namespace}/label_info", LATCHED_QOS)
+
+    def publish_label_info(self, types: Any, class_names: Any, stamp: Any) -> None:
+        """The class table on ``<namespace>/label_info`` (latched)."""
+        if self.label_info_pub is not None and types is not None:
+            self.label_info_pub.publish(label_info_message(types, class_names, stamp))
 
     def subscribe(self, qos: QoSProfile, supported: Mapping[str, Sequence[str]]) -> None:
         """Each of the group's sensors with its topic's type (raises ``ParameterError``)."""
@@ -83,8 +109,13 @@ class CameraChannel:
         self.decoders = SensorDecoders(self.cfg, lambda msg: extrinsic(self, msg))
         pub = self.pub
         decoders = self.decoders
+
+        def publish(key: str, msg: Any) -> None:
+            if key in pub:
+                pub[key].publish(msg)
+
         return CameraOutput(
-            self.name, lambda key, msg: pub[key].publish(msg), lambda: decoders.camera
+            self.name, publish, lambda: decoders.camera, camera_info=lambda: self.camera_info_msg
         )
 
     def connect(self, worker: InferenceWorker) -> None:
@@ -108,8 +139,11 @@ class CameraChannel:
             self.intake.sensor(sensor, msg, self._now())
 
     def on_camera_info(self, msg: Any) -> None:
-        if self.intake is not None:
+        if self.intake is not None and self.decoders is not None:
+            before = self.decoders.camera
             self.intake.camera_info(msg, self._now())
+            if self.decoders.camera is not before:  # accepted (a rejected one keeps the camera)
+                self.camera_info_msg = msg
 
     def poll(self, now_s: float) -> None:
         if self.intake is not None:

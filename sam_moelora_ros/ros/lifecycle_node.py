@@ -79,6 +79,7 @@ class PerceptionLifecycleNode(LifecycleNodeMixin, PerceptionCore):
         if result != TransitionCallbackReturn.SUCCESS:
             self._stop_processing()
             return result
+        self._publish_label_info()
         self._log_ready(self.config)
         return result
 

@@ -64,6 +64,7 @@ class PerceptionNode(PerceptionCore):
         self._create_outputs(self.create_publisher)
         self._watch_output_parameters()
         self._start_processing(cfg)
+        self._publish_label_info()
         self._log_ready(cfg)
 
 

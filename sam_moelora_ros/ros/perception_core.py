@@ -45,7 +45,7 @@ from rclpy.publisher import Publisher
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rclpy.subscription import Subscription
 from rclpy.timer import Timer
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from sam_moelora_ros.inference.factory import build_segmenter
 from sam_moelora_ros.inference.segmenter import Segmenter, SegmenterError, default_adapter_path
@@ -63,8 +63,15 @@ from sam_moelora_ros.params.cameras import camera_specs, undeclared_camera_param
 from sam_moelora_ros.params.config import apply_model_encodings
 from sam_moelora_ros.params.specs import camera_names_check
 from sam_moelora_ros.pipeline.kinds import SUPPORTED_TYPES
-from sam_moelora_ros.pipeline.worker import InferenceWorker, OutputOptions
+from sam_moelora_ros.pipeline.worker import (
+    CAMERA_INFO,
+    COMPRESSED,
+    LABELLED_CLOUD,
+    InferenceWorker,
+    OutputOptions,
+)
 from sam_moelora_ros.ros.camera_channel import CameraChannel, PublisherFactory
+from sam_moelora_ros.ros.label_info import label_info_types
 from sam_moelora_ros.ros.process import NODE_NAME
 from sam_moelora_ros.ros.startup import StartupError, model_startup_error
 from sam_moelora_ros.ros.tf_static import TfSource, TfUnavailable, make_tf_source
@@ -147,6 +154,8 @@ class PerceptionCore(Node):
         self._input_entities: list[Any] = []
         """What :meth:`_subscribe` and :meth:`_start_processing` created."""
         self._worker: InferenceWorker | None = None
+        self._label_info: Any = None
+        """vision_msgs' (LabelInfo, VisionClass) classes, None without vision_msgs."""
 
     # ------------------------------------------------------------------ parameters
     def _declare_parameters(self) -> dict[str, Any]:
@@ -244,7 +253,9 @@ class PerceptionCore(Node):
         self.segmenter = self._load_segmenter(cfg)
         self._apply_encodings(cfg)
         self.class_names, self.palette = self._load_palette(cfg)
-        self._output = OutputOptions(cfg.color, cfg.color_alpha, cfg.confidence)
+        self._output = OutputOptions(
+            cfg.color, cfg.color_alpha, cfg.confidence, cfg.labels_compressed
+        )
 
     def _apply_encodings(self, cfg: NodeConfig) -> None:
         """The model's input contract into the config and every camera channel already made.
@@ -272,15 +283,19 @@ class PerceptionCore(Node):
         return self._channels
 
     def _create_outputs(self, make: PublisherFactory) -> None:
-        """Each camera's ``<namespace>/<key>`` image publishers and /diagnostics'."""
+        """Each camera's ``<namespace>/<key>`` publishers (``label_info`` with vision_msgs) and
+        /diagnostics'."""
+        self._label_info = label_info_types(self.get_logger().warning)
+        info_type = None if self._label_info is None else self._label_info[0]
         for channel in self._camera_channels(self.config):
-            channel.create_outputs(make, OUTPUT_QOS)
+            channel.create_outputs(make, OUTPUT_QOS, info_type)
         self._diag_pub = make(DiagnosticArray, "/diagnostics", 10)
 
     def _unload_model(self) -> None:
         """Undo :meth:`_open_tf`, :meth:`_load_model` and :meth:`_create_outputs` (whatever of
         them was done)."""
         publishers = [p for channel in self._channels for p in channel.pub.values()]
+        publishers += [c.label_info_pub for c in self._channels if c.label_info_pub is not None]
         for publisher in [*publishers, self._diag_pub]:
             if publisher is not None:
                 self._destroy_publisher(publisher)
@@ -354,8 +369,16 @@ class PerceptionCore(Node):
         """
         assert self._output is not None, "the model is not loaded"
         outputs = [channel.start(self._extrinsic) for channel in self._channels]
+        types = {CAMERA_INFO: CameraInfo, COMPRESSED: CompressedImage, LABELLED_CLOUD: PointCloud2}
         self._worker = InferenceWorker(
-            self.segmenter, self.palette, None, Image, self._now, self._output, outputs=outputs
+            self.segmenter,
+            self.palette,
+            None,
+            Image,
+            self._now,
+            self._output,
+            outputs=outputs,
+            message_types=types,
         )
         for channel in self._channels:
             channel.connect(self._worker)
@@ -373,6 +396,13 @@ class PerceptionCore(Node):
         if self._worker is not None:
             self._worker.close(timeout_s)
             self._worker = None
+
+    def _publish_label_info(self) -> None:
+        """Each camera's class table on ``label_info`` (latched): after each start, so a new
+        model (a lifecycle configure) is announced; lifecycle publishers must be active."""
+        stamp = self.get_clock().now().to_msg()
+        for channel in self._channels:
+            channel.publish_label_info(self._label_info, self.class_names, stamp)
 
     def _log_ready(self, cfg: NodeConfig) -> None:
         groups = []
@@ -459,6 +489,8 @@ class PerceptionCore(Node):
                 output.color_alpha = float(param.value)
             elif param.name == "output.confidence":
                 output.confidence = bool(param.value)
+            elif param.name == "output.labels_compressed":
+                output.labels_compressed = bool(param.value)
         return SetParametersResult(successful=True)
 
     def close(self, timeout_s: float = 5.0) -> None:

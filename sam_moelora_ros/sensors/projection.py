@@ -21,7 +21,7 @@ import numpy as np
 
 from .camera_models import CameraModelError, distort, distortion_coefficients
 
-__all__ = ["distort_normalized", "project_point_indices", "project_points"]
+__all__ = ["distort_normalized", "project_pixels", "project_point_indices", "project_points"]
 
 MIN_DEPTH = 1e-6
 """Points with camera-frame z at or below this (behind or on the camera plane) are dropped."""
@@ -188,3 +188,22 @@ def project_points(
     np.fmin.at(depth, lin, z)
     mask = ~np.isnan(depth)
     return depth.astype(np.float32, copy=False).reshape(h, w), mask.reshape(h, w)
+
+
+def project_pixels(
+    xyz: np.ndarray,
+    K: np.ndarray | Sequence[float],
+    T_cam_from_lidar: np.ndarray | Sequence[float],
+    size: tuple[int, int],
+    D: np.ndarray | Sequence[float] | None = None,
+    *,
+    distortion_model: str | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(pixel, point)``: for every point of ``xyz`` that lands in the image (not only the
+    nearest per pixel), its linear pixel index ``row * W + col`` and its index into ``xyz``.
+
+    The same projection and drop rules as :func:`project_points` (one code path), for reading a
+    per-pixel image back at each point, e.g. the labels of a labelled cloud.
+    """
+    lin, _, point_idx = _project(xyz, K, T_cam_from_lidar, size, D, distortion_model)
+    return lin, point_idx

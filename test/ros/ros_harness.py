@@ -137,6 +137,13 @@ class Harness:
 
         return callback
 
+    def subscribe(self, key: str, msg_type: type, topic: str, qos: QoSProfile = RELIABLE) -> None:
+        """Keep the messages of ``topic`` under ``key`` too (``messages(key)``)."""
+        with self._lock:
+            self.received.setdefault(key, [])
+            self.arrival.setdefault(key, [])
+        self.node.create_subscription(msg_type, topic, self._store(key), qos)
+
     def publisher(self, name: str, msg_type: type, topic: str, qos: QoSProfile = RELIABLE) -> Any:
         pub = self.node.create_publisher(msg_type, topic, qos)
         self.pubs[name] = pub
@@ -286,6 +293,18 @@ def node_args(adapter: Path, *extra: str) -> list[str]:
         "diagnostics.period:=0.25",
         *[item for pair in (("-p", e) for e in extra) for item in pair],
     ]
+
+
+def without_packages(env: dict[str, str], packages: Sequence[str], where: Path) -> dict[str, str]:
+    """``env`` for a node on which ``packages`` are not importable (as on a robot without them):
+    a folder first on PYTHONPATH holds a package of each name whose import raises ImportError."""
+    for package in packages:
+        (where / package).mkdir(parents=True, exist_ok=True)
+        (where / package / "__init__.py").write_text(
+            f"raise ImportError('{package} is hidden from this test node')\n"
+        )
+    path = [str(where), *filter(None, [env.get("PYTHONPATH", "")])]
+    return {**env, "PYTHONPATH": os.pathsep.join(path)}
 
 
 def domain_of(env: dict[str, str]) -> int:

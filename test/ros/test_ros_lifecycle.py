@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
+from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from ros_harness import (
     BUILDERS,
     REPO,
@@ -28,6 +29,7 @@ from ros_harness import (
     node_args,
     wait_until,
 )
+from vision_msgs.msg import LabelInfo
 
 from sam_moelora_ros.ros import process
 
@@ -36,6 +38,9 @@ pytestmark = [pytest.mark.ros, pytest.mark.timeout(300)]
 SENSORS = ("rgb", "depth", "event", "lidar")
 NODE = f"/{process.NODE_NAME}"
 MODULE = "sam_moelora_ros.ros.lifecycle_node"
+LATCHED = QoSProfile(
+    depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
+)
 
 
 def lifecycle_process(args: list[str], env: dict[str, str]) -> process.NodeProcess:
@@ -114,6 +119,7 @@ def harness(ros_env: dict[str, str]) -> Iterator[Harness]:
 
 def test_the_lifecycle_walk(harness: Harness, ros_env: dict[str, str], tiny_adapter: Path) -> None:
     h = harness
+    h.subscribe("label_info", LabelInfo, f"{NODE}/label_info", LATCHED)
     proc = lifecycle_process(node_args(tiny_adapter), ros_env)
     try:
         lc = Lifecycle(h)
@@ -129,6 +135,7 @@ def test_the_lifecycle_walk(harness: Harness, ros_env: dict[str, str], tiny_adap
         assert lc.state() == State.PRIMARY_STATE_ACTIVE
         h.wait_matched()
         labels_flow(h)
+        assert len(h.messages("label_info")) == 1  # the class table, once active (not before)
 
         assert lc.transition(Transition.TRANSITION_DEACTIVATE), proc.output
         assert lc.state() == State.PRIMARY_STATE_INACTIVE
@@ -143,6 +150,14 @@ def test_the_lifecycle_walk(harness: Harness, ros_env: dict[str, str], tiny_adap
         assert lc.transition(Transition.TRANSITION_CLEANUP), proc.output
         assert lc.state() == State.PRIMARY_STATE_UNCONFIGURED
         proc.wait_for_log(r"model unloaded", timeout=1)
+
+        # a model loaded again (configure) is announced again on ~/label_info
+        announced = len(h.messages("label_info"))
+        assert lc.transition(Transition.TRANSITION_CONFIGURE), proc.output
+        assert lc.transition(Transition.TRANSITION_ACTIVATE), proc.output
+        wait_until(lambda: len(h.messages("label_info")) > announced, 20, "the class table again")
+        assert lc.transition(Transition.TRANSITION_DEACTIVATE), proc.output
+        assert lc.transition(Transition.TRANSITION_CLEANUP), proc.output
 
         assert lc.transition(Transition.TRANSITION_UNCONFIGURED_SHUTDOWN), proc.output
         assert proc.proc.wait(15) == 0, proc.output

@@ -187,3 +187,22 @@ def test_a_silent_camera_does_not_stop_the_other(harness: Harness) -> None:
     assert values(rear)["anchor"] == "lidar"
     rear_labels = harness.messages("rear/labels")
     assert rear_labels and rear_labels[-1].header.frame_id == "rear_optical"
+
+
+def test_each_camera_has_its_own_latched_class_table(harness: Harness) -> None:
+    from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
+    from vision_msgs.msg import LabelInfo
+
+    latched = QoSProfile(
+        depth=1,
+        reliability=ReliabilityPolicy.RELIABLE,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL,
+    )
+    for camera in ("front", "rear"):  # joined long after the node published them
+        topic = f"/{NODE}/{camera}/label_info"
+        harness.subscribe(f"{camera}/label_info", LabelInfo, topic, latched)
+    for camera in ("front", "rear"):
+        (info,) = wait_until(
+            lambda c=camera: harness.messages(f"{c}/label_info"), 20, f"{camera}'s LabelInfo"
+        )
+        assert [c.class_id for c in info.class_map] == list(range(25))

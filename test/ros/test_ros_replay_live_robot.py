@@ -4,8 +4,8 @@ The bag is recorded as a RealSense + Ouster + Prophesee robot records it (test/r
 robot_bag.py): JPEG ``compressed`` colour, ``compressedDepth`` PNG depth, an Ouster cloud,
 EventPacket events and /tf_static. ``replay_live`` plays every type as recorded; the node, with
 ``message_type: auto``, subscribes with the types the player advertises and labels the frames.
-Message packages this environment lacks (event_camera_msgs, tf2_msgs: no PyPI wheels) are not
-played, and the run says so with how to install them.
+Message packages an environment lacks (event_camera_msgs, tf2_msgs have no PyPI wheels; `make
+venv` builds them) are not played, and the run says so with how to install them.
 """
 
 from __future__ import annotations
