@@ -15,7 +15,7 @@ from setuptools.command.develop import develop
 PACKAGE = "sam_moelora_ros"
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-# training/ lives at the repository root (``python -m training.train`` from a checkout) but is
+# training/ lives at the repository root (``python -m sam_moelora_ros.training.train`` from a checkout) but is
 # installed inside the package's namespace, as sam_moelora_ros.training: a top-level ``training``
 # in site-packages would collide with any other project's. The committed symlink
 # sam_moelora_ros/training -> ../training puts it there for every build (wheel, colcon, and the
