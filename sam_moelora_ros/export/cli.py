@@ -60,7 +60,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     import torch
 
-    from sam_moelora_ros.export.errors import ExportError
     from sam_moelora_ros.export.onnx_export import adapter_source, export_onnx, weights_source
     from sam_moelora_ros.inference.segmenter import default_adapter_path
     from sam_moelora_ros.model import (
@@ -70,6 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         build_segmentor,
         load_segmentor,
     )
+    from sam_moelora_ros.onnx_format import ExportError
 
     started = time.perf_counter()
     try:

@@ -1,7 +1,7 @@
 """Write a merged :class:`MoELoRASegmentor` as ONNX graphs: one per modality's encoder, one fusion.
 
 See :mod:`.graphs` for what each graph computes and why the model is split this way, and
-:mod:`.manifest` for the folder layout. Choices:
+:mod:`sam_moelora_ros.onnx_format.manifest` for the folder layout. Choices:
 
 * **Exporter**: ``torchscript`` (``torch.onnx.export(dynamo=False)``, opset 17) by default: it
   exports vit_b's encoder in seconds rather than the minute the ``dynamo`` exporter needs (opset
@@ -45,10 +45,17 @@ from onnx import external_data_helper
 import sam_moelora_ros
 from sam_moelora_ros.classes import DELIVER_CLASSES, palette_for
 from sam_moelora_ros.model.segmentor import MoELoRASegmentor
+from sam_moelora_ros.onnx_format import ExportError
+from sam_moelora_ros.onnx_format.manifest import (
+    FORMAT,
+    FORMAT_VERSION,
+    Manifest,
+    image_input,
+    level_input,
+    sha256_file,
+)
 
-from .errors import ExportError
 from .graphs import AllModalitiesEncoder, EncoderBranch, FusionHead, plain_qkv
-from .manifest import FORMAT, FORMAT_VERSION, Manifest, image_input, level_input, sha256_file
 from .vit_blocks import lean_vit_blocks
 
 EXPORTERS = {"torchscript": 17, "dynamo": 18}

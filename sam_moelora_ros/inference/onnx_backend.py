@@ -55,10 +55,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from sam_moelora_ros.export.errors import ExportError
-from sam_moelora_ros.export.manifest import FORMAT, Manifest, image_input, level_input
 from sam_moelora_ros.inference.device import SegmenterError
 from sam_moelora_ros.inference.segmenter import Segmenter
+from sam_moelora_ros.onnx_format import ExportError
+from sam_moelora_ros.onnx_format.manifest import FORMAT, Manifest, image_input, level_input
 
 LOG = logging.getLogger(__name__)
 

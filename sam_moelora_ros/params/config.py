@@ -15,7 +15,8 @@ import numpy as np
 
 from sam_moelora_ros import MODALITIES
 from sam_moelora_ros.params.cameras import CameraConfig, build_cameras
-from sam_moelora_ros.params.specs import PARAMETERS, ParameterError, check_value, shared_topic
+from sam_moelora_ros.params.check import check_value
+from sam_moelora_ros.params.specs import PARAMETERS, ParameterError, shared_topic
 from sam_moelora_ros.sensors.extrinsics import extrinsic_matrix
 
 CLOUD_TYPE = "sensor_msgs/msg/PointCloud2"

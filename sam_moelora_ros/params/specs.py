@@ -435,24 +435,3 @@ PARAMETERS: tuple[ParamSpec, ...] = (
 """Every parameter of ``sam_moelora_perception``, in the order ``config/perception.yaml`` lists."""
 
 SPECS: dict[str, ParamSpec] = {spec.name: spec for spec in PARAMETERS}
-
-
-def check_value(name: str, value: Any) -> None:
-    """Check one parameter on its own (type and range); raise :class:`ParameterError`."""
-    spec = SPECS.get(name)
-    if spec is None and name.startswith("cameras."):
-        from sam_moelora_ros.params.cameras import camera_parameter  # it imports this module
-
-        spec = camera_parameter(name)
-    if spec is None:
-        raise ParameterError(name, value, "is not a parameter of this node")
-    expected = type(spec.default)
-    ok_types: tuple[type, ...] = (float, int) if expected is float else (expected,)
-    if expected is list:
-        ok_types = (list, tuple)
-    if not isinstance(value, ok_types) or (expected is not bool and isinstance(value, bool)):
-        raise ParameterError(name, value, f"must be of type {expected.__name__}")
-    if spec.check is not None:
-        problem = spec.check(value)
-        if problem:
-            raise ParameterError(name, value, problem)

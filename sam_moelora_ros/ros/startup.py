@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol, TypeVar
 
 import rclpy
 import rclpy.logging
@@ -22,9 +22,6 @@ from sam_moelora_ros.inference.device import SegmenterError
 from sam_moelora_ros.params import NodeConfig
 from sam_moelora_ros.params.params_file import ParamsFileError, check_params_files
 from sam_moelora_ros.ros.process import NODE_NAME
-
-if TYPE_CHECKING:
-    from sam_moelora_ros.ros.perception_core import PerceptionCore
 
 __all__ = ["StartupError", "model_startup_error", "run_node"]
 
@@ -56,14 +53,27 @@ def model_startup_error(cfg: NodeConfig, exc: SegmenterError) -> StartupError:
     return StartupError(f"parameter '{name}' = {value!r}: {exc}{hint}")
 
 
+class ClosableNode(Protocol):
+    """What :func:`run_node` needs of the node it runs (a
+    :class:`~sam_moelora_ros.ros.perception_core.PerceptionCore`, which imports this module: so
+    the process side names only these two methods)."""
+
+    def close(self) -> None: ...
+
+    def destroy_node(self) -> None: ...
+
+
+NodeT = TypeVar("NodeT", bound=ClosableNode)
+
+
 def _fatal(message: str) -> int:
     rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {message}")
     return 2
 
 
 def run_node(
-    make: Callable[[], PerceptionCore],
-    spin: Callable[[PerceptionCore], None],
+    make: Callable[[], NodeT],
+    spin: Callable[[NodeT], None],
     args: list[str] | None = None,
 ) -> int:
     """The process around a perception node: ``make`` it, ``spin`` it until SIGINT (or until
@@ -82,7 +92,7 @@ def run_node(
     except RCLError as exc:  # e.g. a params file in a layout rcl does not accept
         reason = str(exc).splitlines()[0].split(", at /")[0]
         return _fatal(f"the ROS command line was refused: {reason}")
-    node: PerceptionCore | None = None
+    node: NodeT | None = None
     code = 0
     try:
         node = make()

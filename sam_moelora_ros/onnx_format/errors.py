@@ -1,4 +1,4 @@
-"""The export subpackage's error type."""
+"""The error of the ONNX export and of an exported folder (export/ writes, inference/ reads)."""
 
 from __future__ import annotations
 
