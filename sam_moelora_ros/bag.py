@@ -34,6 +34,7 @@ from rosbags.interfaces import (
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
+from sam_moelora_ros.errors import SamMoeLoraError
 from sam_moelora_ros.files import regular_file_problem
 
 __all__ = [
@@ -80,7 +81,7 @@ LATCHED_QOS = Qos(
 STORAGES = {"sqlite3": StoragePlugin.SQLITE3, "mcap": StoragePlugin.MCAP}
 
 
-class BagError(Exception):
+class BagError(SamMoeLoraError):
     """A bag cannot be read as asked (missing file, topic or type); the message lists topics."""
 
 

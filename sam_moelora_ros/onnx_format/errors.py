@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sam_moelora_ros.errors import SamMoeLoraError
 
-class ExportError(Exception):
+
+class ExportError(SamMoeLoraError):
     """A model cannot be exported, or an exported folder is unusable (the message says why)."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sam_moelora_ros import MODALITIES
+from sam_moelora_ros.errors import SamMoeLoraError
 from sam_moelora_ros.sensors.extrinsics import extrinsic_matrix
 
 QOS_PROFILES = ("sensor_data", "reliable")
@@ -78,7 +79,7 @@ DEFAULT_STALE = {"rgb": 0.5, "depth": 0.5, "event": 0.5, "lidar": 1.0}
 """Seconds without a message after which a sensor counts as stale and is left out."""
 
 
-class ParameterError(ValueError):
+class ParameterError(SamMoeLoraError, ValueError):
     """A node parameter has a value the node cannot run with (the message names it)."""
 
     def __init__(self, name: str, value: Any, problem: str) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from sam_moelora_ros.errors import SamMoeLoraError
 from sam_moelora_ros.sensors.camera_models import CameraModel, CameraModelError
 from sam_moelora_ros.sensors.compressed import (
     CompressedImageError,
@@ -44,7 +45,7 @@ RGB_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8", "rgb16", "bgr16", "r
 DEPTH_ENCODINGS = ("16UC1", "mono16", "32FC1", "64FC1")
 
 
-class BadMessage(ValueError):
+class BadMessage(SamMoeLoraError, ValueError):
     """A message the node rejects (the text goes to the throttled warning and /diagnostics)."""
 
 

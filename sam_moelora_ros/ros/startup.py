@@ -18,6 +18,7 @@ import rclpy.logging
 from rclpy._rclpy_pybind11 import RCLError
 from rclpy.executors import ExternalShutdownException
 
+from sam_moelora_ros.errors import SamMoeLoraError
 from sam_moelora_ros.inference.device import SegmenterError
 from sam_moelora_ros.params import NodeConfig
 from sam_moelora_ros.params.params_file import ParamsFileError, check_params_files
@@ -26,7 +27,7 @@ from sam_moelora_ros.ros.process import NODE_NAME
 __all__ = ["StartupError", "model_startup_error", "run_node"]
 
 
-class StartupError(RuntimeError):
+class StartupError(SamMoeLoraError, RuntimeError):
     """The node cannot start (bad parameter, missing model); the message says what to fix."""
 
 

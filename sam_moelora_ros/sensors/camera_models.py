@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from sam_moelora_ros.errors import SamMoeLoraError
+
 __all__ = [
     "DISTORTION_MODELS",
     "CameraModel",
@@ -42,7 +44,7 @@ DISTORTION_MODELS: dict[str, tuple[int, ...]] = {
 """Supported ``distortion_model`` names and the ``d`` lengths each accepts."""
 
 
-class CameraModelError(ValueError):
+class CameraModelError(SamMoeLoraError, ValueError):
     """A CameraInfo whose distortion model, coefficients, K or size cannot be used."""
 
 

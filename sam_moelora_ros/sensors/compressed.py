@@ -28,6 +28,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from sam_moelora_ros.errors import SamMoeLoraError
+
 from .image import encoding_info
 from .messages import build_message, message_bytes
 from .rvl import RvlError, rvl_decode, rvl_encode
@@ -60,7 +62,7 @@ _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _ORDERS = {"rgb": "rgb", "rgba": "rgba", "bgr": "bgr", "bgra": "bgra", "mono": "l"}
 
 
-class CompressedImageError(ValueError):
+class CompressedImageError(SamMoeLoraError, ValueError):
     """A CompressedImage whose format is unknown or whose data does not decode."""
 
 

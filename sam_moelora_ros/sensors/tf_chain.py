@@ -24,6 +24,8 @@ from typing import Any
 
 import numpy as np
 
+from sam_moelora_ros.errors import SamMoeLoraError
+
 from .extrinsics import extrinsic_matrix
 
 __all__ = ["TfError", "TransformTree"]
@@ -32,7 +34,7 @@ QUATERNION_TOLERANCE = 1e-2
 """tf2's QUATERNION_NORMALIZATION_TOLERANCE on ``|q.q - 1|``."""
 
 
-class TfError(ValueError):
+class TfError(SamMoeLoraError, ValueError):
     """A transform that cannot be used, or no chain between two frames."""
 
 
