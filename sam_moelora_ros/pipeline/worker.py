@@ -237,7 +237,7 @@ class InferenceWorker:
         """One blank frame with every modality, on the worker thread, before any real frame.
 
         Why: the Segmenter is warmed up where it is built (a passing thread, see
-        ``inference.segmenter.on_passing_thread``), but torch's OpenMP pool and the allocator's
+        ``inference.passing_thread.on_passing_thread``), but torch's OpenMP pool and the allocator's
         arena are per thread, so the worker's first real frames paid for creating them (tiny,
         640x480, 2 cores: 164 and 151 ms, then 112-128 ms). A failure is logged and ignored: the
         real frames report their own errors.
