@@ -3,8 +3,8 @@
 :func:`run_node` is what both console scripts run (``--params-file`` checks, ``rclpy.init``,
 one-line start-up errors with exit code 2, clean Ctrl-C); :class:`StartupError` is what a phase
 of :class:`~sam_moelora_ros.ros.perception_core.PerceptionCore` raises when a parameter or the
-model is unusable, and :func:`model_startup_error` turns a model's error into one naming the
-parameter to fix.
+model is unusable (a model's error already names the parameter to fix:
+:func:`~sam_moelora_ros.inference.from_params.load_segmenter`).
 """
 
 from __future__ import annotations
@@ -19,39 +19,14 @@ from rclpy._rclpy_pybind11 import RCLError
 from rclpy.executors import ExternalShutdownException
 
 from sam_moelora_ros.errors import SamMoeLoraError
-from sam_moelora_ros.inference.device import SegmenterError
-from sam_moelora_ros.params import NodeConfig
 from sam_moelora_ros.params.params_file import ParamsFileError, check_params_files
 from sam_moelora_ros.ros.process import NODE_NAME
 
-__all__ = ["StartupError", "model_startup_error", "run_node"]
+__all__ = ["StartupError", "run_node"]
 
 
 class StartupError(SamMoeLoraError, RuntimeError):
     """The node cannot start (bad parameter, missing model); the message says what to fix."""
-
-
-_MODEL_PARAMETERS = {
-    "sam_checkpoint": ("model.sam_checkpoint", "sam_checkpoint"),
-    "device": ("model.device", "device"),
-    "dtype": ("model.dtype", "dtype"),
-    "compile": ("model.compile", "compile_mode"),
-    "backend": ("model.backend", "backend"),
-    "providers": ("model.providers", "providers"),
-}
-"""``SegmenterError.input_name`` -> (the parameter to name, its NodeConfig field); anything else
-(the adapter, its weights, the warm-up) is ``model.adapter``."""
-
-
-def model_startup_error(cfg: NodeConfig, exc: SegmenterError) -> StartupError:
-    """The one line for a model that cannot start, naming the parameter to fix."""
-    name, field = _MODEL_PARAMETERS.get(exc.input_name, ("model.adapter", "adapter"))
-    value = getattr(cfg, field)
-    value = list(value) if isinstance(value, tuple) else value
-    hint = ""
-    if name == "model.adapter" and not cfg.adapter:
-        hint = "; e.g. perception_node --ros-args -p model.adapter:=/path/to/adapter.safetensors"
-    return StartupError(f"parameter '{name}' = {value!r}: {exc}{hint}")
 
 
 class ClosableNode(Protocol):
