@@ -6,11 +6,11 @@ stamps the way the sensors produced them), the raw CDR bytes next to the deseria
 (the live player publishes those bytes unchanged), and an error that lists what the bag holds
 when a topic or a type is missing (the usual mistake on a user's bag is a topic name).
 
-Messages are rosbags dataclasses; the ``sensors`` codecs and :mod:`node_io` decoders read their
-fields exactly like rclpy messages. Types come from the bag's own embedded definitions when it
-has them, else from the ROS 2 Humble store (identical for the sensor types up to Kilted), else,
-for the event-camera types the replay takes (bags recorded before rosbag2 stored definitions),
-from :data:`KNOWN_DEFINITIONS`.
+Messages are rosbags dataclasses; the ``sensors`` codecs and the
+:mod:`sam_moelora_ros.pipeline.decode` decoders read their fields exactly like rclpy messages. Types
+come from the bag's own embedded definitions when it has them, else from the ROS 2 Humble store
+(identical for the sensor types up to Kilted), else, for the event-camera types the replay takes
+(bags recorded before rosbag2 stored definitions), from :data:`KNOWN_DEFINITIONS`.
 """
 
 from __future__ import annotations

@@ -62,8 +62,6 @@ class NodeConfig:
     qos_profile: str
     qos_depth: int
     sensors: dict[str, SensorConfig]
-    event_message_type: str
-    """``cloud`` when ``sensors.event.message_type`` names PointCloud2, else ``image``."""
     event_representation: str
     camera_info_topic: str
     extrinsic: np.ndarray = field(repr=False)
@@ -185,7 +183,6 @@ def build_config(values: Mapping[str, Any]) -> NodeConfig:
         qos_profile=str(merged["qos.profile"]),
         qos_depth=int(merged["qos.depth"]),
         sensors=sensors,
-        event_message_type=("cloud" if sensors["event"].message_type == CLOUD_TYPE else "image"),
         event_representation=str(merged["sensors.event.representation"]),
         camera_info_topic=str(merged["camera_info_topic"]),
         extrinsic=extrinsic_matrix(merged["lidar.extrinsic"]),

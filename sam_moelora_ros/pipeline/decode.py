@@ -1,9 +1,9 @@
 """Sensor messages -> network images: decode each sensor's message for the frame pipeline. No rclpy.
 
 Everything here works on message *fields* (duck-typed), so it takes rclpy messages and rosbags
-messages alike and is unit-tested without DDS. The hard parts live in :mod:`sensors` (codecs,
-projection, representations); this module only chooses which codec applies to which sensor and
-turns codec errors into :class:`BadMessage` with a reason fit for a warning and /diagnostics.
+messages alike and is unit-tested without DDS. The hard parts live in :mod:`sam_moelora_ros.sensors`
+(codecs, projection, representations); this module only chooses which codec applies to which sensor
+and turns codec errors into :class:`BadMessage` with a reason fit for a warning and /diagnostics.
 
 Every decoder returns a :class:`Decoded`: the sensor's network image (``H x W x 3`` uint8, what
 the Segmenter takes) plus the header, so the labels can carry the anchor's header. The image

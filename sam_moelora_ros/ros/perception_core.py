@@ -310,7 +310,7 @@ class PerceptionCore(Node):
         assert self._output is not None, "the model is not loaded"
         outputs = [channel.start(self._extrinsic) for channel in self._channels]
         self._worker = InferenceWorker(
-            self.segmenter, self.palette, None, Image, self._now, self._output, outputs=outputs
+            self.segmenter, self.palette, outputs, Image, self._now, self._output
         )
         for channel in self._channels:
             channel.connect(self._worker)
