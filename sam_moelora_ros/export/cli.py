@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             adapter = args.adapter or default_adapter_path()
             if adapter is None:
                 raise ExportError("no --adapter given and this install ships no default model")
-            model = load_segmentor(adapter, args.sam_checkpoint or None)
+            model = load_segmentor(adapter, args.sam_checkpoint or None, strict=True)
             source = adapter_source(adapter)
         manifest = export_onnx(
             model,

@@ -49,6 +49,7 @@ from sam_moelora_ros.onnx_format import ExportError
 from sam_moelora_ros.onnx_format.manifest import (
     FORMAT,
     FORMAT_VERSION,
+    LOADABLE_SUFFIXES,
     Manifest,
     image_input,
     level_input,
@@ -121,7 +122,8 @@ def export_onnx(
 
     Args:
         model: the segmentor; it is moved to the CPU in float32, put in eval mode and merged.
-        out_dir: the folder to write (created; files of an earlier export are replaced).
+        out_dir: the folder to write (created; an earlier export's graphs and weights there are
+            replaced or removed: the loader refuses files the manifest does not list).
         source: what the metadata names as the source (:func:`adapter_source`).
         exporter: ``"torchscript"`` (default) or ``"dynamo"`` (see the module docstring).
         share_weights: store each distinct weight once in ``weights.bin`` (default).
@@ -370,6 +372,9 @@ def _write(protos: dict[str, onnx.ModelProto], out: Path, share_weights: bool) -
         except onnx.checker.ValidationError as exc:
             raise ExportError(f"{path} fails onnx.checker after saving: {exc}") from exc
     names = [*protos, WEIGHTS_FILE] if share_weights else list(protos)
+    for stale in out.iterdir():  # an earlier export's graphs (the loader refuses unlisted ones)
+        if stale.suffix in LOADABLE_SUFFIXES and stale.is_file() and stale.name not in names:
+            stale.unlink()
     return {name: sha256_file(out / name) for name in names}
 
 

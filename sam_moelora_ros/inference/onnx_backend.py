@@ -125,10 +125,10 @@ class OnnxRuntimeModel(nn.Module):
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # Idle pool threads sleep instead of spinning: the CPU is shared with torch's pre- and
-        # postprocessing, the other graphs' pools and the node's threads (module docstring).
+        # postprocessing, the other graphs' pools and the node's threads (onnx_providers.py).
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         # Weights are read from weights.bin, mapped once and shared by every graph; prepacking
-        # would give each session a private copy (vit_b: 1.6 GB more, no faster).
+        # would give each session a private copy (docs/deploy.md: its memory cost, no faster).
         options.add_session_config_entry("session.disable_prepacking", "1")
         self._options = options
         self._fp16 = fp16
@@ -138,6 +138,7 @@ class OnnxRuntimeModel(nn.Module):
             for i in range(self.num_levels)
         }
         size = manifest.image_size
+        levels = {f"level{i}": manifest.levels[i] for i in range(self.num_levels)}
         self.encoders = {
             m: self._session(
                 ort,
@@ -145,6 +146,7 @@ class OnnxRuntimeModel(nn.Module):
                 {"image": (3, size, size)},
                 "encoder",
                 modality=m,
+                outputs=levels,
             )
             for m in manifest.modalities
         }
@@ -153,9 +155,10 @@ class OnnxRuntimeModel(nn.Module):
             images = {image_input(m): (3, size, size) for m in manifest.modalities}
             modalities = "+".join(manifest.modalities)
             self.batched = self._session(
-                ort, manifest.batched, images, "encoder", modality=modalities
+                ort, manifest.batched, images, "encoder", modality=modalities, outputs=level_dims
             )
-        self.fusion = self._session(ort, manifest.fusion, level_dims, "fusion")
+        logits = {"logits": (manifest.num_classes, size, size)}
+        self.fusion = self._session(ort, manifest.fusion, level_dims, "fusion", outputs=logits)
         self.providers: list[str] = list(self.fusion.get_providers())
         on_gpu = any(p in GPU_PROVIDERS for p in self.providers)
         self._device = ("cuda", device_id) if on_gpu else ("cpu", 0)
@@ -171,8 +174,10 @@ class OnnxRuntimeModel(nn.Module):
         profile: Mapping[str, Sequence[int]],
         role: str,
         modality: str = "",
+        outputs: Mapping[str, Sequence[int]] | None = None,
     ) -> Any:
-        """One checked InferenceSession (its providers, metadata and inputs)."""
+        """One checked InferenceSession (its providers, metadata, and the shapes of its inputs
+        ``profile`` and ``outputs``, batch dimension apart, against the manifest's)."""
         path = self.manifest.root / name
         providers = [
             (
@@ -220,6 +225,8 @@ class OnnxRuntimeModel(nn.Module):
                 f"{wrong}, the manifest expects {expected}); copy the whole folder of one export",
                 input_name="adapter",
             )
+        _check_shapes(path, "input", session.get_inputs(), profile)
+        _check_shapes(path, "output", session.get_outputs(), outputs or {})
         return session
 
     def _zero_features(self, batch: int, level: int) -> Any:
@@ -302,6 +309,32 @@ class OnnxRuntimeModel(nn.Module):
 
     def describe(self) -> str:
         return f"onnxruntime[{','.join(self.providers)}]"
+
+
+def _check_shapes(
+    path: Path, kind: str, declared: Sequence[Any], expected: Mapping[str, Sequence[int]]
+) -> None:
+    """Each ``expected`` name is one of the graph's ``declared`` inputs/outputs with that shape
+    after its batch dimension (a named, dynamic dimension matches any size)."""
+    shapes = {arg.name: list(arg.shape) for arg in declared}
+    for name, dims in expected.items():
+        shape = shapes.get(name)
+        if shape is None:
+            raise SegmenterError(
+                f"{path} has no {kind} {name!r} (it has {sorted(shapes)}), which its manifest "
+                "describes; export the model again",
+                input_name="adapter",
+            )
+        rest = shape[1:]
+        fixed = len(rest) == len(dims) and all(
+            not isinstance(d, int) or d == want for d, want in zip(rest, dims, strict=True)
+        )
+        if not fixed:
+            raise SegmenterError(
+                f"{path}: {kind} {name!r} has shape {shape}, the manifest says [batch, "
+                f"{', '.join(str(d) for d in dims)}]; export the model again",
+                input_name="adapter",
+            )
 
 
 class OnnxRuntimeSegmenter(Segmenter):
