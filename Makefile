@@ -14,6 +14,11 @@ STAMP  := $(VENV)/.stamp-$(REQ_HASH)
 MSGS_HASH := $(shell cat requirements-msgs.txt .ci/build_msgs.sh $$(find ros_msgs -type f | LC_ALL=C sort) | sha256sum | cut -c1-16)
 MSGS_STAMP := $(VENV)/.stamp-msgs-$(MSGS_HASH)
 PIP_FLAGS := --quiet --disable-pip-version-check
+# A private network namespace with loopback up, for whatever starts rclpy nodes (DDS must not reach
+# the machine's network): root makes one directly (`unshare -n`), anyone else inside a user
+# namespace of their own (`unshare -rn`; plain `unshare -n` is "Operation not permitted" there).
+UNSHARE_FLAGS := $(if $(filter 0,$(shell id -u)),-n,-rn)
+NETNS  := unshare $(UNSHARE_FLAGS) sh -c 'ip link set lo up && exec "$$@"' sh
 
 .PHONY: venv test lint pytest colcon format demo demo-live bench clean
 
@@ -51,7 +56,7 @@ format: venv
 	$(VENV)/bin/ruff format .
 
 pytest: venv
-	unshare -n sh -c 'ip link set lo up && exec "$$@"' sh $(PY) -m pytest
+	$(NETNS) $(PY) -m pytest
 
 # Build and test the package the way a ROS 2 workspace would, in a throw-away workspace.
 colcon: venv
@@ -64,11 +69,11 @@ demo: venv
 # A demo bag through the real node over DDS, inside a private network namespace (loopback only;
 # see docs/replay.md, "Live replay").
 demo-live: venv
-	unshare -n sh -c 'ip link set lo up && exec "$$@"' sh $(PY) -m sam_moelora_ros.replay.live_cli --demo --out demo_output/live
+	$(NETNS) $(PY) -m sam_moelora_ros.replay.live_cli --demo --out demo_output/live
 
 # Benchmarks (not tests): ratios against baselines measured in the same run, JSON under
 # bench/results/. BENCH_ARGS=--quick for a ~1 minute smoke run; --device cuda for GPU figures.
-# bench/run.py puts the node benchmarks in a private network namespace itself (unshare -n).
+# bench/run.py puts the node benchmarks in a private network namespace itself (as NETNS does).
 bench: venv
 	$(PY) bench/run.py $(BENCH_ARGS)
 

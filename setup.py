@@ -15,9 +15,9 @@ from setuptools.command.develop import develop
 PACKAGE = "sam_moelora_ros"
 HERE = os.path.dirname(os.path.abspath(__file__))
 
-# training/ lives at the repository root (``python -m training.train`` from a checkout) but is
-# installed inside the package's namespace, as sam_moelora_ros.training: a top-level ``training``
-# in site-packages would collide with any other project's. The committed symlink
+# training/ lives at the repository root but is installed inside the package's namespace, as
+# sam_moelora_ros.training (run as ``python -m sam_moelora_ros.training.train``): a top-level
+# ``training`` in site-packages collides with others' (sam2 installs one). The committed symlink
 # sam_moelora_ros/training -> ../training puts it there for every build (wheel, colcon, and the
 # develop mode of ``pip install -e`` and ``colcon build --symlink-install``, which cannot map a
 # subpackage to another folder with ``package_dir``), so find_packages sees it as any subpackage.

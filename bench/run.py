@@ -20,9 +20,9 @@ After them, ``bench_dds.py`` times Fast DDS transport of a 900 KiB image and a 4
 between two processes with the default profile and with the shipped large-message one.
 
 The node and DDS benchmarks start rclpy nodes, which must only ever talk over loopback: when this
-process is not already in a private network namespace it re-runs itself in one (``unshare -n``,
-as ``make pytest`` does); where that is impossible the node benchmarks are skipped, not run on
-the machine's network.
+process is not already in a private network namespace it re-runs itself in one (``unshare -n``
+as root, ``unshare -rn`` otherwise, as ``make pytest`` does); where that is impossible the node
+benchmarks are skipped, not run on the machine's network.
 """
 
 from __future__ import annotations
@@ -41,15 +41,22 @@ from common import Ratio, machine, print_table, write_json
 REEXEC_FLAG = "SAM_MOELORA_BENCH_NETNS"
 
 
+def netns_prefix(euid: int) -> list[str]:
+    """The command prefix that runs a program in a private network namespace with loopback up:
+    ``unshare -n`` as root, ``unshare -rn`` (inside a user namespace of one's own) otherwise, where
+    a plain ``unshare -n`` is "Operation not permitted". The Makefile's ``NETNS`` is the same."""
+    flags = "-n" if euid == 0 else "-rn"
+    return ["unshare", flags, "sh", "-c", 'ip link set lo up && exec "$@"', "sh"]
+
+
 def ensure_private_netns() -> None:
-    """Re-exec under ``unshare -n`` (loopback only) unless already there or impossible."""
+    """Re-exec under :func:`netns_prefix` (loopback only) unless already there or impossible."""
     from bench_node import isolated
 
     if isolated() or os.environ.get(REEXEC_FLAG) or shutil.which("unshare") is None:
         return
     os.environ[REEXEC_FLAG] = "1"
-    script = 'ip link set lo up && exec "$@"'
-    argv = ["unshare", "-n", "sh", "-c", script, "sh", sys.executable, *sys.argv]
+    argv = [*netns_prefix(os.geteuid()), sys.executable, *sys.argv]
     try:
         os.execvp("unshare", argv)
     except OSError as exc:  # pragma: no cover - no permission: node benches will be skipped

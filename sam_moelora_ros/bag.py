@@ -6,11 +6,11 @@ stamps the way the sensors produced them), the raw CDR bytes next to the deseria
 (the live player publishes those bytes unchanged), and an error that lists what the bag holds
 when a topic or a type is missing (the usual mistake on a user's bag is a topic name).
 
-Messages are rosbags dataclasses; the ``sensors`` codecs and :mod:`node_io` decoders read their
-fields exactly like rclpy messages. Types come from the bag's own embedded definitions when it
-has them, else from the ROS 2 Humble store (identical for the sensor types up to Kilted), else,
-for the event-camera types the replay takes (bags recorded before rosbag2 stored definitions),
-from :data:`KNOWN_DEFINITIONS`.
+Messages are rosbags dataclasses; the ``sensors`` codecs and the
+:mod:`sam_moelora_ros.pipeline.decode` decoders read their fields exactly like rclpy messages. Types
+come from the bag's own embedded definitions when it has them, else from the ROS 2 Humble store
+(identical for the sensor types up to Kilted), else, for the event-camera types the replay takes
+(bags recorded before rosbag2 stored definitions), from :data:`KNOWN_DEFINITIONS`.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.rosbag2.storage_mcap import McapWriter
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
+from sam_moelora_ros.errors import SamMoeLoraError
 from sam_moelora_ros.files import regular_file_problem
 from sam_moelora_ros.safe_yaml import YamlLimitError, load_yaml_file
 
@@ -85,7 +86,7 @@ LATCHED_QOS = Qos(
 STORAGES = {"sqlite3": StoragePlugin.SQLITE3, "mcap": StoragePlugin.MCAP}
 
 
-class BagError(Exception):
+class BagError(SamMoeLoraError):
     """A bag cannot be read as asked (missing file, topic or type, damaged storage); the message
     names the bag and the fix."""
 

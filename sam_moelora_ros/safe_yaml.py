@@ -26,6 +26,8 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, SequenceNode
 
+from sam_moelora_ros.errors import SamMoeLoraError
+
 __all__ = [
     "MAX_YAML_BYTES",
     "MAX_YAML_DEPTH",
@@ -43,7 +45,7 @@ MAX_YAML_NODES = 1_000_000
 """Most nodes after alias expansion: what a walk over the loaded data may cost at most."""
 
 
-class YamlLimitError(yaml.YAMLError):
+class YamlLimitError(SamMoeLoraError, yaml.YAMLError):
     """The YAML is over a size, depth or alias-expansion limit (the text says which)."""
 
 

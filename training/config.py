@@ -20,6 +20,7 @@ from typing import Any, cast
 import yaml
 
 from sam_moelora_ros import MODALITIES
+from sam_moelora_ros.errors import SamMoeLoraError
 from sam_moelora_ros.files import regular_file_problem
 from sam_moelora_ros.model import PRESETS, ModelConfig, ModelConfigError
 from sam_moelora_ros.safe_yaml import load_yaml, load_yaml_file
@@ -28,7 +29,7 @@ AMP_MODES = ("none", "bf16", "fp16")
 DATASETS = ("deliver", "mcubes", "muses")
 
 
-class TrainConfigError(ValueError):
+class TrainConfigError(SamMoeLoraError, ValueError):
     """A training config value is invalid; the message names the field (``section.key``)."""
 
 

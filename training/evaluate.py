@@ -1,8 +1,8 @@
 """Command line: evaluate an adapter per condition and per set of present sensors.
 
-``python -m training.evaluate --adapter A [--sam-checkpoint C] --data ROOT --dataset deliver
---split val`` scores the model with every non-empty subset of the modalities it was trained on
-(the missing-modality setting), per condition, and writes to ``--out``:
+``python -m sam_moelora_ros.training.evaluate --adapter A [--sam-checkpoint C] --data ROOT --dataset
+deliver --split val`` scores the model with every non-empty subset of the modalities it was trained
+on (the missing-modality setting), per condition, and writes to ``--out``:
 
 * ``report.json``: per subset: mIoU, accuracy and per-class IoU overall and per condition; the
   mean router weights per condition (all sensors present);
@@ -41,7 +41,7 @@ from .validate import run_inference, summarise
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        prog="python -m training.evaluate", description=__doc__.split("\n")[0]
+        prog="python -m sam_moelora_ros.training.evaluate", description=__doc__.split("\n")[0]
     )
     p.add_argument("--adapter", required=True, help="adapter .safetensors (best.safetensors)")
     p.add_argument("--sam-checkpoint", help="official SAM .pth when the adapter lacks the encoder")

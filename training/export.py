@@ -1,12 +1,13 @@
 """Command line: turn a training checkpoint into a shippable model file.
 
-``python -m training.export --adapter runs/x/checkpoints/best.safetensors --out model.safetensors
-[--half] [--sam-checkpoint C]`` writes a self-contained adapter (the frozen encoder included, so
-no SAM checkpoint is needed to load it). ``--half`` stores the tensors as float16: half the size
-(the shipped default stays a few MB), and :func:`~sam_moelora_ros.model.load_adapter` casts them
-back to the model's float32 on load. Evaluate the exported file, not the checkpoint, when you
-report its numbers. A weight beyond float16's range (65504) would become Inf: ``--half`` refuses
-it, naming the weight, rather than write a model that computes NaNs.
+``python -m sam_moelora_ros.training.export --adapter runs/x/checkpoints/best.safetensors --out
+model.safetensors [--half] [--sam-checkpoint C]`` writes a self-contained adapter (the frozen
+encoder included, so no SAM checkpoint is needed to load it). ``--half`` stores the tensors as
+float16: half the size (the shipped default stays a few MB), and
+:func:`~sam_moelora_ros.model.load_adapter` casts them back to the model's float32 on load. Evaluate
+the exported file, not the checkpoint, when you report its numbers. A weight beyond float16's range
+(65504) would become Inf: ``--half`` refuses it, naming the weight, rather than write a model that
+computes NaNs.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from .cli_errors import one_line_errors
 @one_line_errors()
 def main(argv: Sequence[str] | None = None) -> int:
     """Exit 0 when written; 2 with one line for a bad adapter, SAM checkpoint or --half."""
-    parser = argparse.ArgumentParser(prog="python -m training.export", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m sam_moelora_ros.training.export", description=__doc__
+    )
     parser.add_argument("--adapter", required=True, help="checkpoint adapter (.safetensors)")
     parser.add_argument("--sam-checkpoint", help="official SAM .pth if the adapter lacks it")
     parser.add_argument("--out", required=True, help="output .safetensors")

@@ -40,6 +40,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm
 
 from sam_moelora_ros.classes import IGNORE_INDEX
+from sam_moelora_ros.errors import SamMoeLoraError
 from sam_moelora_ros.evaluation import modality_subsets
 from sam_moelora_ros.model import (
     MoELoRASegmentor,
@@ -65,7 +66,7 @@ from .validate import run_inference, summarise
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-class TrainingError(RuntimeError):
+class TrainingError(SamMoeLoraError, RuntimeError):
     """Training cannot go on without producing garbage: a non-finite loss, unusable labels.
 
     Raised before anything of the failing step is written, so every checkpoint on disk is one

@@ -4,7 +4,8 @@ matplotlib with the Agg backend through ``Figure`` objects (no pyplot global sta
 so the evaluation runs headless in CI and on a robot. Training curves read a run folder's
 ``metrics.jsonl`` or its TensorBoard event files (:func:`training.tensorboard.load_run`)::
 
-    python -m training.plots runs/x [--source auto|jsonl|tensorboard] [--out curves.png]
+    python -m sam_moelora_ros.training.plots runs/x [--source auto|jsonl|tensorboard] \
+        [--out curves.png]
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Command line: ``python -m training.pretrain --config training/configs/pretrain_tiny.yaml``.
+"""Command line: ``python -m sam_moelora_ros.training.pretrain --config
+training/configs/pretrain_tiny.yaml``.
 
 Pretrains the ``tiny`` preset's image encoder on RGB alone, as SAM's encoder was pretrained on
 RGB photographs, so that the adapter stage starts from what the method assumes: a frozen encoder
@@ -54,7 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     checkpoint; 1 with one line when training had to stop."""
     args = parse_args(
         argv,
-        prog="python -m training.pretrain",
+        prog="python -m sam_moelora_ros.training.pretrain",
         description="Pretrain the tiny image encoder on RGB and write it as a SAM checkpoint.",
     )
     cfg, trainer = run(args, require_encoder_training=True)

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
+from sam_moelora_ros.errors import SamMoeLoraError
 from sam_moelora_ros.model.safetensors_io import SafetensorsFormat, read_safetensors
 
 STATE_FORMAT = "sam_moelora_ros.train_state"
@@ -29,7 +30,7 @@ STATE_FORMAT_VERSION = "1"
 TRAIN_STATE = SafetensorsFormat(STATE_FORMAT, STATE_FORMAT_VERSION, writer="save_state()")
 
 
-class TrainStateError(RuntimeError):
+class TrainStateError(SamMoeLoraError, RuntimeError):
     """A training-state file is missing, unreadable, truncated or not ours."""
 
 

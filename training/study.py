@@ -1,6 +1,7 @@
 """Command line: train and test model variants over several seeds; mean and standard deviation.
 
-``python -m training.study --config training/configs/study_tiny.yaml [--jobs 2] [--seeds 0 1 2]``
+``python -m sam_moelora_ros.training.study --config training/configs/study_tiny.yaml [--jobs 2]
+[--seeds 0 1 2]``
 
 One number from one training seed cannot tell a method's effect from the seed's luck. A study
 trains every variant (a base training config plus overrides: the fusion ablation, the RGB-only
@@ -173,11 +174,12 @@ def run_one(study: Study, variant: Variant, seed: int, threads: int) -> dict[str
         return json.loads(done.read_text())
     started = time.perf_counter()
     py = sys.executable
-    train = [py, "-m", "training.train", "--config", str(study.base)]
+    train = [py, "-m", "sam_moelora_ros.training.train", "--config", str(study.base)]
     _run(train + study.train_overrides(variant, seed, threads), out / "train.log", threads)
     train_s = time.perf_counter() - started
     ckpt = out / "checkpoints" / "best.safetensors"
-    evaluate = [py, "-m", "training.evaluate", "--adapter", str(ckpt), "--data", study.data]
+    evaluate = [py, "-m", "sam_moelora_ros.training.evaluate", "--adapter", str(ckpt)]
+    evaluate += ["--data", study.data]
     evaluate += ["--split", study.test_split, "--out", str(out / "eval_test")]
     evaluate += ["--batch-size", "8", "--no-progress"]
     if study.sam_checkpoint:
@@ -366,7 +368,9 @@ def markdown(study: Study, summary: dict[str, Any]) -> str:
 
 # ---------------------------------------------------------------------- command line
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m training.study", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m sam_moelora_ros.training.study", description=__doc__.split("\n")[0]
+    )
     p.add_argument("--config", required=True, help="study YAML (training/configs/study_*.yaml)")
     p.add_argument("--seeds", type=int, nargs="*", help="override the study's seeds")
     p.add_argument("--only", nargs="*", help="run only these variants (the summary reads all)")

@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from sam_moelora_ros.errors import SamMoeLoraError
+
 KINDS = ("train", "val")
 """Record kinds that become scalars (``start`` / ``end`` hold no curve)."""
 BOOKKEEPING = frozenset({"kind", "step", "epoch", "elapsed_s"})
@@ -37,7 +39,7 @@ Series = dict[str, list[tuple[int, float]]]
 """tag -> [(step, value), ...] in step order."""
 
 
-class TensorBoardUnavailable(RuntimeError):
+class TensorBoardUnavailable(SamMoeLoraError, RuntimeError):
     """``run.tensorboard: true`` (or reading event files) without the ``tensorboard`` package."""
 
 

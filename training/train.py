@@ -1,9 +1,10 @@
-"""Command line: ``python -m training.train --config training/configs/<name>.yaml [overrides]``.
+"""Command line: ``python -m sam_moelora_ros.training.train --config training/configs/<name>.yaml
+[overrides]``.
 
-Also the entry point of ``torchrun --nproc_per_node=N -m training.train ...`` (one process per
-GPU; NCCL on GPUs, gloo on CPUs; see ``docs/training.md`` for multi-node rendezvous) and of the
-``sam_moelora_train`` console script. Overrides are ``section.key=value`` pairs (YAML values),
-e.g. ``optim.lr=3e-4 run.seed=1 data.root=/data/DELIVER``.
+Also the entry point of ``torchrun --nproc_per_node=N -m sam_moelora_ros.training.train ...`` (one
+process per GPU; NCCL on GPUs, gloo on CPUs; see ``docs/training.md`` for multi-node rendezvous) and
+of the ``sam_moelora_train`` console script. Overrides are ``section.key=value`` pairs (YAML
+values), e.g. ``optim.lr=3e-4 run.seed=1 data.root=/data/DELIVER``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from .loop import Trainer, TrainingError
 
 def parse_args(
     argv: Sequence[str] | None = None,
-    prog: str = "python -m training.train",
+    prog: str = "python -m sam_moelora_ros.training.train",
     description: str = "Train the MoE-LoRA SAM segmentor (single process or under torchrun).",
 ) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=prog, description=description)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sam_moelora_ros.errors import SamMoeLoraError
 
-class DatasetError(ValueError):
+
+class DatasetError(SamMoeLoraError, ValueError):
     """A dataset folder is malformed or a selection is invalid (the message says how to fix it)."""

@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from sam_moelora_ros.export.errors import ExportError
-from sam_moelora_ros.export.manifest import Manifest
+from sam_moelora_ros.onnx_format import ExportError
+from sam_moelora_ros.onnx_format.manifest import Manifest
 
 
 def synthetic_frames(
@@ -101,11 +101,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     import torch
 
     from sam_moelora_ros.evaluation import format_table
-    from sam_moelora_ros.export.manifest import sha256_file
     from sam_moelora_ros.inference.device import SegmenterError
     from sam_moelora_ros.inference.onnx_backend import OnnxRuntimeSegmenter
     from sam_moelora_ros.inference.segmenter import Segmenter, default_adapter_path
     from sam_moelora_ros.model import CheckpointError, ModelConfig, build_segmentor, load_segmentor
+    from sam_moelora_ros.onnx_format.manifest import sha256_file
 
     try:
         manifest = Manifest.read(args.model)

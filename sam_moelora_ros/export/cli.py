@@ -60,7 +60,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     import torch
 
-    from sam_moelora_ros.export.errors import ExportError
     from sam_moelora_ros.export.onnx_export import adapter_source, export_onnx, weights_source
     from sam_moelora_ros.inference.segmenter import default_adapter_path
     from sam_moelora_ros.model import (
@@ -70,6 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         build_segmentor,
         load_segmentor,
     )
+    from sam_moelora_ros.onnx_format import ExportError
 
     started = time.perf_counter()
     try:
@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             adapter = args.adapter or default_adapter_path()
             if adapter is None:
                 raise ExportError("no --adapter given and this install ships no default model")
-            model = load_segmentor(adapter, args.sam_checkpoint or None)
+            model = load_segmentor(adapter, args.sam_checkpoint or None, strict=True)
             source = adapter_source(adapter)
         manifest = export_onnx(
             model,

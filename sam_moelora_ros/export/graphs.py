@@ -33,8 +33,7 @@ from torch import nn
 from sam_moelora_ros.model.lora import MoELoRALinear
 from sam_moelora_ros.model.router import ModalityRouter
 from sam_moelora_ros.model.segmentor import MoELoRASegmentor
-
-from .errors import ExportError
+from sam_moelora_ros.onnx_format import ExportError
 
 
 class FlatLinear(nn.Linear):

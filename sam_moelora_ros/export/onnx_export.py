@@ -1,7 +1,7 @@
 """Write a merged :class:`MoELoRASegmentor` as ONNX graphs: one per modality's encoder, one fusion.
 
 See :mod:`.graphs` for what each graph computes and why the model is split this way, and
-:mod:`.manifest` for the folder layout. Choices:
+:mod:`sam_moelora_ros.onnx_format.manifest` for the folder layout. Choices:
 
 * **Exporter**: ``torchscript`` (``torch.onnx.export(dynamo=False)``, opset 17) by default: it
   exports vit_b's encoder in seconds rather than the minute the ``dynamo`` exporter needs (opset
@@ -45,10 +45,18 @@ from onnx import external_data_helper
 import sam_moelora_ros
 from sam_moelora_ros.classes import DELIVER_CLASSES, palette_for
 from sam_moelora_ros.model.segmentor import MoELoRASegmentor
+from sam_moelora_ros.onnx_format import ExportError
+from sam_moelora_ros.onnx_format.manifest import (
+    FORMAT,
+    FORMAT_VERSION,
+    LOADABLE_SUFFIXES,
+    Manifest,
+    image_input,
+    level_input,
+    sha256_file,
+)
 
-from .errors import ExportError
 from .graphs import AllModalitiesEncoder, EncoderBranch, FusionHead, plain_qkv
-from .manifest import FORMAT, FORMAT_VERSION, Manifest, image_input, level_input, sha256_file
 from .vit_blocks import lean_vit_blocks
 
 EXPORTERS = {"torchscript": 17, "dynamo": 18}
@@ -114,7 +122,8 @@ def export_onnx(
 
     Args:
         model: the segmentor; it is moved to the CPU in float32, put in eval mode and merged.
-        out_dir: the folder to write (created; files of an earlier export are replaced).
+        out_dir: the folder to write (created; an earlier export's graphs and weights there are
+            replaced or removed: the loader refuses files the manifest does not list).
         source: what the metadata names as the source (:func:`adapter_source`).
         exporter: ``"torchscript"`` (default) or ``"dynamo"`` (see the module docstring).
         share_weights: store each distinct weight once in ``weights.bin`` (default).
@@ -364,6 +373,9 @@ def _write(protos: dict[str, onnx.ModelProto], out: Path, share_weights: bool) -
         except onnx.checker.ValidationError as exc:
             raise ExportError(f"{path} fails onnx.checker after saving: {exc}") from exc
     names = [*protos, WEIGHTS_FILE] if share_weights else list(protos)
+    for stale in out.iterdir():  # an earlier export's graphs (the loader refuses unlisted ones)
+        if stale.suffix in LOADABLE_SUFFIXES and stale.is_file() and stale.name not in names:
+            stale.unlink()
     return {name: sha256_file(out / name) for name in names}
 
 

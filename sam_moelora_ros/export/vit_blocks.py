@@ -39,8 +39,7 @@ from torch import nn
 
 from sam_moelora_ros.model.lora import MoELoRALinear
 from sam_moelora_ros.model.segmentor import MoELoRASegmentor
-
-from .errors import ExportError
+from sam_moelora_ros.onnx_format import ExportError
 
 
 def _linear(x: torch.Tensor, layer: nn.Linear, bias: bool = True) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""Where the default model comes from when no adapter is given (node, replay, demo).
+"""Where the default model comes from when no adapter is given (node, replay, demo), and the
+checks of the model files a Segmenter is loaded from (:func:`model_files`).
 
 The package ships ``sam_moelora_ros/models/default_tiny.safetensors``; a deployment (or a test)
 may point ``$SAM_MOELORA_ROS_DEFAULT_MODEL`` at another file instead, e.g. a site-wide model, so
@@ -12,11 +13,14 @@ import importlib.resources
 import os
 from pathlib import Path
 
+from sam_moelora_ros.inference.device import SegmenterError
+
 __all__ = [
     "DEFAULT_MODEL_ENV",
     "DEFAULT_MODEL_RESOURCE",
     "default_adapter_path",
     "default_model_location",
+    "model_files",
 ]
 
 DEFAULT_MODEL_RESOURCE = ("models", "default_tiny.safetensors")
@@ -51,3 +55,34 @@ def default_model_location() -> str:
     return (
         os.environ.get(DEFAULT_MODEL_ENV) or f"sam_moelora_ros/{'/'.join(DEFAULT_MODEL_RESOURCE)}"
     )
+
+
+def model_files(
+    adapter: str | Path | None, sam_checkpoint: str | Path | None
+) -> tuple[Path, Path | None]:
+    """The adapter file (None or '': the default model) and the SAM checkpoint (None or '': none)
+    to load, checked to exist; :class:`SegmenterError` naming the input otherwise."""
+    if adapter in (None, ""):
+        shipped = default_adapter_path()
+        if shipped is None:
+            raise SegmenterError(
+                "no model given and there is no default model (looked for "
+                f"{default_model_location()}); pass "
+                "the path of an adapter .safetensors file (written by save_adapter / training)",
+                input_name="adapter",
+            )
+        adapter = shipped
+    adapter_path = Path(adapter).expanduser()
+    if not adapter_path.exists():
+        raise SegmenterError(
+            f"adapter file {str(adapter_path)!r} does not exist", input_name="adapter"
+        )
+    checkpoint: Path | None = None
+    if sam_checkpoint not in (None, ""):
+        checkpoint = Path(str(sam_checkpoint)).expanduser()
+        if not checkpoint.exists():
+            raise SegmenterError(
+                f"SAM checkpoint {str(checkpoint)!r} does not exist",
+                input_name="sam_checkpoint",
+            )
+    return adapter_path, checkpoint

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from sam_moelora_ros.errors import SamMoeLoraError
+
 LOG = logging.getLogger(__name__)
 
 DTYPES: dict[str, torch.dtype] = {
@@ -30,7 +32,7 @@ MAX_STAGING_BUFFERS = 16
 cache is cleared, so a stream of ever-changing sizes cannot grow pinned memory without bound."""
 
 
-class SegmenterError(Exception):
+class SegmenterError(SamMoeLoraError):
     """A Segmenter could not be built or was given input it cannot segment.
 
     ``input_name`` says which of the Segmenter's inputs is at fault, so a caller that exposes

@@ -90,7 +90,8 @@ def build_segmenter(
         LOG.warning("sam_checkpoint %s ignored: an export carries its encoder", sam_checkpoint)
     if not merge_lora:
         LOG.warning("merge_lora=False ignored: an export is always merged")
-    from sam_moelora_ros.inference.onnx_backend import DEFAULT_PROVIDERS, OnnxRuntimeSegmenter
+    from sam_moelora_ros.inference.onnx_backend import OnnxRuntimeSegmenter
+    from sam_moelora_ros.inference.onnx_providers import DEFAULT_PROVIDERS
 
     return OnnxRuntimeSegmenter(
         path,

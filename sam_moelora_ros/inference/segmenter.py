@@ -21,11 +21,10 @@ Choices, and why:
   the arg-max (:mod:`.postprocess`; SAM's ``postprocess_masks`` does the same with its mask
   logits): resizing the label image instead would give blocky, aliased class boundaries. Softmax
   and arg-max run in float32 whatever the compute dtype, so half precision cannot flip a near-tie
-  into a NaN (``amax``/``sum`` reductions: 37 -> 16 ms for 25 classes at 640x480 on a CPU).
+  into a NaN.
 * Memory is bounded by the model, not the camera: an image larger than its place in the model
   input is shrunk on the CPU before upload (``preprocess.shrink_to_box``), and large outputs are
-  resized and reduced in bands of rows (:mod:`.postprocess`). One 4000 x 8000 RGB frame on the
-  192 px default model: peak RSS growth 5.3 GiB before, 0.19 GiB with both (CPU).
+  resized and reduced in bands of rows (:mod:`.postprocess`).
 * A model is only ready when its warm-up forward is finite (:meth:`Segmenter.warmup`): an adapter
   whose weights overflow would otherwise publish labels computed from NaNs.
 * ``merge_lora`` folds the LoRA experts into the frozen weights once at load time (the router still
@@ -39,19 +38,17 @@ Choices, and why:
   must share one input dict; frames of different sizes can share a batch (each is letterboxed to
   the same square).
 
-Hot path (measured by ``make bench``; README, "Performance"):
+Hot path (measured by ``make bench``; the figures behind these choices are in docs/design.md,
+"The Segmenter's measured choices"):
 
 * Images travel to the device as **uint8** (a quarter of float32's bytes) and are converted,
   resampled, normalised and letterboxed there with the tensor functions of
   :mod:`~sam_moelora_ros.model.preprocess` (the same ops, in the same order, as
-  ``prepare_inputs``). On CUDA the upload (:class:`~sam_moelora_ros.inference.device.Uploader`)
-  goes through a **pinned** staging buffer per
-  (modality, shape) with a ``non_blocking`` copy; a CUDA event guards the buffer so the next
-  frame cannot overwrite it while the previous copy is in flight. On the CPU the message buffer
-  is wrapped without a copy.
+  ``prepare_inputs``), through :class:`~sam_moelora_ros.inference.device.Uploader` (a pinned
+  staging buffer on CUDA, no copy on the CPU).
 * The router weights are read with forward hooks on the routers and the model is called without
   ``return_extras``: the extras' auxiliary head (a full-resolution K-class map) is a training
-  signal, and computing it for every frame cost as much as the encoder of the tiny model.
+  signal, as costly per frame as the tiny model's encoder.
 * ``compile`` (off by default): ``torch.compile`` of the model with ``dynamic=False``. One graph
   per modality set, compiled the first time that set is seen (``warmup`` can pre-compile sets).
   ``reduce-overhead`` adds CUDA graphs, which is safe here because every output is copied to the
@@ -59,14 +56,9 @@ Hot path (measured by ``make bench``; README, "Performance"):
   compiling fails (no C++ compiler, an unsupported op), the Segmenter logs it once and runs
   eagerly: compiling is an optimisation, never a reason to stop segmenting.
 * Loading, merging and (on the CPU) the warm-up run on a **short-lived thread of their own**
-  (:func:`on_passing_thread`), so the thread that builds the Segmenter never starts torch's
-  OpenMP pool. Why: libgomp keeps one pool of helper threads per thread that starts parallel
-  work, and once a process holds more of them than it has CPUs it stops letting idle helpers
-  spin between parallel regions; every op then puts its helpers to sleep and wakes them through
-  the kernel. The node builds and warms its Segmenter on the executor thread and segments on its
-  worker thread: two pools, and on 2 cores with 2 threads a tiny 640x480 frame made ~880
-  voluntary context switches and ran 1.3-1.8x slower than in a process with one pool. The
-  passing thread's pool goes when it exits, so the thread that segments holds the only one.
+  (:func:`~.passing_thread.on_passing_thread`, whose docstring says why), so the thread that
+  builds the Segmenter never starts torch's OpenMP pool and the thread that segments holds the
+  only one.
 """
 
 from __future__ import annotations
@@ -75,10 +67,10 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -87,7 +79,7 @@ from sam_moelora_ros.inference.default_model import (
     DEFAULT_MODEL_ENV,
     DEFAULT_MODEL_RESOURCE,
     default_adapter_path,
-    default_model_location,
+    model_files,
 )
 from sam_moelora_ros.inference.device import (
     COMPILE_MODES,
@@ -98,6 +90,7 @@ from sam_moelora_ros.inference.device import (
     resolve_device,
     resolve_dtype,
 )
+from sam_moelora_ros.inference.passing_thread import on_passing_thread
 from sam_moelora_ros.inference.postprocess import labels_and_confidence
 from sam_moelora_ros.model.preprocess import (
     Letterbox,
@@ -126,36 +119,6 @@ if TYPE_CHECKING:
     from torch import nn
 
 LOG = logging.getLogger(__name__)
-
-_T = TypeVar("_T")
-
-
-def on_passing_thread(work: Callable[[], _T], name: str = "segmenter-setup") -> _T:
-    """``work()`` run on a new thread that ends with it; its result, or its exception re-raised.
-
-    Why (module docstring, "short-lived thread"): torch's OpenMP runtime gives every thread that
-    starts parallel work a pool of helper threads that lives as long as that thread, and two
-    live pools on a machine with as many CPUs as torch threads make every op of the thread that
-    segments sleep and wake its helpers. Work done here leaves no pool behind. The caller's grad
-    mode is carried over (it is thread-local in torch); the caller waits, so nothing runs
-    concurrently with it.
-    """
-    outcome: dict[str, Any] = {}
-    grad = torch.is_grad_enabled()
-
-    def run() -> None:
-        try:
-            with torch.set_grad_enabled(grad):
-                outcome["value"] = work()
-        except BaseException as exc:  # re-raised in the caller's thread
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=run, name=name, daemon=True)
-    thread.start()
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
 
 
 @dataclass
@@ -276,29 +239,7 @@ class Segmenter:
         """
         from sam_moelora_ros.model import SamCheckpointError, load_segmentor
 
-        if adapter in (None, ""):
-            shipped = default_adapter_path()
-            if shipped is None:
-                raise SegmenterError(
-                    "no model given and there is no default model (looked for "
-                    f"{default_model_location()}); pass "
-                    "the path of an adapter .safetensors file (written by save_adapter / training)",
-                    input_name="adapter",
-                )
-            adapter = shipped
-        adapter_path = Path(adapter).expanduser()
-        if not adapter_path.exists():
-            raise SegmenterError(
-                f"adapter file {str(adapter_path)!r} does not exist", input_name="adapter"
-            )
-        checkpoint: Path | None = None
-        if sam_checkpoint not in (None, ""):
-            checkpoint = Path(str(sam_checkpoint)).expanduser()
-            if not checkpoint.exists():
-                raise SegmenterError(
-                    f"SAM checkpoint {str(checkpoint)!r} does not exist",
-                    input_name="sam_checkpoint",
-                )
+        adapter_path, checkpoint = model_files(adapter, sam_checkpoint)
         try:
             # Loading copies every tensor (parallel ops): on a passing thread (on_passing_thread).
             model = on_passing_thread(
@@ -507,7 +448,7 @@ class Segmenter:
             modality_sets: the modality sets to run; default: all modalities, plus each single
                 modality when the model is compiled (one graph per set, see the module docstring).
         Returns the seconds the warm-up took. On the CPU the blank frames run on a passing thread
-        (:func:`on_passing_thread`): the caller (the node's executor) is not the thread that will
+        (``on_passing_thread``): the caller (the node's executor) is not the thread that will
         segment, and must not keep an OpenMP pool of its own. On CUDA they run on the caller's
         thread, where compiled CUDA graphs are recorded for the thread that warms up.
 

@@ -135,11 +135,14 @@ def _stored_config(path: Path, metadata: dict[str, str]) -> ModelConfig:
         raise CheckpointError(f"{path}: the stored model config is invalid: {exc}") from exc
 
 
-def load_adapter(model: MoELoRASegmentor, path: str | Path) -> bool:
+def load_adapter(model: MoELoRASegmentor, path: str | Path, *, strict: bool = False) -> bool:
     """Load an adapter file into ``model``; returns whether it carried the frozen backbone.
 
     Raises :class:`CheckpointError` naming the file when it is missing, truncated, not an
     adapter, written for a different config (the differing fields are listed), or lacks weights.
+    Weights the model has no place for are skipped with a warning, or with ``strict`` (what the
+    export asks for: it must not drop a trained expert silently) refused: the file's config then
+    disagrees with its tensors.
     """
     path = Path(path)
     metadata, tensors = _open_adapter(path)
@@ -160,6 +163,13 @@ def load_adapter(model: MoELoRASegmentor, path: str | Path) -> bool:
             f"adapter {path} lacks {len(missing)} weight(s) the model needs, e.g. {missing[:3]}"
         )
     unknown = sorted(set(tensors) - set(own))
+    if unknown and strict:
+        raise CheckpointError(
+            f"adapter {path}: its config (preset {stored.name!r}, modalities "
+            f"{list(stored.modalities)}) has no place for {len(unknown)} of its weight(s), e.g. "
+            f"{unknown[:3]}: the config disagrees with the tensors; fix the config or use the "
+            "adapter file training wrote"
+        )
     if unknown:
         LOG.warning(
             "adapter %s: ignoring %d unknown key(s), e.g. %s", path, len(unknown), unknown[:3]
@@ -186,8 +196,11 @@ def load_segmentor(
     adapter_path: str | Path,
     sam_checkpoint: str | Path | None = None,
     map_location: str | torch.device = "cpu",
+    *,
+    strict: bool = False,
 ) -> MoELoRASegmentor:
-    """Build the model an adapter file describes and load it (ready for ``eval()``).
+    """Build the model an adapter file describes and load it (ready for ``eval()``); ``strict``:
+    see :func:`load_adapter`.
 
     The frozen encoder comes from ``sam_checkpoint``, or from the adapter when it includes the
     backbone (then the adapter's copy wins); when neither provides it, a
@@ -210,7 +223,7 @@ def load_segmentor(
         load_sam_checkpoint(model, sam_checkpoint)
     # Loaded second: the adapter's decoder weights win over SAM's, and an adapter that carries
     # its backbone brings the encoder it was trained with.
-    includes_backbone = load_adapter(model, adapter_path)
+    includes_backbone = load_adapter(model, adapter_path, strict=strict)
     if sam_checkpoint is None and not includes_backbone:
         raise CheckpointError(
             f"adapter {adapter_path} does not include the frozen SAM encoder; pass the official "

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from sam_moelora_ros.errors import SamMoeLoraError
 
-class ModelConfigError(ValueError):
+
+class ModelConfigError(SamMoeLoraError, ValueError):
     """A model configuration value is invalid (the message names the field)."""
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(SamMoeLoraError, RuntimeError):
     """A SAM checkpoint or an adapter file cannot be used (the message names the file)."""
 
 

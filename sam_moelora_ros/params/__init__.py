@@ -3,6 +3,7 @@
 Pure Python (no rclpy): the node declares the table, replay and tests build configs from it.
 """
 
+from sam_moelora_ros.params.check import check_value
 from sam_moelora_ros.params.config import (
     NodeConfig,
     SensorConfig,
@@ -10,7 +11,7 @@ from sam_moelora_ros.params.config import (
     check_model_modalities,
 )
 from sam_moelora_ros.params.palette import load_palette
-from sam_moelora_ros.params.specs import PARAMETERS, SPECS, ParameterError, ParamSpec, check_value
+from sam_moelora_ros.params.specs import PARAMETERS, SPECS, ParameterError, ParamSpec
 
 __all__ = [
     "PARAMETERS",

@@ -15,8 +15,9 @@ import numpy as np
 
 from sam_moelora_ros import MODALITIES
 from sam_moelora_ros.params.cameras import CameraConfig, build_cameras
+from sam_moelora_ros.params.check import check_value
 from sam_moelora_ros.params.ranges import limits_from
-from sam_moelora_ros.params.specs import PARAMETERS, ParameterError, check_value, shared_topic
+from sam_moelora_ros.params.specs import PARAMETERS, ParameterError, shared_topic
 from sam_moelora_ros.sensors.encodings import DEFAULT_CONTRACT, EncodingError, InputContract
 from sam_moelora_ros.sensors.extrinsics import extrinsic_matrix
 from sam_moelora_ros.sensors.limits import DEFAULT_LIMITS, Limits
@@ -64,8 +65,6 @@ class NodeConfig:
     qos_profile: str
     qos_depth: int
     sensors: dict[str, SensorConfig]
-    event_message_type: str
-    """``cloud`` when ``sensors.event.message_type`` names PointCloud2, else ``image``."""
     event_representation: str
     camera_info_topic: str
     extrinsic: np.ndarray = field(repr=False)
@@ -195,7 +194,6 @@ def build_config(values: Mapping[str, Any]) -> NodeConfig:
         qos_profile=str(merged["qos.profile"]),
         qos_depth=int(merged["qos.depth"]),
         sensors=sensors,
-        event_message_type=("cloud" if sensors["event"].message_type == CLOUD_TYPE else "image"),
         event_representation=str(merged["sensors.event.representation"]),
         camera_info_topic=str(merged["camera_info_topic"]),
         extrinsic=extrinsic_matrix(merged["lidar.extrinsic"]),

@@ -14,13 +14,14 @@ from pathlib import Path
 
 import yaml
 
+from sam_moelora_ros.errors import SamMoeLoraError
 from sam_moelora_ros.files import regular_file_problem
 from sam_moelora_ros.safe_yaml import YamlLimitError, load_yaml
 
 __all__ = ["ParamsFileError", "check_params_files", "params_file_arguments"]
 
 
-class ParamsFileError(ValueError):
+class ParamsFileError(SamMoeLoraError, ValueError):
     """A ``--params-file`` the node cannot use (the message names the file and the fix)."""
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sam_moelora_ros import MODALITIES
+from sam_moelora_ros.errors import SamMoeLoraError
 from sam_moelora_ros.params.ranges import LIMIT_DEFAULTS, range_check
 from sam_moelora_ros.sensors.extrinsics import extrinsic_matrix
 
@@ -79,7 +80,7 @@ DEFAULT_STALE = {"rgb": 0.5, "depth": 0.5, "event": 0.5, "lidar": 1.0}
 """Seconds without a message after which a sensor counts as stale and is left out."""
 
 
-class ParameterError(ValueError):
+class ParameterError(SamMoeLoraError, ValueError):
     """A node parameter has a value the node cannot run with (the message names it)."""
 
     def __init__(self, name: str, value: Any, problem: str) -> None:
@@ -460,24 +461,3 @@ PARAMETERS: tuple[ParamSpec, ...] = (
 """Every parameter of ``sam_moelora_perception``, in the order ``config/perception.yaml`` lists."""
 
 SPECS: dict[str, ParamSpec] = {spec.name: spec for spec in PARAMETERS}
-
-
-def check_value(name: str, value: Any) -> None:
-    """Check one parameter on its own (type and range); raise :class:`ParameterError`."""
-    spec = SPECS.get(name)
-    if spec is None and name.startswith("cameras."):
-        from sam_moelora_ros.params.cameras import camera_parameter  # it imports this module
-
-        spec = camera_parameter(name)
-    if spec is None:
-        raise ParameterError(name, value, "is not a parameter of this node")
-    expected = type(spec.default)
-    ok_types: tuple[type, ...] = (float, int) if expected is float else (expected,)
-    if expected is list:
-        ok_types = (list, tuple)
-    if not isinstance(value, ok_types) or (expected is not bool and isinstance(value, bool)):
-        raise ParameterError(name, value, f"must be of type {expected.__name__}")
-    if spec.check is not None:
-        problem = spec.check(value)
-        if problem:
-            raise ParameterError(name, value, problem)

@@ -1,12 +1,15 @@
 """Frame assembly shared by the node and offline replay: sync config, per-sensor decoding, inputs.
 
 Why a module of its own: docs/design.md keeps one code path from messages to frames, in the node and
-in bag replay, but ``node.py`` imports rclpy and replay must run without it. So the small amount of
-wiring that decides *how* frames are assembled lives here, pure (no rclpy, no torch), and both
-``PerceptionNode`` and :mod:`sam_moelora_ros.replay.pipeline` use it:
+in bag replay, but the node (:mod:`sam_moelora_ros.ros`) imports rclpy and replay must run without
+it. So the small amount of wiring that decides *how* frames are assembled lives here, pure (no
+rclpy, no torch), and both the node's camera channels
+(:class:`~sam_moelora_ros.ros.camera_channel.CameraChannel`) and
+:mod:`sam_moelora_ros.replay.pipeline` use it:
 
-* :func:`sync_config` turns the node's typed parameters (:class:`~node_params.NodeConfig`) into
-  the :class:`~sam_moelora_ros.sync.SyncConfig` of its synchroniser;
+* :func:`sync_config` turns the node's typed parameters
+  (:class:`~sam_moelora_ros.params.NodeConfig`) into the
+  :class:`~sam_moelora_ros.sync.SyncConfig` of its synchroniser;
 * :class:`SensorDecoders` decodes each sensor's message into its network image with the
   reference size the node uses (RGB against camera_info; depth and event images against the
   camera: camera_info, else the last RGB, else the last depth image; LiDAR projected with K),
@@ -59,8 +62,6 @@ __all__ = [
     "SYNC_MAX_BUFFER",
     "SensorDecoders",
     "frame_inputs",
-    "message_kind",
-    "needs_camera_info",
     "sync_config",
 ]
 
@@ -97,22 +98,6 @@ def sync_config(cfg: NodeConfig) -> SyncConfig:
         fallback_anchors=cfg.fallback_anchors,
         anchor_timeout_s=cfg.anchor_timeout,
         max_buffer=SYNC_MAX_BUFFER,
-    )
-
-
-def message_kind(cfg: NodeConfig, sensor: str) -> str:
-    """:data:`IMAGE` or :data:`CLOUD`: the message type the node subscribes to for ``sensor``."""
-    if sensor == "lidar" or (sensor == "event" and cfg.event_message_type == "cloud"):
-        return CLOUD
-    if sensor in MODALITIES:
-        return IMAGE
-    raise ValueError(f"unknown sensor {sensor!r} (known: {', '.join(MODALITIES)})")
-
-
-def needs_camera_info(cfg: NodeConfig) -> bool:
-    """camera_info is needed for LiDAR projection (K) and for the size of event-cloud frames."""
-    return cfg.sensors["lidar"].enabled or (
-        cfg.sensors["event"].enabled and cfg.event_message_type == "cloud"
     )
 
 

@@ -1,9 +1,9 @@
 """Sensor messages -> network images: decode each sensor's message for the frame pipeline. No rclpy.
 
 Everything here works on message *fields* (duck-typed), so it takes rclpy messages and rosbags
-messages alike and is unit-tested without DDS. The hard parts live in :mod:`sensors` (codecs,
-projection, representations); this module only chooses which codec applies to which sensor and
-turns codec errors into :class:`BadMessage` with a reason fit for a warning and /diagnostics.
+messages alike and is unit-tested without DDS. The hard parts live in :mod:`sam_moelora_ros.sensors`
+(codecs, projection, representations); this module only chooses which codec applies to which sensor
+and turns codec errors into :class:`BadMessage` with a reason fit for a warning and /diagnostics.
 
 Every decoder returns a :class:`Decoded`: the sensor's network image (``H x W x 3`` uint8, what
 the Segmenter takes) plus the header, so the labels can carry the anchor's header. The image
@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from sam_moelora_ros.errors import SamMoeLoraError
 from sam_moelora_ros.sensors.camera_models import CameraModel, CameraModelError
 from sam_moelora_ros.sensors.compressed import (
     CompressedImageError,
@@ -44,7 +45,7 @@ RGB_ENCODINGS = ("rgb8", "bgr8", "rgba8", "bgra8", "mono8", "rgb16", "bgr16", "r
 DEPTH_ENCODINGS = ("16UC1", "mono16", "32FC1", "64FC1")
 
 
-class BadMessage(ValueError):
+class BadMessage(SamMoeLoraError, ValueError):
     """A message the node rejects (the text goes to the throttled warning and /diagnostics)."""
 
 

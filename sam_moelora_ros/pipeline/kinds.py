@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sam_moelora_ros.errors import SamMoeLoraError
 from sam_moelora_ros.params.config import canonical_type
 
 __all__ = [
@@ -64,7 +65,7 @@ a PointCloud2 of x, y, t, polarity, event_camera_msgs/EventPacket (evt3, mono) o
 dvs_msgs/EventArray; lidar: PointCloud2 with x, y, z (and ``intensity`` when present)."""
 
 
-class UnsupportedType(ValueError):
+class UnsupportedType(SamMoeLoraError, ValueError):
     """A topic whose message type a sensor (or replay role) cannot take."""
 
 

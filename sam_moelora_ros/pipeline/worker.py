@@ -10,7 +10,8 @@ the newest frame, and memory does not grow with the input rate.
 Why here and not in the node: what the worker does with a frame (which header the labels carry,
 the order of the outputs, the statistics and router-weight history /diagnostics report, how a
 failing frame is counted) is policy, and kept pure it is tested without DDS. The node hands in
-how to publish (``publish(key, message)``), its message class and its clock.
+one :class:`CameraOutput` per camera (how to publish its images: ``publish(key, message)``), its
+message class and its clock.
 """
 
 from __future__ import annotations
@@ -148,14 +149,11 @@ class InferenceWorker:
     Args:
         segmenter: the model.
         palette: ``num_classes x 3`` uint8 colours of ``labels_color``.
-        publish: the single camera's ``publish(key, message)`` (a node without ``cameras``);
-            None when ``outputs`` lists the cameras.
+        outputs: one :class:`CameraOutput` per camera (a node without ``cameras``: one, named
+            ``""``).
         image_type: the Image message class to build (None: plain namespaces).
         clock: the clock ``Frame.arrival_s`` was taken on (latencies are differences of it).
         options: read for every frame, so run-time changes apply to the next one.
-        camera: the single camera's latest CameraInfo.
-        router_window: frames averaged in the single camera's router-weight report.
-        outputs: one :class:`CameraOutput` per camera (instead of ``publish`` and ``camera``).
         message_types: the classes of the other outputs by key (:data:`CAMERA_INFO`,
             :data:`COMPRESSED`, :data:`LABELLED_CLOUD`); a key left out is not published.
     """
@@ -164,19 +162,14 @@ class InferenceWorker:
         self,
         segmenter: Segmenter,
         palette: np.ndarray,
-        publish: Callable[[str, Any], None] | None,
+        outputs: Sequence[CameraOutput],
         image_type: Any,
         clock: Callable[[], float],
         options: OutputOptions,
-        camera: Callable[[], Camera | None] = lambda: None,
-        router_window: int = ROUTER_WINDOW,
-        outputs: Sequence[CameraOutput] = (),
         message_types: Mapping[str, Any] | None = None,
     ) -> None:
-        if publish is not None:
-            outputs = [CameraOutput("", publish, camera, router_window), *outputs]
         if not outputs:
-            raise ValueError("InferenceWorker needs publish or at least one CameraOutput")
+            raise ValueError("InferenceWorker needs at least one CameraOutput")
         self.outputs = {output.name: output for output in outputs}
         if len(self.outputs) != len(outputs):
             raise ValueError(f"camera names repeat: {[o.name for o in outputs]}")
@@ -193,20 +186,6 @@ class InferenceWorker:
         """The thread ident :meth:`_warm_this_thread` ran on (None before it has)."""
         dtype = str(segmenter.dtype).removeprefix("torch.")
         self.device = f"{segmenter.device} {dtype}"
-        self._first = outputs[0]
-
-    # The first (in a node without ``cameras``, the only) camera's state.
-    @property
-    def stats(self) -> InferenceStats:
-        return self._first.stats
-
-    @property
-    def router(self) -> RouterHistory:
-        return self._first.router
-
-    @property
-    def presence(self) -> FramePresence:
-        return self._first.presence
 
     # ------------------------------------------------------------------ executor side
     def submit(self, frames: Iterable[Frame], camera: str = "") -> None:
@@ -254,10 +233,10 @@ class InferenceWorker:
         """One blank frame with every modality, on the worker thread, before any real frame.
 
         Why: the Segmenter is warmed up where it is built (a passing thread, see
-        ``inference.segmenter.on_passing_thread``), but torch's OpenMP pool and the allocator's
-        arena are per thread, so the worker's first real frames paid for creating them (tiny,
-        640x480, 2 cores: 164 and 151 ms, then 112-128 ms). A failure is logged and ignored: the
-        real frames report their own errors.
+        ``inference.passing_thread.on_passing_thread``), but torch's OpenMP pool and the
+        allocator's arena are per thread, so the worker's first real frames would pay for
+        creating them (docs/design.md, "The Segmenter's measured choices"). A failure is logged
+        and ignored: the real frames report their own errors.
         """
         blank = np.zeros((*WARM_SIZE_HW, 3), dtype=np.uint8)
         try:

@@ -97,9 +97,9 @@ def evaluate_bag(
     keep_labels: bool = False,
     progress: bool = True,
     node_params: dict[str, Any] | None = None,
-    device: str = "auto",
+    device: str | None = None,
     save_inputs: bool = False,
-    backend: str = "torch",
+    backend: str | None = None,
     providers: Sequence[str] | None = None,
     export_dataset: str | Path | None = None,
     export_split: str = "train",
@@ -110,16 +110,23 @@ def evaluate_bag(
     error unless ``resize_labels`` (then the report counts the resized frames). Without
     ``labels_dir`` the label topic is ground truth when the bag has it (it must when named in
     ``topics``); a bag without one is replayed unscored. ``save_inputs``: write every frame's
-    network images to ``out/inputs/<modality>/<index:05d>.png``. ``backend``/``providers``: see
-    :func:`~sam_moelora_ros.inference.build_segmenter` (onnxruntime: ``adapter`` is an exported
-    folder). ``export_dataset``: also write every segmented frame's inputs (and labels) as a
+    network images to ``out/inputs/<modality>/<index:05d>.png``.
+
+    Without ``segmenter`` the model is the node's for ``node_params`` (every ``model.*``
+    parameter, :func:`~sam_moelora_ros.inference.from_params.load_segmenter`); ``adapter``,
+    ``device``, ``backend`` and ``providers``, when given, set ``model.adapter``,
+    ``model.device``, ``model.backend`` and ``model.providers`` (onnxruntime: ``adapter`` is an
+    exported folder). A model that cannot start raises
+    :class:`~sam_moelora_ros.params.ParameterError` naming the parameter, as the node's line.
+    ``export_dataset``: also write every segmented frame's inputs (and labels) as a
     DELIVER-layout training set there (``replay.export_dataset``), split ``export_split``.
     """
     from tqdm import tqdm
 
     from sam_moelora_ros.classes import DELIVER_CLASSES, palette_for
     from sam_moelora_ros.evaluation import save_confusion_png
-    from sam_moelora_ros.inference.factory import build_segmenter
+    from sam_moelora_ros.inference.from_params import load_segmenter
+    from sam_moelora_ros.params import build_config
     from sam_moelora_ros.replay.artifacts import (
         OutputBag,
         overlay_image,
@@ -131,6 +138,10 @@ def evaluate_bag(
 
     started = time.perf_counter()
     max_frames = max_frames or None  # 0 means "all", like None
+    node_params = model_parameters(
+        node_params, adapter=adapter, device=device, backend=backend, providers=providers
+    )
+    cfg = build_config(node_params)  # a bad parameter fails before the bag is opened
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     explicit = set(topics or {}) & {"rgb", "depth", "event", "lidar", "labels"}
@@ -141,7 +152,7 @@ def evaluate_bag(
         check_topic_types(reader, wanted, sorted(roles))
         has_labels = wanted["labels"] in reader.topics
     if segmenter is None:
-        segmenter = build_segmenter(backend, adapter or None, device=device, providers=providers)
+        segmenter, _ = load_segmenter(cfg)
     k = segmenter.num_classes
     names = list(DELIVER_CLASSES) if k == len(DELIVER_CLASSES) else [f"class{i}" for i in range(k)]
     palette = palette_for(k)
@@ -242,6 +253,23 @@ def evaluate_bag(
     return ReplayOutcome(metrics, labels, out)
 
 
+def model_parameters(
+    node_params: dict[str, Any] | None, **flags: str | Path | Sequence[str] | None
+) -> dict[str, Any]:
+    """``node_params`` with ``model.<flag>`` set from each command-line flag that was given
+    (``adapter``, ``device``, ``backend``, ``providers``); the flag wins over a ``--param``."""
+    params = dict(node_params or {})
+    for name, value in flags.items():
+        if value is None:
+            continue
+        if isinstance(value, Path):
+            value = str(value)
+        elif not isinstance(value, str):
+            value = list(value)
+        params[f"model.{name}"] = value
+    return params
+
+
 def _truth_source(topic: str, present: bool) -> dict[str, Any]:
     if not present:
         return {"source": None, "matching": f"none: the bag has no {topic} (frames unscored)"}
@@ -301,19 +329,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="resize ground truth of another size to the camera's (nearest) instead of refusing "
         "it; the report counts the resized frames",
     )
-    p.add_argument("--device", default="auto")
-    p.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"))
+    p.add_argument("--device", default=None, help="model.device (default: the parameter's, auto)")
+    p.add_argument(
+        "--backend",
+        default=None,
+        choices=("torch", "onnxruntime"),
+        help="model.backend (default: the parameter's, torch)",
+    )
     p.add_argument(
         "--providers",
-        default="CPUExecutionProvider",
-        help="--backend onnxruntime: comma-separated providers in priority order",
+        default=None,
+        help="--backend onnxruntime: comma-separated providers in priority order "
+        "(model.providers; default: CPUExecutionProvider)",
     )
     p.add_argument(
         "--param",
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="node parameter override, e.g. anchor=depth (YAML value)",
+        help="node parameter override, e.g. anchor=depth or model.dtype=bfloat16 (YAML value; "
+        "every model.* parameter builds the model as in the node)",
     )
     p.add_argument(
         "--export-dataset",
@@ -348,8 +383,9 @@ def parse_params(items: Sequence[str]) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Console script ``replay_eval``; exit 2 on a usage/bag/ground-truth error, 1 on a model error
-    or when no frame at all was segmented."""
+    """Console script ``replay_eval``; exit 2 on a usage/bag/ground-truth error or a model that
+    cannot start (the node's one line, naming the ``model.*`` parameter), 1 on a model error while
+    segmenting or when no frame at all was segmented."""
     args = build_parser().parse_args(argv)
     # One-off facts of the replay (the extrinsic's tf chain) as log lines on stdout.
     log = logging.getLogger("sam_moelora_ros.replay")
@@ -393,7 +429,7 @@ def _main(args: argparse.Namespace) -> int:
             export_dataset=args.export_dataset,
             export_split=args.export_split,
             backend=args.backend,
-            providers=args.providers.split(","),
+            providers=args.providers.split(",") if args.providers else None,
         )
     except (BagError, ValueError, ParameterError, FileNotFoundError) as exc:
         print(f"replay_eval: error: {exc}", file=sys.stderr)

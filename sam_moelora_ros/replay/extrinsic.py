@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from sam_moelora_ros.errors import SamMoeLoraError
 from sam_moelora_ros.sensors.tf_chain import TfError, TransformTree
 
 __all__ = ["Extrinsic", "ExtrinsicError", "bag_extrinsic", "find_extrinsic"]
@@ -30,7 +31,7 @@ __all__ = ["Extrinsic", "ExtrinsicError", "bag_extrinsic", "find_extrinsic"]
 _log = logging.getLogger(__name__)
 
 
-class ExtrinsicError(ValueError):
+class ExtrinsicError(SamMoeLoraError, ValueError):
     """The bag's /tf_static cannot give the LiDAR->camera extrinsic (the text says why)."""
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from sam_moelora_ros.errors import SamMoeLoraError
 from sam_moelora_ros.params import NodeConfig
 from sam_moelora_ros.pipeline.decode import BadMessage, check_aspect, decode_camera_info
 from sam_moelora_ros.pipeline.kinds import SUPPORTED_TYPES, check_type
@@ -30,7 +31,7 @@ ROLE_TYPES: dict[str, tuple[str, ...]] = {
 PACKET_TYPES = ("event_camera_msgs/msg/EventPacket", "dvs_msgs/msg/EventArray")
 
 
-class ReplayInputError(ValueError):
+class ReplayInputError(SamMoeLoraError, ValueError):
     """A bag input replay cannot use as configured (the text names the topic and the fix)."""
 
 

@@ -2,11 +2,12 @@
 
 One path with the node (docs/design.md): :mod:`sam_moelora_ros.pipeline.assembly` is what the node
 itself uses to configure its :class:`~sam_moelora_ros.sync.Synchronizer` from its parameters
-(:func:`node_params.build_config`), to decode each sensor's message with the same reference sizes
-(:class:`~frame_assembly.SensorDecoders`) and to pick a frame's model inputs; the same
-:class:`~sam_moelora_ros.inference.Segmenter` segments. Replay pushes in stamp order with
-``now = stamp`` (what :mod:`sync` documents for replay), so a run is deterministic: two runs give
-the same frames. The live-vs-offline ROS test checks the two paths give identical labels. No rclpy.
+(:func:`~sam_moelora_ros.params.build_config`), to decode each sensor's message with the same
+reference sizes (:class:`~sam_moelora_ros.pipeline.assembly.SensorDecoders`) and to pick a frame's
+model inputs; the same :class:`~sam_moelora_ros.inference.Segmenter` segments. Replay pushes in
+stamp order with ``now = stamp`` (what :mod:`sam_moelora_ros.sync` documents for replay), so a run
+is deterministic: two runs give the same frames. The live-vs-offline ROS test checks the two paths
+give identical labels. No rclpy.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from sam_moelora_ros import MODALITIES
+from sam_moelora_ros.errors import SamMoeLoraError
 from sam_moelora_ros.evaluation import ConfusionMatrix
 from sam_moelora_ros.replay.pipeline import FrameResult, ReplayLog
 from sam_moelora_ros.replay.scenarios import Scenario, Window
@@ -57,7 +58,7 @@ class _WindowStats:
     used: dict[str, int] = field(default_factory=lambda: {"inside": 0, "outside": 0})
 
 
-class GroundTruthError(ValueError):
+class GroundTruthError(SamMoeLoraError, ValueError):
     """Ground truth that cannot be scored against the labels without guessing (e.g. its size)."""
 
 

@@ -19,6 +19,7 @@ import importlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from sam_moelora_ros.errors import SamMoeLoraError
 from sam_moelora_ros.params import ParameterError
 from sam_moelora_ros.params.config import canonical_type
 
@@ -29,7 +30,7 @@ INSTALL_HINTS = {
 """How to get a message package that a ROS install may lack."""
 
 
-class MessagePackageMissing(ImportError):
+class MessagePackageMissing(SamMoeLoraError, ImportError):
     """A message type whose Python package is not importable; the text says how to install it."""
 
 

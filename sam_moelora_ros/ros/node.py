@@ -31,24 +31,10 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from sam_moelora_ros.pipeline.assembly import SYNC_MAX_BUFFER
-from sam_moelora_ros.pipeline.intake import WARN_PERIOD_S
-from sam_moelora_ros.pipeline.worker import ROUTER_WINDOW
-from sam_moelora_ros.ros.perception_core import OUTPUT_QOS, PerceptionCore, input_qos
-from sam_moelora_ros.ros.process import NODE_NAME
-from sam_moelora_ros.ros.startup import StartupError, run_node, spin_interruptibly
+from sam_moelora_ros.ros.perception_core import PerceptionCore
+from sam_moelora_ros.ros.startup import run_node, spin_interruptibly
 
-__all__ = [
-    "NODE_NAME",
-    "OUTPUT_QOS",
-    "ROUTER_WINDOW",
-    "SYNC_MAX_BUFFER",
-    "WARN_PERIOD_S",
-    "PerceptionNode",
-    "StartupError",
-    "input_qos",
-    "main",
-]
+__all__ = ["PerceptionNode", "main"]
 
 
 class PerceptionNode(PerceptionCore):

@@ -47,8 +47,8 @@ from rclpy.subscription import Subscription
 from rclpy.timer import Timer
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
-from sam_moelora_ros.inference.factory import build_segmenter
-from sam_moelora_ros.inference.segmenter import Segmenter, SegmenterError, default_adapter_path
+from sam_moelora_ros.inference.from_params import describe_source, load_segmenter
+from sam_moelora_ros.inference.segmenter import Segmenter
 from sam_moelora_ros.params import (
     PARAMETERS,
     NodeConfig,
@@ -73,7 +73,7 @@ from sam_moelora_ros.pipeline.worker import (
 from sam_moelora_ros.ros.camera_channel import CameraChannel, PublisherFactory
 from sam_moelora_ros.ros.label_info import label_info_types
 from sam_moelora_ros.ros.process import NODE_NAME
-from sam_moelora_ros.ros.startup import StartupError, model_startup_error
+from sam_moelora_ros.ros.startup import StartupError
 from sam_moelora_ros.ros.tf_static import TfSource, TfUnavailable, make_tf_source
 
 __all__ = [
@@ -307,32 +307,14 @@ class PerceptionCore(Node):
         gc.collect()  # the model's tensors go now, not at some later collection
 
     def _load_segmenter(self, cfg: NodeConfig) -> Segmenter:
-        import torch
-
-        if cfg.torch_threads > 0:
-            torch.set_num_threads(cfg.torch_threads)
+        """The model of the ``model.*`` parameters, warmed up (:mod:`inference.from_params`,
+        which replay uses too)."""
         try:
-            segmenter = build_segmenter(
-                cfg.backend,
-                cfg.adapter or None,
-                cfg.sam_checkpoint or None,
-                device=cfg.device,
-                dtype=cfg.dtype,
-                merge_lora=cfg.merge_lora,
-                compile=cfg.compile_mode,
-                providers=cfg.providers,
-                provider_fallback=cfg.provider_fallback,
-                engine_cache_dir=cfg.engine_cache_dir or None,
-                threads=cfg.torch_threads,
-            )
+            segmenter, warm = load_segmenter(cfg)
             check_model_modalities(cfg, segmenter.modalities)
-            warm = segmenter.warmup()  # a NaN/Inf forward is a start-up error, not "ready"
-        except SegmenterError as exc:
-            raise model_startup_error(cfg, exc) from exc
         except ParameterError as exc:
             raise StartupError(str(exc)) from exc
-        source = cfg.adapter or f"{default_adapter_path()} (the shipped default model)"
-        self.get_logger().info(f"model {source}: warm-up took {warm * 1e3:.0f} ms")
+        self.get_logger().info(f"model {describe_source(cfg)}: warm-up took {warm * 1e3:.0f} ms")
         return segmenter
 
     def _load_palette(self, cfg: NodeConfig) -> tuple[tuple[str, ...], Any]:
@@ -373,11 +355,10 @@ class PerceptionCore(Node):
         self._worker = InferenceWorker(
             self.segmenter,
             self.palette,
-            None,
+            outputs,
             Image,
             self._now,
             self._output,
-            outputs=outputs,
             message_types=types,
         )
         for channel in self._channels:

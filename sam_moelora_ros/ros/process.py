@@ -25,6 +25,8 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from sam_moelora_ros.errors import SamMoeLoraError
+
 NODE_NAME = "sam_moelora_perception"
 """The node's ROS name (its outputs are ``/<NODE_NAME>/labels`` ...); defined here, without
 rclpy, so the tools that start and address the node need not import it."""
@@ -36,7 +38,7 @@ TAIL_LINES = 60
 """Lines of output quoted when the node exited unexpectedly."""
 
 
-class NodeExited(RuntimeError):
+class NodeExited(SamMoeLoraError, RuntimeError):
     """The node process ended while it was expected to run; the message quotes its output."""
 
 

@@ -3,8 +3,8 @@
 :func:`run_node` is what both console scripts run (``--params-file`` checks, ``rclpy.init``,
 one-line start-up errors with exit code 2, clean Ctrl-C); :class:`StartupError` is what a phase
 of :class:`~sam_moelora_ros.ros.perception_core.PerceptionCore` raises when a parameter or the
-model is unusable, and :func:`model_startup_error` turns a model's error into one naming the
-parameter to fix.
+model is unusable (a model's error already names the parameter to fix:
+:func:`~sam_moelora_ros.inference.from_params.load_segmenter`).
 """
 
 from __future__ import annotations
@@ -13,53 +13,40 @@ import signal
 import sys
 from collections.abc import Callable
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import Protocol, TypeVar
 
 import rclpy
 import rclpy.logging
 from rclpy._rclpy_pybind11 import RCLError
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
-from sam_moelora_ros.inference.device import SegmenterError
-from sam_moelora_ros.params import NodeConfig
+from sam_moelora_ros.errors import SamMoeLoraError
 from sam_moelora_ros.params.params_file import ParamsFileError, check_params_files
 from sam_moelora_ros.ros.process import NODE_NAME
 
-if TYPE_CHECKING:
-    from sam_moelora_ros.ros.perception_core import PerceptionCore
-
-__all__ = ["StartupError", "model_startup_error", "run_node", "spin_interruptibly"]
+__all__ = ["StartupError", "run_node", "spin_interruptibly"]
 
 SPIN_WAKE_S = 0.1
 """Longest the executor waits in rcl before Python sees a pending Ctrl-C (see run_node)."""
 
 
-class StartupError(RuntimeError):
+class StartupError(SamMoeLoraError, RuntimeError):
     """The node cannot start (bad parameter, missing model); the message says what to fix."""
 
 
-_MODEL_PARAMETERS = {
-    "sam_checkpoint": ("model.sam_checkpoint", "sam_checkpoint"),
-    "device": ("model.device", "device"),
-    "dtype": ("model.dtype", "dtype"),
-    "compile": ("model.compile", "compile_mode"),
-    "backend": ("model.backend", "backend"),
-    "providers": ("model.providers", "providers"),
-}
-"""``SegmenterError.input_name`` -> (the parameter to name, its NodeConfig field); anything else
-(the adapter, its weights, the warm-up) is ``model.adapter``."""
+class ClosableNode(Protocol):
+    """What :func:`run_node` needs of the node it runs (a
+    :class:`~sam_moelora_ros.ros.perception_core.PerceptionCore`, which imports this module: so
+    the process side names only these two methods)."""
+
+    def close(self) -> None: ...
+
+    def destroy_node(self) -> None: ...
 
 
-def model_startup_error(cfg: NodeConfig, exc: SegmenterError) -> StartupError:
-    """The one line for a model that cannot start, naming the parameter to fix."""
-    name, field = _MODEL_PARAMETERS.get(exc.input_name, ("model.adapter", "adapter"))
-    value = getattr(cfg, field)
-    value = list(value) if isinstance(value, tuple) else value
-    hint = ""
-    if name == "model.adapter" and not cfg.adapter:
-        hint = "; e.g. perception_node --ros-args -p model.adapter:=/path/to/adapter.safetensors"
-    return StartupError(f"parameter '{name}' = {value!r}: {exc}{hint}")
+NodeT = TypeVar("NodeT", bound=ClosableNode)
 
 
 def _fatal(message: str) -> int:
@@ -71,7 +58,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def spin_interruptibly(node: PerceptionCore) -> None:
+def spin_interruptibly(node: Node) -> None:
     """Spin until the context ends, waking every :data:`SPIN_WAKE_S` so that a Ctrl-C (a Python
     signal handler, run on this thread between waits) is seen even when no timer fires."""
     executor = SingleThreadedExecutor(context=node.context)
@@ -84,8 +71,8 @@ def spin_interruptibly(node: PerceptionCore) -> None:
 
 
 def run_node(
-    make: Callable[[], PerceptionCore],
-    spin: Callable[[PerceptionCore], None],
+    make: Callable[[], NodeT],
+    spin: Callable[[NodeT], None],
     args: list[str] | None = None,
 ) -> int:
     """The process around a perception node: ``make`` it, ``spin`` it until SIGINT (or until
@@ -112,7 +99,7 @@ def run_node(
     except RCLError as exc:  # e.g. a params file in a layout rcl does not accept
         reason = str(exc).splitlines()[0].split(", at /")[0]
         return _fatal(f"the ROS command line was refused: {reason}")
-    node: PerceptionCore | None = None
+    node: NodeT | None = None
     code = 0
     try:
         node = make()

@@ -23,6 +23,7 @@ import numpy as np
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
+from sam_moelora_ros.errors import SamMoeLoraError
 from sam_moelora_ros.sensors.extrinsics import extrinsic_matrix
 from sam_moelora_ros.sensors.tf_chain import TfError, TransformTree
 
@@ -35,7 +36,7 @@ TF_STATIC_QOS = QoSProfile(
 """tf2_ros' StaticListenerQoS: late joiners still get every static broadcaster's message."""
 
 
-class TfUnavailable(RuntimeError):
+class TfUnavailable(SamMoeLoraError, RuntimeError):
     """Neither tf2_ros nor tf2_msgs is importable; the text says what to do."""
 
 

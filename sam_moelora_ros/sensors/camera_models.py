@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from sam_moelora_ros.errors import SamMoeLoraError
+
 from .limits import DEFAULT_LIMITS, LimitError, Limits
 
 __all__ = [
@@ -48,7 +50,7 @@ PRINCIPAL_POINT_MARGIN = 1.0
 """cx, cy may lie this many image widths / heights outside the image (off-centre crops)."""
 
 
-class CameraModelError(ValueError):
+class CameraModelError(SamMoeLoraError, ValueError):
     """A CameraInfo whose distortion model, coefficients, K or size cannot be used."""
 
 

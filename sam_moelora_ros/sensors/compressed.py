@@ -33,6 +33,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from sam_moelora_ros.errors import SamMoeLoraError
+
 from .image import encoding_info
 from .image_header import ImageHeaderError, check_decoded, read_header
 from .limits import DEFAULT_LIMITS, LimitError, Limits
@@ -69,7 +71,7 @@ RVL_MAX_BYTES_PER_PIXEL = 4
 _ORDERS = {"rgb": "rgb", "rgba": "rgba", "bgr": "bgr", "bgra": "bgra", "mono": "l"}
 
 
-class CompressedImageError(ValueError):
+class CompressedImageError(SamMoeLoraError, ValueError):
     """A CompressedImage whose format is unknown or whose data does not decode."""
 
 

@@ -41,6 +41,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sam_moelora_ros.errors import SamMoeLoraError
+
 __all__ = [
     "DEFAULT_CONTRACT",
     "DEPTH_MAX_RANGE",
@@ -77,7 +79,7 @@ MAX_RANGE_LIMIT = 10_000.0
 """Largest accepted ``max_range`` (m); anything beyond is a unit mistake (mm for m)."""
 
 
-class EncodingError(ValueError):
+class EncodingError(SamMoeLoraError, ValueError):
     """An input encoding is unknown, malformed, or cannot be served (the message says which)."""
 
 

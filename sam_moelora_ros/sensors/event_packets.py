@@ -26,6 +26,8 @@ from typing import Any, Literal, NamedTuple
 
 import numpy as np
 
+from sam_moelora_ros.errors import SamMoeLoraError
+
 from .evt3 import Evt3Error, Evt3State, decode_evt3
 from .limits import DEFAULT_LIMITS, LimitError, Limits
 from .messages import message_bytes
@@ -47,7 +49,7 @@ ENCODINGS = ("evt3", "mono")
 TimeReference = Literal["header", "sensor"]
 
 
-class EventPacketError(ValueError):
+class EventPacketError(SamMoeLoraError, ValueError):
     """An event message that cannot be decoded (unknown encoding, bad length, corrupt data)."""
 
 

@@ -42,6 +42,8 @@ from typing import NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from sam_moelora_ros.errors import SamMoeLoraError
+
 __all__ = ["Evt3Decoded", "Evt3Error", "Evt3State", "decode_evt3", "encode_evt3"]
 
 ADDR_Y, ADDR_X, VECT_BASE_X, VECT_12, VECT_8 = 0, 2, 3, 4, 5
@@ -66,7 +68,7 @@ ROLLOVER_MIN_DISTANCE = 10
 """TIME_HIGH steps back by at most this without a wrap (event_camera_codecs' MIN_DISTANCE)."""
 
 
-class Evt3Error(ValueError):
+class Evt3Error(SamMoeLoraError, ValueError):
     """EVT 3.0 data that cannot be decoded (odd length, undefined word types)."""
 
 

@@ -24,6 +24,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from sam_moelora_ros.errors import SamMoeLoraError
+
 from .limits import Limits
 
 __all__ = ["ImageHeader", "ImageHeaderError", "check_decoded", "read_header"]
@@ -38,7 +40,7 @@ DEFLATE_MAX_RATIO = 1100
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 
 
-class ImageHeaderError(ValueError):
+class ImageHeaderError(SamMoeLoraError, ValueError):
     """A JPEG / PNG stream whose header is missing, cut off, or declares more than it holds."""
 
 

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sam_moelora_ros.errors import SamMoeLoraError
+
 __all__ = ["DEFAULT_LIMITS", "LimitError", "Limits"]
 
 MAX_IMAGE_PIXELS = 8192 * 8192
@@ -20,7 +22,7 @@ MAX_POINTS = 4_000_000
 MAX_EVENTS = 5_000_000
 
 
-class LimitError(ValueError):
+class LimitError(SamMoeLoraError, ValueError):
     """A message whose declared size is over a decode budget (the text names the parameter)."""
 
 

@@ -19,12 +19,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from sam_moelora_ros.errors import SamMoeLoraError
+
 __all__ = ["RvlError", "rvl_decode", "rvl_encode"]
 
 _SHIFTS = np.arange(28, -1, -4, dtype=np.uint32)  # nibble j of a word sits at bit 28 - 4 j
 
 
-class RvlError(ValueError):
+class RvlError(SamMoeLoraError, ValueError):
     """An RVL stream that is truncated, corrupt, or does not match its stated image size."""
 
 

@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from sam_moelora_ros.errors import SamMoeLoraError
+
 from .extrinsics import extrinsic_matrix
 
 __all__ = ["TfError", "TransformTree"]
@@ -40,7 +42,7 @@ MAX_TRANSLATION_M = 1e7
 """Longest translation a link may hold (metres): beyond any robot, below UTM coordinates."""
 
 
-class TfError(ValueError):
+class TfError(SamMoeLoraError, ValueError):
     """A transform that cannot be used, or no chain between two frames."""
 
 

@@ -16,11 +16,11 @@ from segmenter_helpers import MODALITIES, tiny_model
 from sam_moelora_ros.classes import DELIVER_CLASSES
 from sam_moelora_ros.export import ExportError, Manifest
 from sam_moelora_ros.export.cli import main as export_main
-from sam_moelora_ros.export.manifest import level_input, sha256_file
 from sam_moelora_ros.export.onnx_export import export_onnx, weights_source
 from sam_moelora_ros.inference.device import SegmenterError
 from sam_moelora_ros.inference.onnx_backend import OnnxRuntimeModel
 from sam_moelora_ros.model import ModelConfig, save_adapter
+from sam_moelora_ros.onnx_format.manifest import level_input, sha256_file
 
 GRAPHS = [*(f"encoder_{m}.onnx" for m in MODALITIES), "encoder_all.onnx", "fusion.onnx"]
 

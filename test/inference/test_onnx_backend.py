@@ -11,9 +11,9 @@ import pytest
 from segmenter_helpers import MODALITIES, frame
 
 from sam_moelora_ros.inference import BACKENDS, Segmenter, SegmenterError, build_segmenter
-from sam_moelora_ros.inference.onnx_backend import (
+from sam_moelora_ros.inference.onnx_backend import OnnxRuntimeSegmenter
+from sam_moelora_ros.inference.onnx_providers import (
     TRT_MAX_BATCH,
-    OnnxRuntimeSegmenter,
     engine_cache_path,
     normalise_providers,
     provider_options,
@@ -75,7 +75,7 @@ def test_an_unavailable_provider_is_an_error_unless_fallback_is_asked_for(
     with pytest.raises(SegmenterError, match=r"\['CUDAExecutionProvider'\].*onnxruntime-gpu") as e:
         OnnxRuntimeSegmenter(root, providers=["cuda", "cpu"])
     assert e.value.input_name == "providers"
-    with caplog.at_level(logging.WARNING, logger="sam_moelora_ros.inference.onnx_backend"):
+    with caplog.at_level(logging.WARNING, logger="sam_moelora_ros.inference"):
         seg = OnnxRuntimeSegmenter(root, providers=["cuda"], allow_fallback=True)
     assert "CUDAExecutionProvider" in caplog.text and "falling back" in caplog.text
     assert seg.providers == ["CPUExecutionProvider"]

@@ -20,7 +20,7 @@ import pytest
 import torch
 from segmenter_helpers import tiny_model
 
-from sam_moelora_ros.inference.segmenter import on_passing_thread
+from sam_moelora_ros.inference.passing_thread import on_passing_thread
 from sam_moelora_ros.model import save_adapter
 
 HERE = Path(__file__).resolve().parent

@@ -15,13 +15,8 @@ import pytest
 from sam_moelora_ros import MODALITIES
 from sam_moelora_ros.params import build_config
 from sam_moelora_ros.pipeline.assembly import (
-    CLOUD,
-    IMAGE,
-    SYNC_MAX_BUFFER,
     SensorDecoders,
     frame_inputs,
-    message_kind,
-    needs_camera_info,
     sync_config,
 )
 from sam_moelora_ros.pipeline.decode import BadMessage, Decoded
@@ -78,24 +73,6 @@ def test_sync_config_follows_the_parameters() -> None:
         sync.push("lidar", 3.0 + 0.01 * i, f"cloud {i}", 3.0 + 0.01 * i)
     lidar_status = sync.status(3.2).sensors["lidar"]
     assert (lidar_status.buffered, lidar_status.dropped) == (8, 12)
-
-
-def test_message_kinds_and_camera_info_need() -> None:
-    default = build_config({})
-    assert [message_kind(default, n) for n in ("rgb", "depth", "event", "lidar")] == [
-        IMAGE,
-        IMAGE,
-        IMAGE,
-        CLOUD,
-    ]
-    clouds = build_config({"sensors.event.message_type": "cloud"})
-    assert message_kind(clouds, "event") == CLOUD
-    with pytest.raises(ValueError, match="unknown sensor"):
-        message_kind(default, "radar")
-    assert needs_camera_info(default)
-    no_lidar = {"sensors.lidar.enabled": False}
-    assert not needs_camera_info(build_config(no_lidar))
-    assert needs_camera_info(build_config({**no_lidar, "sensors.event.message_type": "cloud"}))
 
 
 def test_reference_size_is_camera_info_then_last_accepted_rgb_then_depth() -> None:
@@ -178,7 +155,5 @@ def test_node_and_replay_use_this_module() -> None:
     from sam_moelora_ros.replay import pipeline
 
     assert pipeline.SensorDecoders is SensorDecoders and pipeline.sync_config is sync_config
-    node = pytest.importorskip("sam_moelora_ros.ros.node")  # needs rclpy (the ROS wheels)
-    channel = pytest.importorskip("sam_moelora_ros.ros.camera_channel")
+    channel = pytest.importorskip("sam_moelora_ros.ros.camera_channel")  # needs rclpy
     assert channel.SensorDecoders is SensorDecoders and channel.sync_config is sync_config
-    assert node.SYNC_MAX_BUFFER == SYNC_MAX_BUFFER

@@ -24,6 +24,7 @@ from sam_moelora_ros.pipeline.worker import (
     CAMERA_INFO,
     COMPRESSED,
     LABELLED_CLOUD,
+    CameraOutput,
     InferenceWorker,
     OutputOptions,
 )
@@ -204,7 +205,7 @@ def test_the_worker_publishes_camera_info_png_labels_and_the_labelled_cloud(segm
     worker = InferenceWorker(
         segmenter,
         np.zeros((25, 3), np.uint8),
-        lambda key, msg: published.append((key, msg)),
+        [CameraOutput("", lambda key, msg: published.append((key, msg)))],
         None,
         lambda: 2.0,
         options,

@@ -69,18 +69,23 @@ def make_worker(segmenter):
     def make(options: OutputOptions | None = None, camera: Camera | None = None):
         published: list[tuple[str, object]] = []
         clock = Clock()
+        output = CameraOutput("", lambda key, msg: published.append((key, msg)), lambda: camera)
         worker = InferenceWorker(
             segmenter,
             np.arange(25 * 3, dtype=np.uint8).reshape(25, 3),
-            lambda key, msg: published.append((key, msg)),
+            [output],
             None,
             clock,
             options or OutputOptions(color=True, color_alpha=0.5, confidence=True),
-            camera=lambda: camera,
         )
         return worker, published, clock
 
     return make
+
+
+def only(worker: InferenceWorker) -> CameraOutput:
+    """The one camera of a node without ``cameras`` (named "")."""
+    return worker.outputs[""]
 
 
 def status():
@@ -97,11 +102,11 @@ def test_labels_go_out_first_with_the_anchor_header_then_the_extras(make_worker)
     assert (labels.height, labels.width, labels.encoding) == (H, W, "mono8")
     assert labels.header is frame.messages["rgb"].header
     assert (published[1][1].encoding, published[2][1].encoding) == ("rgb8", "32FC1")
-    stats = worker.stats
+    stats = only(worker).stats
     assert (stats.frames_out, stats.last_anchor, stats.failures) == (1, "rgb", 0)
     assert stats.last_modalities == ("rgb", "depth", "lidar")
     assert stats.last_latency_s == pytest.approx(0.5) and stats.last_wait_s == pytest.approx(0.5)
-    means = worker.router.means()
+    means = only(worker).router.means()
     assert set(means) == {"rgb", "depth", "lidar"} and sum(means.values()) == pytest.approx(1.0)
 
 
@@ -143,7 +148,7 @@ def test_a_failed_frame_is_error_until_a_frame_succeeds(make_worker, caplog) -> 
     assert len(failed) == 1 and "SegmenterError" in failed[0]  # throttled: one per period
     report = worker.report("n", status())
     assert report.level == ERROR and "expected an H x W x 3 image" in report.message
-    assert (worker.stats.failures, worker.stats.consecutive_failures) == (2, 2)
+    assert (only(worker).stats.failures, only(worker).stats.consecutive_failures) == (2, 2)
 
     clock.now += 1.0
     assert worker.process(good) is True
@@ -160,16 +165,19 @@ def test_submit_counts_every_frame_keeps_the_newest_and_records_presence(make_wo
     batch = frames([1.0, 2.0, 3.0], skip=("depth",))
     assert all("depth" in f.absent for f in batch)
     worker.submit(batch)
-    assert (worker.stats.frames_in, worker.slots.dropped[""]) == (3, 2)
-    assert worker.presence.missed("depth") == (0, 3)  # never seen: not "missed", its own state
+    assert (only(worker).stats.frames_in, worker.slots.dropped[""]) == (3, 2)
+    assert only(worker).presence.missed("depth") == (
+        0,
+        3,
+    )  # never seen: not "missed", its own state
     worker.start()
     try:
         deadline = time.monotonic() + 30
-        while worker.stats.frames_out < 1 and time.monotonic() < deadline:
+        while only(worker).stats.frames_out < 1 and time.monotonic() < deadline:
             time.sleep(0.01)
     finally:
         worker.close(timeout_s=10)
-    assert worker.stats.frames_out == 1
+    assert only(worker).stats.frames_out == 1
     labels = published[0][1]
     assert labels.header.stamp.sec == 3  # latest wins
     assert worker._thread is not None and not worker._thread.is_alive()
@@ -197,11 +205,10 @@ def two_camera_worker(segmenter, clock: Clock):
     worker = InferenceWorker(
         segmenter,
         np.arange(25 * 3, dtype=np.uint8).reshape(25, 3),
-        None,
+        outputs,
         None,
         clock,
         OutputOptions(color=True, color_alpha=0.5, confidence=True),
-        outputs=outputs,
     )
     return worker, published
 
@@ -266,7 +273,9 @@ def test_the_worker_thread_warms_itself_up_before_its_first_frame(make_worker) -
     finally:
         worker.close(timeout_s=10)
     assert worker._thread is not None and worker.warmed_on == worker._thread.ident
-    assert published == [] and worker.stats.frames_out == 0 and worker.stats.failures == 0
+    assert (
+        published == [] and only(worker).stats.frames_out == 0 and only(worker).stats.failures == 0
+    )
 
 
 def test_a_publish_that_raises_is_a_failed_frame_not_a_dead_worker(segmenter) -> None:
@@ -283,7 +292,7 @@ def test_a_publish_that_raises_is_a_failed_frame_not_a_dead_worker(segmenter) ->
     worker = InferenceWorker(
         segmenter,
         np.arange(25 * 3, dtype=np.uint8).reshape(25, 3),
-        publish,
+        [CameraOutput("", publish)],
         None,
         Clock(),
         OutputOptions(color=True, color_alpha=0.5, confidence=True),
@@ -292,7 +301,7 @@ def test_a_publish_that_raises_is_a_failed_frame_not_a_dead_worker(segmenter) ->
     try:
         worker.submit(frames([1.0]))
         deadline = time.monotonic() + 30
-        while worker.stats.failures == 0 and time.monotonic() < deadline:
+        while only(worker).stats.failures == 0 and time.monotonic() < deadline:
             time.sleep(0.01)
         refuse[0] = False
         worker.submit(frames([2.0]))
@@ -300,5 +309,7 @@ def test_a_publish_that_raises_is_a_failed_frame_not_a_dead_worker(segmenter) ->
             time.sleep(0.01)
     finally:
         worker.close(timeout_s=10)
-    assert worker.stats.failures == 1 and "context is invalid" in str(worker.stats.last_error)
+    assert only(worker).stats.failures == 1 and "context is invalid" in str(
+        only(worker).stats.last_error
+    )
     assert [key for key, _ in published] == ["labels", "labels_color", "confidence"]

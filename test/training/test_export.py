@@ -1,4 +1,4 @@
-"""``python -m training.export``: a self-contained model file, float32 or ``--half``."""
+"""``python -m sam_moelora_ros.training.export``: a self-contained model file, float32 or half."""
 
 from __future__ import annotations
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sam_moelora_ros import MODALITIES
 from sam_moelora_ros.sensors.encodings import (
     DEFAULT_CONTRACT,
     METADATA_KEY,
@@ -35,6 +36,9 @@ from .errors import ExportError
 FORMAT = "sam_moelora_ros.onnx"
 FORMAT_VERSION = "1"
 MANIFEST = "manifest.json"
+LOADABLE_SUFFIXES = (".onnx", ".bin", ".data")
+"""Files ONNX Runtime may read from the folder (graphs, external weights): each must be listed
+and hashed in the manifest, so a weight file left out of it cannot load unchecked."""
 
 
 def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
@@ -167,7 +171,7 @@ class Manifest:
         except (EncodingError, KeyError, TypeError) as exc:
             raise ExportError(f"{path}: {exc}; export the model again") from exc
         try:
-            return cls(
+            manifest = cls(
                 root=path.parent,
                 config=dict(data["config"]),
                 classes=list(data["classes"]),
@@ -183,13 +187,66 @@ class Manifest:
                 batched=str(data.get("batched", "")),
                 input_encodings=contract.restrict(modalities),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise ExportError(
                 f"{path}: incomplete manifest ({exc!r}); export the model again"
             ) from exc
+        manifest.check()
+        return manifest
+
+    def check(self) -> None:
+        """The manifest is consistent on its own: known modalities, one encoder per modality,
+        every graph listed, every listed name a file inside the folder (:class:`ExportError`
+        naming what is wrong otherwise)."""
+        where = self.root / MANIFEST
+        mods = list(self.modalities)
+        unknown = [m for m in mods if m not in MODALITIES]
+        if not mods or unknown or len(set(mods)) != len(mods):
+            raise ExportError(
+                f"{where}: modalities {mods} must be distinct names from {list(MODALITIES)}; "
+                "export the model again"
+            )
+        if list(self.config.get("modalities", mods)) != mods:
+            raise ExportError(
+                f"{where}: modalities {mods} differ from the config's "
+                f"{list(self.config.get('modalities', []))}; export the model again"
+            )
+        if set(self.encoders) != set(mods):
+            raise ExportError(
+                f"{where}: encoders for {sorted(self.encoders)}, modalities {mods}; "
+                "export the model again"
+            )
+        if not self.levels:
+            raise ExportError(f"{where}: no feature levels; export the model again")
+        graphs = [*self.encoders.values(), self.fusion, *([self.batched] if self.batched else [])]
+        unlisted = sorted(set(graphs) - set(self.files))
+        if unlisted:
+            raise ExportError(
+                f"{where}: graph(s) {unlisted} are not listed with a hash in 'files'; "
+                "export the model again"
+            )
+        root = self.root.resolve()
+        for name in self.files:
+            inside = (self.root / name).resolve()
+            if Path(name).is_absolute() or ".." in Path(name).parts or root not in inside.parents:
+                raise ExportError(
+                    f"{where}: file {name!r} is not inside the folder; an export names only "
+                    "its own files, export the model again"
+                )
 
     def verify_files(self) -> None:
-        """Every listed file exists and has its recorded sha256 (a truncated copy is refused)."""
+        """Every listed file exists and has its recorded sha256 (a truncated copy is refused), and
+        every file ONNX Runtime could load from the folder (:data:`LOADABLE_SUFFIXES`) is listed."""
+        stray = sorted(
+            p.name
+            for p in self.root.iterdir()
+            if p.suffix in LOADABLE_SUFFIXES and p.is_file() and p.name not in self.files
+        )
+        if stray:
+            raise ExportError(
+                f"{self.root}: {stray} not listed in {MANIFEST} (no hash to check them by); "
+                "remove them, or export the model again into an empty folder"
+            )
         for name, digest in sorted(self.files.items()):
             path = self.root / name
             if not path.is_file():
