@@ -16,6 +16,10 @@ costs the decode path no more memory and time than a normal message (``--only bo
 Then ``bench_cameras.py`` runs the node with one camera group and with two (memory, labels rate
 per camera); ``--only cameras`` runs it alone.
 
+``bench_train.py`` times a training step of the shipped default model's recipe against the new
+one (``training/configs/synthetic_tiny_v2.yaml``), with each step's GFLOP/s against a matmul peak
+measured in the same run; ``--only train`` runs it alone.
+
 After them, ``bench_dds.py`` times Fast DDS transport of a 900 KiB image and a 4 MiB cloud
 between two processes with the default profile and with the shipped large-message one.
 
@@ -72,10 +76,12 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=None, help="sustained run seconds")
     parser.add_argument("--skip-node", action="store_true", help="model benchmarks only")
     parser.add_argument(
-        "--only", choices=("onnx", "cameras", "bombs"), help="run one benchmark module alone"
+        "--only",
+        choices=("onnx", "cameras", "bombs", "train"),
+        help="run one benchmark module alone",
     )
     args = parser.parse_args()
-    if not args.skip_node and args.only not in ("onnx", "bombs"):
+    if not args.skip_node and args.only not in ("onnx", "bombs", "train"):
         ensure_private_netns()
     import torch
     from bench_bombs import run_bombs
@@ -84,6 +90,7 @@ def main() -> None:
     from bench_model import run_backbones, run_cpu, run_cuda
     from bench_node import run_node
     from bench_onnx import run_onnx
+    from bench_train import run_train
 
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
     meta = machine()
@@ -100,6 +107,9 @@ def main() -> None:
         ratios += r
     elif args.only == "cameras":
         r, figures["cameras_cpu"] = run_cameras(args.quick, args.threads)
+        ratios += r
+    elif args.only == "train":
+        r, figures["train_cpu"] = run_train(args.quick)
         ratios += r
     elif args.device == "cuda":
         r, figures["model_cuda"] = run_cuda(args.quick, args.compile)
@@ -123,6 +133,9 @@ def main() -> None:
         ratios += r
         print("[bench] bomb messages vs normal ones through the decode path ...", flush=True)
         r, figures["bombs_cpu"] = run_bombs(args.quick)
+        ratios += r
+        print("[bench] training step: shipped recipe vs synthetic_tiny_v2 ...", flush=True)
+        r, figures["train_cpu"] = run_train(args.quick)
         ratios += r
         if not args.skip_node:
             print("[bench] node benchmarks (DDS in a private netns) ...", flush=True)

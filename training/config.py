@@ -25,7 +25,9 @@ from sam_moelora_ros.files import regular_file_problem
 from sam_moelora_ros.model import PRESETS, ModelConfig, ModelConfigError
 from sam_moelora_ros.safe_yaml import load_yaml, load_yaml_file
 
-AMP_MODES = ("none", "bf16", "fp16")
+AMP_MODES = ("none", "bf16", "fp16", "auto")
+STEM_INITS = ("identity", "standardise")
+CROP_VERTICAL = ("random", "keep")
 DATASETS = ("deliver", "mcubes", "muses")
 
 
@@ -46,6 +48,9 @@ class ModelSection:
     # Pretraining (``training.pretrain``): the image encoder itself is trained, on RGB alone, and
     # the LoRA experts stay at zero; the adapter stage later freezes the result.
     train_encoder: bool = False
+    # ``standardise``: each non-RGB stem starts as (x - mean) / std of its modality on the
+    # training split (training.standardise), so the frozen encoder sees it on RGB's scale.
+    stem_init: str = "identity"
     overrides: dict[str, Any] = field(default_factory=dict)
 
 
@@ -68,6 +73,8 @@ class DataSection:
     ``linear``: the encoding the node computes; see docs/training.md)."""
     depth_max_range: float = 80.0
     """DELIVER with ``depth_source: depth``: metres at which the depth images saturate."""
+    cache_mb: int = 0  # keep decoded training frames in memory when they fit this budget
+    crop_vertical: str = "random"  # "keep": crops keep the content's vertical position
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,7 @@ class OptimSection:
     warmup_ratio: float = 1e-6
     power: float = 0.9
     grad_clip: float | None = None
+    router_lr_mult: float = 1.0  # the routers' learning rate is lr times this
 
 
 @dataclass(frozen=True)
@@ -96,6 +104,7 @@ class LossSection:
     ohem_thresh: float = 0.7
     ohem_min_kept: int = 100_000
     aux_weight: float | None = None
+    resolution: float = 1.0  # the loss is computed at this fraction of the input size
 
 
 @dataclass(frozen=True)
@@ -236,6 +245,15 @@ class TrainConfig:
         ):
             fail("data", "scale_range", "must be [min, max] finite numbers with 0 < min <= max")
         _check_int(fail, "data", "num_workers", d.num_workers, minimum=0)
+        _check_int(fail, "data", "cache_mb", d.cache_mb, minimum=0)
+        if d.crop_vertical not in CROP_VERTICAL:
+            fail("data", "crop_vertical", f"must be one of {list(CROP_VERTICAL)}")
+        if m.stem_init not in STEM_INITS:
+            fail("model", "stem_init", f"must be one of {list(STEM_INITS)}")
+        if not _number(o.router_lr_mult) or o.router_lr_mult <= 0:
+            fail("optim", "router_lr_mult", "must be a finite number > 0")
+        if not _number(lo.resolution) or not 0 < lo.resolution <= 1:
+            fail("loss", "resolution", "must be a fraction in (0, 1]")
         if d.max_val_samples is not None:
             _check_int(fail, "data", "max_val_samples", d.max_val_samples, minimum=1)
         for key in ("lr", "warmup_ratio", "power"):

@@ -25,6 +25,7 @@ from sam_moelora_ros.datasets.errors import DatasetError
 from sam_moelora_ros.sensors.encodings import InputContract
 
 from .config import TrainConfig
+from .seeding import loader_generator, sample_seed, seed_sample_rngs
 
 
 class SeededDataset(Dataset):
@@ -42,12 +43,10 @@ class SeededDataset(Dataset):
         return len(self.base)  # type: ignore[arg-type]
 
     def __getitem__(self, index: int) -> Any:
-        seed = (self.seed * 1_000_003 + self.epoch * 10_007 + index) % (2**31 - 1)
+        seed = sample_seed(self.seed, self.epoch, index)
         py_state, np_state = random.getstate(), np.random.get_state()
         with torch.random.fork_rng(devices=[]):
-            random.seed(seed)
-            np.random.seed(seed)
-            torch.manual_seed(seed)
+            seed_sample_rngs(seed)
             try:
                 return self.base[index]
             finally:
@@ -86,11 +85,17 @@ class ShardSampler(Sampler[int]):
 
 
 def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset | None]:
-    """The training set (with :class:`TrainAugment`) and the validation set (letterbox)."""
+    """The training set (with :class:`TrainAugment`) and the validation set (letterbox).
+
+    Content-only models (``input_geometry: content``) get content crops and a content-box
+    evaluation; ``data.cache_mb`` keeps the decoded training frames in memory when they fit.
+    """
     from sam_moelora_ros.datasets import build_dataset
     from sam_moelora_ros.datasets.augment import EvalTransform, TrainAugment
+    from sam_moelora_ros.model.preprocess import content_multiple
 
     model_cfg = cfg.model_config()
+    multiple = content_multiple(model_cfg.input_geometry, model_cfg.patch_size)
     d = cfg.data
     common: dict[str, Any] = {"modalities": model_cfg.modalities}
     if d.conditions is not None:  # only DELIVER/MUSES know conditions; pass what is set
@@ -104,16 +109,23 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset | None]:
         d.dataset,
         d.root,
         d.train_split,
-        transform=TrainAugment(model_cfg.image_size, scale_range=d.scale_range),
+        transform=TrainAugment(
+            model_cfg.image_size,
+            scale_range=d.scale_range,
+            content_multiple=multiple,
+            vertical=d.crop_vertical,
+        ),
         **common,
     )
+    if d.cache_mb and hasattr(train_set, "cache_decoded"):
+        train_set.cache_decoded(d.cache_mb * 2**20)
     val_set: Dataset | None = None
     if d.val_split:
         val_set = build_dataset(
             d.dataset,
             d.val_root or d.root,
             d.val_split,
-            transform=EvalTransform(model_cfg.image_size),
+            transform=EvalTransform(model_cfg.image_size, content_multiple=multiple),
             **common,
         )
         if dataset_encodings(val_set) != dataset_encodings(train_set):
@@ -175,5 +187,5 @@ def make_loader(
         persistent_workers=False,  # workers must see the new epoch's seed each epoch
         # Its own generator: creating an iterator must not consume the global torch RNG, or a
         # resumed run (which creates one mid-epoch) would drift from an uninterrupted one.
-        generator=torch.Generator().manual_seed(0),
+        generator=loader_generator(),
     )

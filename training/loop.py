@@ -3,8 +3,9 @@
 One :class:`Trainer` per process. Per optimizer step it runs ``optim.accumulate`` micro-batches;
 each micro-batch sees the modality subset drawn by
 :func:`~training.dropout.sample_modalities` (same draw on every rank: one shared generator
-seed), computes ``CE(main) + aux_weight * CE(aux)`` (ignore 255, OHEM optional) under AMP on
-GPUs, and back-propagates (DDP's gradient all-reduce only on the last micro-batch). The learning
+seed), computes ``CE(main) + aux_weight * CE(aux)`` (ignore 255, OHEM optional) at
+``loss.resolution`` of the input size, under autocast (``run.amp``, :func:`~.builders.amp_dtype`),
+and back-propagates (DDP's gradient all-reduce only on the last micro-batch). The learning
 rate follows :func:`~training.optim.lr_factor` per optimizer step.
 
 Checkpoints (rank 0 only), under ``<out>/checkpoints/``:
@@ -35,35 +36,28 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
-from torch.nn.parallel import DistributedDataParallel as DDP
+import torch.nn.functional as F
 from tqdm import tqdm
 
 from sam_moelora_ros.classes import IGNORE_INDEX
 from sam_moelora_ros.errors import SamMoeLoraError
 from sam_moelora_ros.evaluation import modality_subsets
-from sam_moelora_ros.model import (
-    MoELoRASegmentor,
-    count_parameters,
-    load_adapter,
-    load_sam_checkpoint,
-    save_adapter,
-)
+from sam_moelora_ros.model import count_parameters, load_adapter, save_adapter
 
 from . import distributed as D
+from .builders import amp_dtype, build_data, build_model, optimizer_for, wrap_ddp
 from .checkpoints import resume_point, write_checkpoint
 from .config import TrainConfig, TrainConfigError
-from .data import ResumableSampler, SeededDataset, ShardSampler, dataset_encodings, make_loader
+from .data import dataset_encodings
 from .dropout import sample_modalities
 from .losses import segmentation_loss
-from .optim import build_optimizer, lr_factor, set_lr
+from .optim import lr_factor, set_lr
 from .resume import check_resume_config
+from .seeding import modality_generator, seed_rank
 from .state import global_rng_state, set_global_rng_state
 from .tensorboard import INSTALL_HINT, EventWriter
 from .tensorboard import available as tensorboard_available
 from .validate import run_inference, summarise
-
-AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class TrainingError(SamMoeLoraError, RuntimeError):
@@ -72,6 +66,21 @@ class TrainingError(SamMoeLoraError, RuntimeError):
     Raised before anything of the failing step is written, so every checkpoint on disk is one
     that was finite when saved.
     """
+
+
+def loss_size(size_hw: tuple[int, ...], fraction: float) -> tuple[int, int]:
+    """The ``H x W`` the loss is computed at: ``fraction`` of the input's (at least 1 pixel).
+
+    The decoder predicts at stride 4, so half the input resolution loses almost nothing and
+    saves the upsampling and cross-entropy over 4x the pixels (``loss.resolution``).
+    """
+    return (max(1, round(size_hw[0] * fraction)), max(1, round(size_hw[1] * fraction)))
+
+
+def downsample_labels(target: torch.Tensor, size_hw: tuple[int, int]) -> torch.Tensor:
+    """Nearest-neighbour ``B x H x W`` labels at ``size_hw`` (ignore pixels stay ignore)."""
+    small = F.interpolate(target[:, None].float(), size=size_hw, mode="nearest-exact")
+    return small[:, 0].to(target.dtype)
 
 
 def check_labels(target: torch.Tensor, num_classes: int, names: Sequence[Any]) -> int:
@@ -93,19 +102,12 @@ def check_labels(target: torch.Tensor, num_classes: int, names: Sequence[Any]) -
     return int(valid.sum())
 
 
-def unfreeze_encoder(model: MoELoRASegmentor) -> None:
-    """Make the image encoder trainable and keep its LoRA experts at zero (pretraining).
-
-    The experts' ``B`` factors start at zero, so with them frozen every block computes exactly the
-    plain encoder: what pretraining learns lives in the official-name weights that
-    :func:`~sam_moelora_ros.model.sam_state_dict` writes out.
-    """
-    for name, param in model.encoder.sam.named_parameters():
-        param.requires_grad_(".experts." not in name)
-
-
 class Trainer:
-    """Trains one run; ``train_set`` yields transformed samples (``inputs``, ``label``, ...)."""
+    """Trains one run; ``train_set`` yields transformed samples (``inputs``, ``label``, ...).
+
+    The parts (model, DDP, data, optimiser, precision) are built by :mod:`training.builders`;
+    this class runs them: steps, validation, checkpoints, resume.
+    """
 
     def __init__(
         self,
@@ -127,70 +129,31 @@ class Trainer:
             )
         self.events: EventWriter | None = None  # TensorBoard, opened by the first log() (rank 0)
         self.model_cfg = cfg.model_config()
-        samples = len(train_set)  # type: ignore[arg-type]
-        if samples < cfg.optim.batch_size * self.info.world_size:
-            raise TrainConfigError(
-                f"optim.batch_size: the training set has {samples} samples, fewer than one batch "
-                f"(optim.batch_size={cfg.optim.batch_size} x {self.info.world_size} ranks)"
-            )
-        torch.manual_seed(cfg.run.seed)  # identical initialisation on every rank
-        self.model = MoELoRASegmentor(self.model_cfg)
+        data = build_data(cfg, train_set, val_set, self.info)  # checks the sizes first
+        self.model, self.sam_loaded = build_model(cfg, self.device, train_set)
         self.model.input_encodings = dataset_encodings(train_set)  # recorded in every adapter
-        self.sam_loaded = False
-        if cfg.model.sam_checkpoint:
-            load_sam_checkpoint(self.model, cfg.model.sam_checkpoint)
-            self.sam_loaded = True
-        if cfg.model.train_encoder:
-            unfreeze_encoder(self.model)
-        self.model.to(self.device).train()
-        self.ddp: Any = self.model  # the model, or DDP around it
-        if self.info.enabled:
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            if self.device.type == "cuda":  # batch 4 per GPU: normalise over the global batch
-                nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
-            # Dropped modalities leave their experts and stems without gradients this step.
-            self.ddp = DDP(self.model, device_ids=ids, find_unused_parameters=True)
+        self.ddp: Any = wrap_ddp(self.model, self.info)  # the model, or DDP around it
+        self.optimizer = optimizer_for(cfg, self.model)
+        self.amp_dtype = amp_dtype(cfg.run.amp, self.device)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.train_set, self.sampler, self.loader = data.train_set, data.sampler, data.loader
+        self.val_loader = data.val_loader
+        self.steps_per_epoch = data.steps_per_epoch
         o = cfg.optim
-        betas = (float(o.betas[0]), float(o.betas[1]))
-        self.optimizer = build_optimizer(self.model, o.lr, o.weight_decay, betas)
-        amp = cfg.run.amp if self.device.type == "cuda" else "none"  # AMP on GPU only
-        self.amp_dtype = AMP_DTYPES.get(amp)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=amp == "fp16")
-        self.train_set = SeededDataset(train_set, cfg.run.seed)
-        self.sampler = ResumableSampler(
-            self.train_set, self.info.world_size, self.info.rank, cfg.run.seed
-        )
-        pin = self.device.type == "cuda"
-        self.loader = make_loader(
-            self.train_set, self.sampler, o.batch_size, cfg.data.num_workers, True, pin
-        )
-        self.val_loader = None
-        if val_set is not None and len(val_set) > 0:  # type: ignore[arg-type]
-            shard = ShardSampler(len(val_set), self.info.world_size, self.info.rank)  # type: ignore[arg-type]
-            self.val_loader = make_loader(
-                val_set, shard, o.batch_size, cfg.data.num_workers, False, pin
-            )
-        batches = self.sampler.num_samples // o.batch_size
-        self.steps_per_epoch = batches // o.accumulate
-        if self.steps_per_epoch < 1:
-            raise ValueError(
-                f"one epoch has {batches} batches per rank, fewer than optim.accumulate="
-                f"{o.accumulate}; lower accumulate or batch_size"
-            )
         self.total_steps = o.max_steps or o.epochs * self.steps_per_epoch
         self.warmup_steps = (
             o.warmup_steps
             if o.warmup_steps is not None
             else round(o.warmup_epochs * self.steps_per_epoch)
         )
-        self.generator = torch.Generator().manual_seed(cfg.run.seed + 7919)
+        self.generator = modality_generator(cfg.run.seed)
         self.step = 0
         self.epoch = 0
         self.position = 0  # micro-batches of the current epoch already consumed
         self.best = -math.inf
         self.best_step = -1
-        self.labelled_pixels = 0  # since the epoch started (see check_epoch_labelled)
-        torch.manual_seed(cfg.run.seed + 1000 * self.info.rank)  # per-rank dropout layers
+        self.labelled_pixels = 0  # since the epoch started (see end_epoch)
+        seed_rank(cfg.run.seed, self.info.rank)  # per-rank dropout layers
 
     # ------------------------------------------------------------------ helpers
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
@@ -366,9 +329,12 @@ class Trainer:
                 if self.info.enabled and i < len(batches) - 1
                 else contextlib.nullcontext()
             )
+            size = loss_size(tuple(target.shape[-2:]), cfg.loss.resolution)
+            if size != tuple(target.shape[-2:]):
+                target = downsample_labels(target, size)
             with sync:
                 with self.autocast():
-                    logits, extras = self.ddp(inputs, return_extras=True)
+                    logits, extras = self.ddp(inputs, return_extras=True, output_size=size)
                 loss, parts = segmentation_loss(
                     logits,
                     extras["aux_logits"],
@@ -400,8 +366,11 @@ class Trainer:
         totals["lr"] = lr
         return totals
 
-    def check_epoch_labelled(self) -> None:
-        """After an epoch without a single labelled pixel, stop: the loss was 0 on every step."""
+    def end_epoch(self) -> None:
+        """The one epoch rollover: next epoch, position 0; refuses an epoch with no labels.
+
+        After an epoch without a single labelled pixel the loss was 0 on every step: stop.
+        """
         if self.labelled_pixels == 0:
             raise TrainingError(
                 f"no labelled pixel in a whole epoch of {self.cfg.data.dataset} data at "
@@ -409,6 +378,18 @@ class Trainer:
                 "label images (and data.conditions/cases) before training"
             )
         self.labelled_pixels = 0
+        self.epoch, self.position = self.epoch + 1, 0
+
+    def validate_and_keep_best(self) -> dict[str, Any]:
+        """Validate, log, and write ``best.safetensors`` when the mIoU improved."""
+        record = self.validate()
+        self.log(record)
+        if record["miou"] > self.best:
+            self.best, self.best_step = record["miou"], self.step
+            if self.info.is_main:
+                self.check_finite_weights()
+                save_adapter(self.model, self.ckpt_dir / "best.safetensors", self.include_backbone)
+        return record
 
     def train(self, stop_at: int | None = None) -> dict[str, Any]:
         """Train until ``total_steps`` (or ``stop_at``, for tests and time-boxed runs)."""
@@ -443,8 +424,6 @@ class Trainer:
         started, window = time.perf_counter(), []
         last_val: dict[str, Any] | None = None
         while self.step < stop:
-            if self.position >= limit:
-                self.epoch, self.position = self.epoch + 1, 0
             self.sampler.set_epoch(self.epoch)
             self.train_set.set_epoch(self.epoch)
             self.sampler.start = self.position * cfg.optim.batch_size
@@ -465,28 +444,21 @@ class Trainer:
                     rec["elapsed_s"] = time.perf_counter() - started
                     self.log(rec)
                     window = []
-                if self.position >= limit:
-                    self.check_epoch_labelled()
-                    self.epoch, self.position = self.epoch + 1, 0
+                epoch_over = self.position >= limit
+                if epoch_over:
+                    self.end_epoch()
                 done = self.step >= stop
                 if self.val_loader is not None and (self.step % val_every == 0 or done):
-                    last_val = self.validate()
-                    self.log(last_val)
-                    if last_val["miou"] > self.best:
-                        self.best, self.best_step = last_val["miou"], self.step
-                        if self.info.is_main:
-                            self.check_finite_weights()
-                            save_adapter(
-                                self.model,
-                                self.ckpt_dir / "best.safetensors",
-                                self.include_backbone,
-                            )
+                    last_val = self.validate_and_keep_best()
                 if self.step % ckpt_every == 0 or done:
                     self.save_checkpoint("last")
-                if done or self.position == 0:
-                    break  # epoch finished (or run over): restart the loader at the new epoch
-            else:  # the loader ran dry (cannot happen with drop_last; kept as a guard)
-                self.epoch, self.position = self.epoch + 1, 0
+                if done or epoch_over:
+                    break  # run over, or restart the loader at the new epoch
+            else:  # drop_last and limit <= batches make this unreachable; never loop forever
+                raise TrainingError(
+                    f"the training loader ran dry at micro-batch {self.position} of epoch "
+                    f"{self.epoch}, before the {limit} an epoch uses"
+                )
         bar.close()
         summary = {
             "kind": "end",

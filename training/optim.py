@@ -12,28 +12,43 @@ from torch import nn
 
 
 def build_optimizer(
-    model: nn.Module, lr: float, weight_decay: float, betas: tuple[float, float]
+    model: nn.Module,
+    lr: float,
+    weight_decay: float,
+    betas: tuple[float, float],
+    router_lr_mult: float = 1.0,
 ) -> torch.optim.AdamW:
     """AdamW over parameters with ``requires_grad`` (the frozen SAM encoder is left out).
 
     Norm weights, biases, the router temperature and 1-d parameters get no weight decay (the
     usual transformer practice: decaying a LayerNorm gain or a bias only shrinks it towards a
-    meaningless value).
+    meaningless value). With ``router_lr_mult`` != 1 the routers (``routers.*``) get groups of
+    their own whose rate is ``lr_mult`` times the schedule's (:func:`set_lr`): zero-initialised
+    linear scores need a larger step than the rest to move within a short run. With the default
+    1 the groups are exactly the two they always were (old state files resume unchanged).
     """
-    decay, no_decay = [], []
+    groups_by_key: dict[tuple[bool, bool], list[nn.Parameter]] = {}
     for name, param in model.named_parameters():
         if not param.requires_grad:
             continue
-        if param.ndim <= 1 or name.endswith(".bias") or "norm" in name:
-            no_decay.append(param)
-        else:
-            decay.append(param)
-    if not decay and not no_decay:
+        no_decay = param.ndim <= 1 or name.endswith(".bias") or "norm" in name
+        router = router_lr_mult != 1.0 and name.startswith("routers.")
+        groups_by_key.setdefault((router, no_decay), []).append(param)
+    if not groups_by_key:
         raise ValueError("the model has no trainable parameters; nothing to optimise")
-    groups = [
-        {"params": decay, "weight_decay": weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
+    groups = []
+    for router in (False, True):
+        for no_decay in (False, True):
+            params = groups_by_key.get((router, no_decay))
+            if params is None and router:
+                continue
+            groups.append(
+                {
+                    "params": params or [],
+                    "weight_decay": 0.0 if no_decay else weight_decay,
+                    "lr_mult": router_lr_mult if router else 1.0,
+                }
+            )
     return torch.optim.AdamW(groups, lr=lr, betas=betas, weight_decay=weight_decay)
 
 
@@ -57,8 +72,9 @@ def lr_factor(
 
 
 def set_lr(optimizer: torch.optim.Optimizer, base_lr: float, factor: float) -> float:
-    """Apply ``base_lr * factor`` to every parameter group; returns the new rate."""
+    """Apply ``base_lr * factor`` (times the group's ``lr_mult``) to every parameter group;
+    returns the base rate."""
     lr = base_lr * factor
     for group in optimizer.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group.get("lr_mult", 1.0)
     return lr

@@ -15,6 +15,13 @@ modality and the label): random scale of the whole frame -> normalise -> pad bot
 crop size (0 after normalisation, i.e. the mean colour for RGB, as the inference letterbox pads;
 255 for the label) -> random crop -> horizontal flip with probability 0.5.
 
+For content-only models (``content_multiple`` > 0) the crop is the frame's content box (a 2:1
+frame at 192 px: 192 x 96, not a 192 square that is half padding), and ``vertical="keep"``
+centres the crop vertically (padding, when the scaled frame is shorter, is split between top and
+bottom): the content's vertical position (horizon, road at the bottom) stays where the model
+sees it at inference, instead of a random vertical offset that moves the horizon anywhere in a
+short crop. The horizontal offset stays random.
+
 :class:`EvalTransform` is :func:`~sam_moelora_ros.model.preprocess.prepare_inputs`, i.e. the
 node's letterbox, with the label resized nearest to the letterboxed size and padded with 255.
 """
@@ -31,7 +38,9 @@ import torch.nn.functional as F
 from sam_moelora_ros.classes import IGNORE_INDEX
 from sam_moelora_ros.model.preprocess import (
     image_to_tensor,
+    letterbox_params,
     normalize,
+    pad_batch,
     prepare_inputs,
     resize,
 )
@@ -77,6 +86,10 @@ class TrainAugment:
         scale_range: the frame is resized by a factor drawn uniformly from this range.
         flip: horizontal flip with probability 0.5.
         ignore_index: label value of padded pixels.
+        content_multiple: 0 (square crops of ``crop_size``) or, for content-only models, the
+            multiple the content box is padded to (the crop is then the frame's own box at
+            ``crop_size``: :func:`~sam_moelora_ros.model.preprocess.letterbox_params`).
+        vertical: ``random`` (uniform vertical offset) or ``keep`` (centred, see module doc).
         seed: ``None`` (recommended for training) draws from torch's global generator, which a
             ``DataLoader`` re-seeds per worker and per epoch from the main process's generator,
             so workers and epochs differ and ``torch.manual_seed`` makes runs repeatable. An
@@ -92,8 +105,16 @@ class TrainAugment:
         flip: bool = True,
         ignore_index: int = IGNORE_INDEX,
         seed: int | None = None,
+        content_multiple: int = 0,
+        vertical: str = "random",
     ) -> None:
         self.crop_hw = _pair(crop_size)
+        if content_multiple and not isinstance(crop_size, int):
+            raise ValueError("content crops need one crop_size (the model's image_size)")
+        if vertical not in ("random", "keep"):
+            raise ValueError(f"vertical must be 'random' or 'keep', got {vertical!r}")
+        self.content_multiple = int(content_multiple)
+        self.vertical = vertical
         lo, hi = float(scale_range[0]), float(scale_range[1])
         if not 0 < lo <= hi:
             raise ValueError(f"scale_range must satisfy 0 < low <= high, got {scale_range}")
@@ -120,6 +141,13 @@ class TrainAugment:
             self._generator_key = key
         return self._generator
 
+    def crop_for(self, size_hw: tuple[int, int]) -> tuple[int, int]:
+        """The crop ``(H, W)`` for an ``H x W`` frame: fixed, or its content box."""
+        if not self.content_multiple:
+            return self.crop_hw
+        box = letterbox_params(size_hw[0], size_hw[1], self.crop_hw[0], self.content_multiple)
+        return box.padded_hw
+
     def draw(self, size_hw: tuple[int, int]) -> dict[str, Any]:
         """Draw the geometry for one ``H x W`` frame: scaled size, crop offset, flip."""
         gen = self._rng()
@@ -128,11 +156,20 @@ class TrainAugment:
         scale = lo + (hi - lo) * u[0]
         new_h = max(1, round(size_hw[0] * scale))
         new_w = max(1, round(size_hw[1] * scale))
-        ch, cw = self.crop_hw
-        top = int(u[1] * (max(new_h, ch) - ch + 1))
+        ch, cw = self.crop_for(size_hw)
+        if self.vertical == "keep":  # centred; negative: pad that many rows on top
+            top = (new_h - ch) // 2 if new_h >= ch else -((ch - new_h) // 2)
+        else:
+            top = int(u[1] * (max(new_h, ch) - ch + 1))
         left = int(u[2] * (max(new_w, cw) - cw + 1))
         flip = bool(self.flip and torch.rand(1, generator=gen).item() < 0.5)
-        return {"size_hw": (new_h, new_w), "top": top, "left": left, "flip": flip}
+        return {
+            "size_hw": (new_h, new_w),
+            "crop_hw": (ch, cw),
+            "top": top,
+            "left": left,
+            "flip": flip,
+        }
 
     def apply(self, sample: Sample, params: dict[str, Any]) -> Sample:
         """Apply drawn ``params`` (from :meth:`draw`) to a sample; deterministic."""
@@ -152,12 +189,16 @@ class TrainAugment:
         }
 
     def _geometry(self, x: torch.Tensor, params: dict[str, Any], fill: float) -> torch.Tensor:
-        """Pad bottom/right to the crop size with ``fill``, crop, optionally flip."""
-        ch, cw = self.crop_hw
-        pad_h, pad_w = max(0, ch - x.shape[-2]), max(0, cw - x.shape[-1])
-        if pad_h or pad_w:
-            x = F.pad(x, (0, pad_w, 0, pad_h), value=fill)
+        """Pad to the crop size with ``fill`` (bottom/right; on top too for a negative ``top``),
+        crop, optionally flip."""
+        ch, cw = params.get("crop_hw", self.crop_hw)
         top, left = params["top"], params["left"]
+        pad_top = max(0, -top)
+        pad_h = max(0, ch - x.shape[-2] - pad_top)
+        pad_w = max(0, cw - x.shape[-1])
+        if pad_top or pad_h or pad_w:
+            x = F.pad(x, (0, pad_w, pad_top, pad_h), value=fill)
+        top = max(0, top)
         x = x[..., top : top + ch, left : left + cw]
         if params["flip"]:
             x = x.flip(-1)
@@ -175,18 +216,23 @@ class EvalTransform:
     score is wanted; scoring the ``S x S`` output directly ignores the padding (label 255).
     """
 
-    def __init__(self, image_size: int, ignore_index: int = IGNORE_INDEX) -> None:
+    def __init__(
+        self, image_size: int, ignore_index: int = IGNORE_INDEX, content_multiple: int = 0
+    ) -> None:
         if image_size <= 0:
             raise ValueError(f"image_size must be positive, got {image_size}")
         self.image_size = int(image_size)
         self.ignore_index = ignore_index
+        self.content_multiple = int(content_multiple)  # > 0: content-only models (no square)
 
     def __call__(self, sample: Sample) -> Sample:
         label = _label_tensor(sample["label"])
         size_hw = (int(label.shape[-2]), int(label.shape[-1]))
-        tensors, box = prepare_inputs(sample["images"], self.image_size, size_hw=size_hw)
+        tensors, box = prepare_inputs(
+            sample["images"], self.image_size, size_hw=size_hw, multiple=self.content_multiple
+        )
         lab = resize_label(label, (box.new_h, box.new_w))
-        pad_h, pad_w = box.size - box.new_h, box.size - box.new_w
+        pad_h, pad_w = box.padded_hw[0] - box.new_h, box.padded_hw[1] - box.new_w
         lab = F.pad(lab, (0, pad_w, 0, pad_h), value=float(self.ignore_index))
         return {
             **_metadata(sample),
@@ -201,7 +247,9 @@ def collate(samples: Sequence[Sample]) -> dict[str, Any]:
     ``B x S x S``, every other key -> a list (condition, case, name, size_hw, ...).
 
     All samples must carry the same modalities (modality dropout belongs to the training step,
-    after batching, so a batch stays rectangular).
+    after batching, so a batch stays rectangular). Samples of different sizes (content-only
+    crops of frames with different aspect ratios) are padded bottom/right to the largest: 0 for
+    the inputs (the letterbox's fill), the ignore index for the labels.
     """
     if not samples:
         raise ValueError("collate got an empty batch")
@@ -213,8 +261,10 @@ def collate(samples: Sequence[Sample]) -> dict[str, Any]:
                 f"({s.get('name', '?')}); give every sample of a dataset the same modalities"
             )
     batch: dict[str, Any] = {
-        "inputs": {m: torch.stack([s["inputs"][m] for s in samples]) for m in names},
-        "label": torch.stack([torch.as_tensor(s["label"]) for s in samples]),
+        "inputs": {m: pad_batch([s["inputs"][m][None] for s in samples]) for m in names},
+        "label": pad_batch(
+            [torch.as_tensor(s["label"])[None, None] for s in samples], IGNORE_INDEX
+        )[:, 0],
     }
     for key in samples[0]:
         if key not in ("inputs", "label"):

@@ -129,8 +129,7 @@ def masked_router_weights(
 
     The softmax runs over the present modalities only: absent ones score ``-inf`` and get 0.
     """
-    pooled = router.norm(features.mean(dim=(-2, -1)))  # M x B x C
-    scores = torch.sigmoid(router.score(pooled)).squeeze(-1) * router.log_temperature.exp()
+    scores = router.logits(features)  # M x B
     scores = torch.where(present[:, None], scores, torch.full_like(scores, float("-inf")))
     return torch.softmax(scores, dim=0)
 

@@ -94,8 +94,10 @@ from sam_moelora_ros.inference.passing_thread import on_passing_thread
 from sam_moelora_ros.inference.postprocess import labels_and_confidence
 from sam_moelora_ros.model.preprocess import (
     Letterbox,
+    content_multiple,
     fit_to_box,
     letterbox_params,
+    pad_batch,
     shrink_to_box,
     to_model_tensor,
 )
@@ -185,6 +187,8 @@ class Segmenter:
         self.config = config
         self.source = source or f"{type(model).__name__} {getattr(config, 'name', '')}".strip()
         self.image_size: int = int(config.image_size)
+        geometry = getattr(config, "input_geometry", "letterbox")  # content: no square padding
+        self._multiple = content_multiple(geometry, int(getattr(config, "patch_size", 16)))
         self.num_classes: int = int(config.num_classes)
         self.modalities: tuple[str, ...] = tuple(config.modalities)
         self.input_encodings: InputContract = getattr(
@@ -296,7 +300,7 @@ class Segmenter:
         ordered = self._check_images(images)
         first = next(iter(ordered.values()))
         size: tuple[int, int] = size_hw or (int(first.shape[0]), int(first.shape[1]))
-        box = letterbox_params(size[0], size[1], self.image_size)
+        box = letterbox_params(size[0], size[1], self.image_size, self._multiple)
         # Shrunk on the CPU first: nothing larger than the model input is uploaded or converted.
         uploaded = {
             name: self._upload(name, shrink_to_box(image, box, name))
@@ -343,7 +347,7 @@ class Segmenter:
         results: list[Segmentation | None] = [None] * len(frames)
         for names, indices in groups.items():
             start = time.perf_counter()
-            batch = {n: torch.cat([prepared[i][1][n] for i in indices]) for n in names}
+            batch = {n: pad_batch([prepared[i][1][n] for i in indices]) for n in names}
             boxes = [prepared[i][2] for i in indices]
             with torch.inference_mode(), self._autocast():
                 logits, levels = self._run(batch)

@@ -113,7 +113,7 @@ def build_segmentor_parts(cfg: ModelConfig) -> SegmentorParts:
     """
     builder = backbone_builder(cfg.backbone)
     encoder = builder.encoder(cfg)
-    routers = nn.ModuleList(ModalityRouter(c) for c in encoder.level_channels)
+    routers = nn.ModuleList(ModalityRouter(c, cfg.router_scores) for c in encoder.level_channels)
     pyramid = builder.pyramid(cfg)
     aux_head = AuxHead(cfg.pyramid_dim, cfg.aux_dim, cfg.num_classes)
     decoder = SemanticMaskDecoder(

@@ -18,6 +18,13 @@ package chose"):
   equals the rank in every preset (scale 1).
 * ``fusion``: ``both`` (the paper: average stream + router-weighted stream), or the ablations
   ``average`` and ``routed``.
+* ``router_scores``: ``sigmoid`` (the paper's bounded scores; what every adapter written before
+  the field existed uses, so it is the default) or ``linear`` (unbounded, zero-initialised
+  scores: weights can reach near 0 and near 1; :mod:`.router`).
+* ``input_geometry``: ``letterbox`` (every frame padded to the ``image_size`` square; the default,
+  and what older adapters were trained with) or ``content`` (the encoder sees only the content,
+  padded to a multiple of two patches, with its position embeddings interpolated to that grid;
+  SAM 1 ViT only; :mod:`.preprocess`).
 """
 
 from __future__ import annotations
@@ -39,6 +46,8 @@ from .errors import ModelConfigError
 from .presets import preset_values
 
 FUSION_MODES = ("both", "average", "routed")
+ROUTER_SCORES = ("sigmoid", "linear")
+INPUT_GEOMETRIES = ("letterbox", "content")
 INT_LIMITS: dict[str, int] = {
     "image_size": 2048,
     "patch_size": 64,
@@ -123,6 +132,9 @@ class ModelConfig:
     decoder_heads: int = 4
     decoder_mlp_dim: int = 512
     aux_loss_weight: float = 0.4
+    # Added later: the defaults are the behaviour of adapters written before the fields existed.
+    router_scores: str = "sigmoid"
+    input_geometry: str = "letterbox"
 
     def __post_init__(self) -> None:
         # Normalise sequences (YAML/JSON give lists) so configs compare and hash equal.
@@ -191,6 +203,12 @@ class ModelConfig:
             fail("lora_targets", f"must be a non-empty subset of {list(LORA_TARGETS)}")
         if self.fusion not in FUSION_MODES:
             fail("fusion", f"must be one of {list(FUSION_MODES)}")
+        if self.router_scores not in ROUTER_SCORES:
+            fail("router_scores", f"must be one of {list(ROUTER_SCORES)}")
+        if self.input_geometry not in INPUT_GEOMETRIES:
+            fail("input_geometry", f"must be one of {list(INPUT_GEOMETRIES)}")
+        if self.input_geometry == "content" and self.backbone != "sam_vit":
+            fail("input_geometry", "content is supported by the sam_vit backbone only")
 
     def _validate_vit(self, fail: Callable[[str, str], None]) -> None:
         if self.image_size % self.patch_size:

@@ -11,6 +11,12 @@ From there:
   long side equals the model's square input side, keeping the aspect ratio, and padded at the
   bottom/right with zeros *after* normalisation (the mean colour for RGB). Labels are padded with
   the ignore index in training, and predictions are cropped back with :func:`unletterbox`.
+  A model whose config says ``input_geometry: content`` is fed the content only: the box is
+  padded just up to a multiple of ``2 * patch_size`` (:func:`letterbox_params` ``multiple``), so
+  a 2:1 frame at 192 px is 192 x 96 tokens' worth of pixels instead of a 192 x 192 square that is
+  half padding (the encoder interpolates its position embeddings to that grid). A batch of
+  frames with different aspect ratios is padded to its largest box (:func:`pad_batch`):
+  letterboxing only where the batch needs it.
 
 Resampling: RGB and depth are smooth signals and use bilinear interpolation (antialiased when
 shrinking); event frames and LiDAR range images are sparse, so they use nearest-neighbour to keep
@@ -52,6 +58,15 @@ class Letterbox:
     size: int
     new_h: int
     new_w: int
+    pad_h: int = 0
+    """Padded input height (0: the square ``size``, the classic letterbox)."""
+    pad_w: int = 0
+    """Padded input width (0: ``size``)."""
+
+    @property
+    def padded_hw(self) -> tuple[int, int]:
+        """``(H, W)`` of the model input this box sits in (the content plus its padding)."""
+        return (self.pad_h or self.size, self.pad_w or self.size)
 
     @property
     def scale(self) -> float:
@@ -59,8 +74,12 @@ class Letterbox:
         return self.new_h / self.in_h
 
 
-def letterbox_params(in_h: int, in_w: int, size: int) -> Letterbox:
-    """Scale ``in_h x in_w`` so the long side is ``size``; the rest of the square is padding."""
+def letterbox_params(in_h: int, in_w: int, size: int, multiple: int = 0) -> Letterbox:
+    """Scale ``in_h x in_w`` so the long side is ``size``; the rest of the square is padding.
+
+    With ``multiple`` > 0 (content-only input) the padding only rounds each side of the content
+    up to a multiple of ``multiple`` (at most ``size``) instead of filling the square.
+    """
     if in_h <= 0 or in_w <= 0:
         raise ValueError(f"image size must be positive, got {in_h}x{in_w}")
     if size <= 0:
@@ -68,7 +87,42 @@ def letterbox_params(in_h: int, in_w: int, size: int) -> Letterbox:
     scale = size / max(in_h, in_w)
     new_h = min(size, max(1, round(in_h * scale)))
     new_w = min(size, max(1, round(in_w * scale)))
-    return Letterbox(in_h=in_h, in_w=in_w, size=size, new_h=new_h, new_w=new_w)
+    pad_h = pad_w = 0
+    if multiple > 0:
+        pad_h = min(size, -(-new_h // multiple) * multiple)
+        pad_w = min(size, -(-new_w // multiple) * multiple)
+    return Letterbox(
+        in_h=in_h, in_w=in_w, size=size, new_h=new_h, new_w=new_w, pad_h=pad_h, pad_w=pad_w
+    )
+
+
+def content_multiple(geometry: str, patch_size: int) -> int:
+    """The ``multiple`` of :func:`letterbox_params` for a model's ``input_geometry``.
+
+    ``letterbox`` -> 0 (the square); ``content`` -> two patches, so the token grid is even (the
+    ViT pyramid pools it by 2).
+    """
+    return 2 * patch_size if geometry == "content" else 0
+
+
+def pad_to(x: torch.Tensor, size_hw: tuple[int, int], fill: float = 0.0) -> torch.Tensor:
+    """Pad ``... x h x w`` at the bottom/right to ``size_hw`` with ``fill`` (0: the mean colour)."""
+    pad_bottom, pad_right = size_hw[0] - x.shape[-2], size_hw[1] - x.shape[-1]
+    if pad_bottom < 0 or pad_right < 0:
+        raise ValueError(f"cannot pad {tuple(x.shape[-2:])} to the smaller {tuple(size_hw)}")
+    if pad_bottom or pad_right:
+        x = F.pad(x, (0, pad_right, 0, pad_bottom), value=fill)
+    return x
+
+
+def pad_batch(tensors: list[torch.Tensor], fill: float = 0.0) -> torch.Tensor:
+    """Concatenate ``B_i x C x h_i x w_i`` tensors along B, each padded to the largest ``h, w``.
+
+    Frames that share an aspect ratio concatenate unpadded; only a mixed batch is letterboxed.
+    """
+    height = max(int(t.shape[-2]) for t in tensors)
+    width = max(int(t.shape[-1]) for t in tensors)
+    return torch.cat([pad_to(t, (height, width), fill) for t in tensors])
 
 
 def normalize(images: torch.Tensor, modality: str) -> torch.Tensor:
@@ -163,10 +217,7 @@ def to_model_tensor(
     """Resize (to ``box``), normalise and pad 0-255 ``B x 3 x H x W`` images to the model input."""
     x = resize(images, (box.new_h, box.new_w), modality)
     x = normalize(x, modality).to(dtype)
-    pad_bottom, pad_right = box.size - box.new_h, box.size - box.new_w
-    if pad_bottom or pad_right:
-        x = F.pad(x, (0, pad_right, 0, pad_bottom), value=0.0)
-    return x
+    return pad_to(x, box.padded_hw)
 
 
 def prepare_inputs(
@@ -175,6 +226,7 @@ def prepare_inputs(
     size_hw: tuple[int, int] | None = None,
     device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
+    multiple: int = 0,
 ) -> tuple[dict[str, torch.Tensor], Letterbox]:
     """Turn a frame's modality images into the model's input dict.
 
@@ -184,8 +236,9 @@ def prepare_inputs(
             to it.
         image_size: the model's square input side (``ModelConfig.image_size``).
         size_hw: the frame's reference ``(H, W)``; defaults to the first image's size.
+        multiple: 0 for the square letterbox; see :func:`content_multiple` for content-only.
     Returns:
-        ``({modality: 1 x 3 x S x S tensor}, letterbox)``.
+        ``({modality: 1 x 3 x H' x W' tensor}, letterbox)`` (``S x S`` for the letterbox).
     """
     if not images:
         raise ValueError("prepare_inputs needs at least one modality image, got none")
@@ -193,7 +246,7 @@ def prepare_inputs(
     first = next(iter(arrays.values()))
     spatial = first.shape[1:3] if first.ndim == 4 else first.shape[:2]  # a batch, or one image
     size: tuple[int, int] = size_hw or (int(spatial[0]), int(spatial[-1]))
-    box = letterbox_params(size[0], size[1], image_size)
+    box = letterbox_params(size[0], size[1], image_size, multiple)
     out = {}
     for name, array in arrays.items():
         tensor = image_to_tensor(shrink_to_box(array, box, name), device)
@@ -202,7 +255,10 @@ def prepare_inputs(
 
 
 def unletterbox(maps: torch.Tensor, box: Letterbox, mode: str = "bilinear") -> torch.Tensor:
-    """Crop the valid region of ``B x C x S x S`` model-resolution maps, resize to the input."""
+    """Crop the valid region of model-resolution maps (``B x C x H' x W'``), resize to the input.
+
+    The content sits at the top left whatever the padding, so one crop serves both geometries.
+    """
     valid = maps[..., : box.new_h, : box.new_w]
     if (box.new_h, box.new_w) == (box.in_h, box.in_w):
         return valid

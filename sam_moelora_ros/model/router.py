@@ -12,6 +12,13 @@ Per fused level ``i`` and modality ``m`` (docs/method.md, "Router"):
   them. The paper reports top-k routing without giving k; with at most four modalities we keep
   all (k = M), which is also what makes missing-modality inference well defined.
 
+Scores (``router_scores`` in the config): ``sigmoid`` is the above (every adapter written before
+the field existed). It cannot route: scores in (0, 1) times a temperature that stays near 1 keep
+the weights in about 0.1-0.5. ``linear`` drops the sigmoid, ``s_i^m = W_i f_i^m + b_i`` with
+``W_i`` and ``b_i`` zero-initialised (the router starts uniform and the weights can reach near 0
+and near 1); training gives the routers their own learning-rate multiplier
+(``optim.router_lr_mult``), since a zero start needs a larger step to move.
+
 Fusion (``fusion`` in the config): ``average`` = ``(1/M) sum_m Y^m``, ``routed`` =
 ``sum_m w^m Y^m``, ``both`` = their mean ``(average + routed) / 2``. *Our choice:* the mean (not
 the sum) of the two streams, so a single present modality passes through unchanged and the
@@ -27,17 +34,29 @@ from torch import nn
 class ModalityRouter(nn.Module):
     """Scores each present modality of one level and returns softmax weights ``M x B``."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, scores: str = "sigmoid") -> None:
         super().__init__()
+        if scores not in ("sigmoid", "linear"):
+            raise ValueError(f"unknown router scores {scores!r}; expected 'sigmoid' or 'linear'")
+        self.scores_kind = scores
         self.norm = nn.LayerNorm(channels)
         self.score = nn.Linear(channels, 1)
         self.log_temperature = nn.Parameter(torch.zeros(()))
+        if scores == "linear":  # a uniform start, any weight reachable
+            nn.init.zeros_(self.score.weight)
+            nn.init.zeros_(self.score.bias)
+
+    def logits(self, features: torch.Tensor) -> torch.Tensor:
+        """``M x B x C x h x w`` -> the tempered scores ``M x B`` the softmax runs over."""
+        pooled = self.norm(features.mean(dim=(-2, -1)))  # M x B x C
+        scores = self.score(pooled).squeeze(-1)  # M x B
+        if self.scores_kind == "sigmoid":
+            scores = torch.sigmoid(scores)
+        return scores * self.log_temperature.exp()
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """``features``: ``M x B x C x h x w`` -> weights ``M x B`` summing to 1 over M."""
-        pooled = self.norm(features.mean(dim=(-2, -1)))  # M x B x C
-        scores = torch.sigmoid(self.score(pooled)).squeeze(-1)  # M x B
-        return torch.softmax(scores * self.log_temperature.exp(), dim=0)
+        return torch.softmax(self.logits(features), dim=0)
 
 
 def fuse(features: torch.Tensor, weights: torch.Tensor, mode: str) -> torch.Tensor:

@@ -142,15 +142,37 @@ class MoELoRASegmentor(nn.Module):
         return present
 
     # ------------------------------------------------------------------ forward
-    def forward(
-        self, inputs: Mapping[str, torch.Tensor], return_extras: bool = False
-    ) -> torch.Tensor | tuple[torch.Tensor, dict[str, Any]]:
-        present = self.present_modalities(inputs)
-        out_size = tuple(inputs[present[0]].shape[-2:])
+    def encoder_size(self, size_hw: tuple[int, int]) -> tuple[int, int]:
+        """The ``H x W`` the encoder runs at for ``size_hw`` inputs.
+
+        ``letterbox`` models: always the ``image_size`` square. ``content`` models: the input's
+        own size when each side is a multiple of two patches and at most ``image_size`` (what
+        :mod:`.preprocess` produces), else the nearest such size with the long side capped.
+        """
         size = self.cfg.image_size
-        if out_size != (size, size):
+        if self.cfg.input_geometry != "content":
+            return (size, size)
+        step = 2 * self.cfg.patch_size
+        scale = min(1.0, size / max(size_hw))
+        return (
+            max(step, round(size_hw[0] * scale / step) * step),
+            max(step, round(size_hw[1] * scale / step) * step),
+        )
+
+    def forward(
+        self,
+        inputs: Mapping[str, torch.Tensor],
+        return_extras: bool = False,
+        output_size: tuple[int, int] | None = None,
+    ) -> torch.Tensor | tuple[torch.Tensor, dict[str, Any]]:
+        """Logits at the input's size, or at ``output_size`` (training's reduced-size loss)."""
+        present = self.present_modalities(inputs)
+        in_size = (int(inputs[present[0]].shape[-2]), int(inputs[present[0]].shape[-1]))
+        out_size = tuple(output_size) if output_size is not None else in_size
+        run_size = self.encoder_size(in_size)
+        if in_size != run_size:
             inputs = {
-                m: F.interpolate(inputs[m], size=(size, size), mode="bilinear", align_corners=False)
+                m: F.interpolate(inputs[m], size=run_size, mode="bilinear", align_corners=False)
                 for m in present
             }
         taps = self.encoder(inputs, present)

@@ -4,6 +4,11 @@ The encoder is ``segment_anything``'s own :class:`ImageEncoderViT` (so official 
 key for key). SAM 1's ViT is single-scale, so multi-scale fusion taps the outputs of the
 configured ``tap_layers`` blocks (all at stride 16); the segmentor turns the fused taps into a
 pyramid, and SAM's frozen neck turns the last fused tap into the mask decoder's image embedding.
+
+Content-only input (``input_geometry: content``): the encoder takes any ``H x W`` whose token
+grid fits; the absolute position embeddings (learned for the ``image_size`` square) are
+interpolated bicubically to the input's grid, as ViTs do at a new resolution, and the
+global-attention blocks' relative position tables are interpolated by SAM's own ``get_rel_pos``.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from collections.abc import Mapping
 from functools import partial
 
 import torch
+import torch.nn.functional as F
 from segment_anything.modeling import ImageEncoderViT
 from torch import nn
 
@@ -39,6 +45,19 @@ def build_sam_vit(cfg: ModelConfig) -> ImageEncoderViT:
     )
 
 
+def position_embedding(pos_embed: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """SAM's ``1 x G x G x C`` position embeddings at a ``height x width`` token grid.
+
+    The square grid is returned as it is (letterboxed input: bit-identical to SAM); any other
+    grid gets the square interpolated bicubically onto it.
+    """
+    if tuple(pos_embed.shape[1:3]) == (height, width):
+        return pos_embed
+    grid = pos_embed.permute(0, 3, 1, 2)
+    grid = F.interpolate(grid, size=(height, width), mode="bicubic", align_corners=False)
+    return grid.permute(0, 2, 3, 1)
+
+
 class MoELoRAEncoder(MoELoRABackbone):
     """Frozen SAM ViT (``self.vit``) + per-modality stems and LoRA experts.
 
@@ -62,7 +81,7 @@ class MoELoRAEncoder(MoELoRABackbone):
         """Run the present modalities through the encoder in one batch.
 
         Args:
-            inputs: modality -> ``B x 3 x S x S`` normalised image.
+            inputs: modality -> ``B x 3 x H x W`` normalised image (``S x S`` when letterboxed).
             modalities: the present modalities, in the order to stack them.
         Returns:
             One tensor per tap layer, ``M x B x C x h x w`` (M = len(modalities)).
@@ -73,7 +92,7 @@ class MoELoRAEncoder(MoELoRABackbone):
         try:
             x = self.vit.patch_embed(x)
             if self.vit.pos_embed is not None:
-                x = x + self.vit.pos_embed
+                x = x + position_embedding(self.vit.pos_embed, x.shape[1], x.shape[2])
             taps = []
             for index, block in enumerate(self.vit.blocks):
                 x = block(x)
