@@ -24,6 +24,7 @@ from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from sam_moelora_ros.errors import SamMoeLoraError
+from sam_moelora_ros.safe_yaml import load_yaml
 from sam_moelora_ros.sensors.extrinsics import extrinsic_matrix
 from sam_moelora_ros.sensors.tf_chain import TfError, TransformTree
 
@@ -109,14 +110,13 @@ class _Tf2Ros:
 
     def lookup(self, target: str, source: str) -> tuple[np.ndarray, list[str]]:
         import rclpy.time
-        import yaml
 
         tf = self.buffer.lookup_transform(target, source, rclpy.time.Time()).transform
         t, q = tf.translation, tf.rotation
         matrix = extrinsic_matrix([t.x, t.y, t.z, q.x, q.y, q.z, q.w])
         parents = {
             frame: str(info.get("parent", ""))
-            for frame, info in (yaml.safe_load(self.buffer.all_frames_as_yaml()) or {}).items()
+            for frame, info in (load_yaml(self.buffer.all_frames_as_yaml()) or {}).items()
         }
         return matrix, frame_chain(parents, target, source)
 
