@@ -188,7 +188,7 @@ class SensorDecoders:
                 return decoded
             # ~/lidar/labelled reads the labels back at the points projected with this camera/T
             source = LidarSource(msg, self.camera, np.asarray(T, dtype=np.float64))
-            return CloudDecoded(decoded.image, decoded.header, source)
+            return CloudDecoded(decoded.image, decoded.header, source=source)
         if kind == CLOUD_KIND:
             return decode_event_cloud(
                 msg, self.reference_size(), self.cfg.encodings["event"], self.limits

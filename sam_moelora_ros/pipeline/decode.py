@@ -68,10 +68,15 @@ class Camera:
 
 @dataclass(frozen=True)
 class Decoded:
-    """One sensor message, decoded: its network image and the header it came with."""
+    """One sensor message, decoded: its network image and the header it came with.
+
+    ``outside``: events the message held outside the camera image (event clouds and packets),
+    dropped from the image and counted on /diagnostics (``events_outside_sensor``).
+    """
 
     image: np.ndarray
     header: Any
+    outside: int = 0
 
     @property
     def size_hw(self) -> tuple[int, int]:
@@ -238,9 +243,18 @@ def decode_event_cloud(
         limits.check_events("event cloud", int(msg.width) * int(msg.height))
         x, y, t, p = events_from_cloud(msg)
         image = encode_events(x, y, t, p, size_hw, encoding)
+        outside = _outside_image(x, y, size_hw)
     except Exception as exc:
         raise BadMessage(f"event cloud: {exc}") from exc
-    return Decoded(image=image, header=msg.header)
+    return Decoded(image=image, header=msg.header, outside=outside)
+
+
+def _outside_image(x: np.ndarray, y: np.ndarray, size_hw: tuple[int, int]) -> int:
+    """Events whose (rounded) pixel is not in the ``H x W`` image (NaN counts as outside)."""
+    xs = np.rint(x) if np.issubdtype(np.asarray(x).dtype, np.floating) else np.asarray(x)
+    ys = np.rint(y) if np.issubdtype(np.asarray(y).dtype, np.floating) else np.asarray(y)
+    inside = (xs >= 0) & (xs < size_hw[1]) & (ys >= 0) & (ys < size_hw[0])
+    return int(inside.size - np.count_nonzero(inside))
 
 
 def decode_camera_info(msg: Any, limits: Limits = DEFAULT_LIMITS) -> Camera:

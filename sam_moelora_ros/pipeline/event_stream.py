@@ -60,7 +60,6 @@ class EventSlice(Decoded):
     """
 
     events: int = 0
-    outside: int = 0
 
     @property
     def pending(self) -> bool:

@@ -92,9 +92,9 @@ class SensorIntake:
             health.reject(f"stamp went backwards ({last:.3f} -> {stamp:.3f} s)", now_s)
         self._newest[name] = stamp
         health.ok()
-        outside = getattr(decoded, "outside", 0)
-        if outside:  # an event packet's events beyond the sensor: dropped, never silently
-            note = f"dropped {outside} events outside the sensor in the last packet"
+        outside = decoded.outside
+        if outside:  # events beyond the sensor (packet or cloud): dropped, never silently
+            note = f"dropped {outside} events outside the sensor in the last message"
             health.drop("events_outside_sensor", outside, note, now_s)
             self.warn(f"{name}:outside", f"{name}: {note} (corrupt packets or a wrong size?)")
         self.decoders.accept(name, decoded)

@@ -128,6 +128,9 @@ def test_event_image_and_cloud() -> None:
     cloud = create_cloud(HDR, fields, points)
     decoded = decode_event_cloud(cloud, (4, 6))
     assert decoded.image.shape == (4, 6, 3) and decoded.image[0, 0, 0] > 0
+    assert decoded.outside == 0
+    points["x"][2] = 6  # one column beyond the 6-pixel-wide image: dropped, and counted
+    assert decode_event_cloud(create_cloud(HDR, fields, points), (4, 6)).outside == 1
     with pytest.raises(BadMessage, match="before the image size is known"):
         decode_event_cloud(cloud, None)
     empty = create_cloud(HDR, fields, points[:0])

@@ -197,7 +197,7 @@ def test_the_worker_publishes_camera_info_png_labels_and_the_labelled_cloud(segm
     source = LidarSource(cloud, CAMERA, T)
     messages = {
         "rgb": Decoded(np.full((H, W, 3), 90, np.uint8), plain_header(7, 500, "camera_optical")),
-        "lidar": CloudDecoded(lidar_image, cloud.header, source),
+        "lidar": CloudDecoded(lidar_image, cloud.header, source=source),
     }
     frame = Frame("rgb", 7.0, messages, stamps={}, absent={}, arrival_s=1.0, emitted_s=1.0)
     published: list[tuple[str, Any]] = []
