@@ -32,7 +32,7 @@ from rclpy.lifecycle.publisher import LifecyclePublisher
 from rclpy.publisher import Publisher
 
 from sam_moelora_ros.ros.perception_core import PerceptionCore
-from sam_moelora_ros.ros.startup import StartupError, run_node
+from sam_moelora_ros.ros.startup import StartupError, run_node, signals_stop_the_spin
 
 __all__ = ["FLUSH_S", "PerceptionLifecycleNode", "main"]
 
@@ -135,11 +135,12 @@ def _spin_until_finalized(node: PerceptionCore) -> None:
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        while rclpy.ok() and not node.finalized:
-            executor.spin_once(timeout_sec=0.1)
-        flush_until = time.monotonic() + FLUSH_S
-        while rclpy.ok() and time.monotonic() < flush_until:
-            executor.spin_once(timeout_sec=0.05)
+        with signals_stop_the_spin() as stopped:
+            while rclpy.ok() and not node.finalized and not stopped():
+                executor.spin_once(timeout_sec=0.1)
+            flush_until = time.monotonic() + FLUSH_S
+            while rclpy.ok() and not stopped() and time.monotonic() < flush_until:
+                executor.spin_once(timeout_sec=0.05)
     finally:
         executor.remove_node(node)
         executor.shutdown()

@@ -9,9 +9,11 @@ model is unusable (a model's error already names the parameter to fix:
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Protocol, TypeVar
 
@@ -26,7 +28,7 @@ from sam_moelora_ros.errors import SamMoeLoraError
 from sam_moelora_ros.params.params_file import ParamsFileError, check_params_files
 from sam_moelora_ros.ros.process import NODE_NAME
 
-__all__ = ["StartupError", "run_node", "spin_interruptibly"]
+__all__ = ["StartupError", "run_node", "signals_stop_the_spin", "spin_interruptibly"]
 
 SPIN_WAKE_S = 0.1
 """Longest the executor waits in rcl before Python sees a pending Ctrl-C (see run_node)."""
@@ -54,18 +56,42 @@ def _fatal(message: str) -> int:
     return 2
 
 
+_STOP = threading.Event()
+"""Set by Ctrl-C / SIGTERM: the spin loops end at their next wake-up."""
+_SPINNING = threading.Event()
+"""Set while a spin loop runs (:func:`signals_stop_the_spin`)."""
+
+
 def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt(signal.Signals(signum).name)
+    _STOP.set()
+    if not _SPINNING.is_set():  # starting up: stop now
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+@contextlib.contextmanager
+def signals_stop_the_spin() -> Iterator[Callable[[], bool]]:
+    """While spinning, a signal only asks the loop to end (the callable says whether it did).
+
+    Why not raise KeyboardInterrupt there too: the handler runs wherever the main thread is, and
+    inside rclpy's C++ calls (taking a message) pybind11 turns the exception into "RuntimeError:
+    Unable to convert call argument", a traceback and exit 1 instead of a clean stop.
+    """
+    _SPINNING.set()
+    try:
+        yield _STOP.is_set
+    finally:
+        _SPINNING.clear()
 
 
 def spin_interruptibly(node: Node) -> None:
-    """Spin until the context ends, waking every :data:`SPIN_WAKE_S` so that a Ctrl-C (a Python
-    signal handler, run on this thread between waits) is seen even when no timer fires."""
+    """Spin until the context ends or a signal asks to stop, waking every :data:`SPIN_WAKE_S`
+    so that the request is seen even when no timer fires."""
     executor = SingleThreadedExecutor(context=node.context)
     executor.add_node(node)
     try:
-        while node.context.ok():
-            executor.spin_once(timeout_sec=SPIN_WAKE_S)
+        with signals_stop_the_spin() as stopped:
+            while node.context.ok() and not stopped():
+                executor.spin_once(timeout_sec=SPIN_WAKE_S)
     finally:
         executor.remove_node(node)
 
@@ -84,14 +110,15 @@ def run_node(
 
     Ctrl-C and SIGTERM: rclpy's own handlers shut the ROS context down the moment the signal
     arrives, while the inference thread may be publishing a frame ("publisher's context is
-    invalid", a traceback on every stop). So rclpy installs none here; the signal raises
-    KeyboardInterrupt on the spinning thread, and the node's worker is stopped
-    (:meth:`PerceptionCore.close`) before the node and the context go.
+    invalid", a traceback on every stop). So rclpy installs none here; the signal ends the spin
+    loop (:func:`signals_stop_the_spin`; KeyboardInterrupt while starting up), and the node's
+    worker is stopped (:meth:`PerceptionCore.close`) before the node and the context go.
     """
     try:
         check_params_files(sys.argv if args is None else args)
     except ParamsFileError as exc:
         return _fatal(str(exc))
+    _STOP.clear()
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
