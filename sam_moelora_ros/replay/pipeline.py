@@ -318,11 +318,19 @@ class ReplayRunner:
         finally:
             log.decode_s += time.perf_counter() - start
         if isinstance(decoded, EventSlice):
-            decoded = _StampedSlice(decoded.image, decoded.header, decoded.events, rec.log_ns)
+            decoded = _StampedSlice(
+                decoded.image,
+                decoded.header,
+                outside=decoded.outside,
+                events=decoded.events,
+                log_ns=rec.log_ns,
+            )
         elif isinstance(decoded, CloudDecoded):
-            decoded = _StampedCloud(decoded.image, decoded.header, decoded.source, rec.log_ns)
+            decoded = _StampedCloud(
+                decoded.image, decoded.header, source=decoded.source, log_ns=rec.log_ns
+            )
         else:
-            decoded = _Stamped(decoded.image, decoded.header, rec.log_ns)
+            decoded = _Stamped(decoded.image, decoded.header, log_ns=rec.log_ns)
         return decoders.complete(sync.push(sensor, rec.stamp_s, decoded, rec.stamp_s))
 
     def _segment(self, frame: Frame) -> FrameResult:
