@@ -30,16 +30,15 @@ import numpy as np
 
 from sam_moelora_ros import MODALITIES
 from sam_moelora_ros.params import NodeConfig
+from sam_moelora_ros.pipeline.admission import DecodeSettings, Pending, decode_entry
 from sam_moelora_ros.pipeline.decode import (
+    DEPTH_ENCODINGS,
     BadMessage,
     Camera,
     Decoded,
+    check_aspect,
     decode_camera_info,
-    decode_depth,
-    decode_event_cloud,
-    decode_event_image,
-    decode_lidar,
-    decode_rgb,
+    is_compressed,
 )
 from sam_moelora_ros.pipeline.event_stream import EventSlice, EventStream
 from sam_moelora_ros.pipeline.kinds import CLOUD as CLOUD_KIND
@@ -51,8 +50,10 @@ from sam_moelora_ros.pipeline.kinds import (
     kind_of,
 )
 from sam_moelora_ros.pipeline.kinds import IMAGE as IMAGE_KIND
-from sam_moelora_ros.pipeline.labelled_cloud import CloudDecoded, LidarSource
+from sam_moelora_ros.sensors.compressed import CompressedImageError, compressed_size
 from sam_moelora_ros.sensors.encodings import DEFAULT_CONTRACT
+from sam_moelora_ros.sensors.image import image_size
+from sam_moelora_ros.sensors.limits import Limits
 from sam_moelora_ros.sync.synchronizer import Frame, SensorSpec, SyncConfig
 
 __all__ = [
@@ -102,9 +103,9 @@ def sync_config(cfg: NodeConfig) -> SyncConfig:
 
 
 class SensorDecoders:
-    """Decode sensor messages as the node does; holds the camera model and last image sizes.
+    """Admit and decode sensor messages as the node does; holds the camera model and last sizes.
 
-    The one entry point for every supported message of a sensor: :meth:`decode` dispatches on
+    The one entry point for every supported message of a sensor: :meth:`admit` dispatches on
     the message's fields (:func:`~.kinds.kind_of`), so it takes rclpy messages, rosbags
     dataclasses and plain namespaces of any type in :data:`SUPPORTED_TYPES` -- Image and
     CompressedImage (``format``) for rgb, depth and event frames; PointCloud2 for lidar and
@@ -113,21 +114,27 @@ class SensorDecoders:
     :func:`~.kinds.check_type` (replay before reading, the node at discovery); a message of a
     kind its sensor cannot take is a :class:`BadMessage` here.
 
-    Event packets: :meth:`decode` adds the packet's events to the sensor's
+    Two steps (``admission``'s docstring says why): :meth:`admit` runs the cheap checks on
+    arrival and returns a :class:`~.admission.Pending` holding the raw message and a snapshot of
+    the camera, reference size and extrinsic; the synchroniser holds it; :meth:`release` cuts
+    the events of each released frame; :func:`~.admission.decode_frame` (the inference worker)
+    does the full decode. :meth:`decode` is both steps at once, for one message.
+
+    Event packets: :meth:`admit` adds the packet's events to the sensor's
     :class:`~.event_stream.EventStream` and returns an :class:`~.event_stream.EventSlice` with
-    no image yet, which is what the synchroniser holds; pass every frame it releases through
-    :meth:`complete` (``SensorIntake`` and replay do), which renders the events of
-    ``sensors.event.window`` seconds up to the anchor's stamp. Do not make event packets an
-    anchor (``fallback_anchors``): each packet would be a frame.
+    no image yet; :meth:`release` gives each released frame the events of
+    ``sensors.event.window`` seconds up to the anchor's stamp, rendered when the frame is
+    decoded (:meth:`complete` renders them at once). Do not make event packets an anchor
+    (``fallback_anchors``): each packet would be a frame.
 
     Args:
-        cfg: the node's parameters (event representation, window, scale_to_camera).
+        cfg: the node's parameters (encodings, limits, event window, scale_to_camera).
         extrinsic: ``T_cam_from_lidar`` (4x4), or a callable ``cloud message -> 4x4`` (the node
-            looks it up in tf2 per cloud when configured to).
+            looks it up in tf2 per cloud when configured to), called on admission.
 
-    :meth:`decode` does not record the image size: the node records it only for messages it
+    :meth:`admit` does not record the image size: the node records it only for messages it
     accepts (also after the stamp check), via :meth:`accept`; :meth:`decode_and_accept` does both.
-    Not thread-safe: call it from one thread (the node's executor thread).
+    Not thread-safe: admit, accept and release on one thread (the node's executor thread).
     """
 
     def __init__(
@@ -138,6 +145,7 @@ class SensorDecoders:
         self.camera: Camera | None = None
         self.last_size: dict[str, tuple[int, int]] = {}
         self.limits = cfg.limits
+        self.settings = DecodeSettings(cfg.encodings, cfg.limits, cfg.lidar_labelled)
         event = cfg.encodings["event"]
         self.events = EventStream(
             event if event.live else DEFAULT_CONTRACT["event"],
@@ -158,10 +166,16 @@ class SensorDecoders:
         return self.camera
 
     def extrinsic(self, msg: Any) -> np.ndarray:
-        return self._extrinsic(msg) if callable(self._extrinsic) else self._extrinsic
+        T = self._extrinsic(msg) if callable(self._extrinsic) else self._extrinsic
+        return np.asarray(T, dtype=np.float64)
 
-    def decode(self, sensor: str, msg: Any) -> Decoded:
-        """``sensor``'s message -> its network image; raises :class:`BadMessage` when unusable."""
+    def admit(self, sensor: str, msg: Any) -> Decoded:
+        """``sensor``'s message, checked cheaply and kept raw with its decode's snapshot.
+
+        Raises :class:`BadMessage` for what can be told without decoding: the wrong kind, an
+        image whose fields or header are unusable, over a budget or of the wrong aspect ratio, a
+        cloud over ``limits.max_points`` or before the camera it needs is known.
+        """
         if sensor not in _ACCEPTS:
             raise ValueError(f"unknown sensor {sensor!r} (known: {', '.join(MODALITIES)})")
         if msg is None:
@@ -173,33 +187,42 @@ class SensorDecoders:
                 f"the {sensor} sensor cannot take a {name} message ({kind or 'unknown kind'}); "
                 f"it takes {', '.join(SUPPORTED_TYPES[sensor])}"
             )
-        if sensor == "rgb":
-            return decode_rgb(msg, self.camera_size(), self.limits)
-        if sensor == "depth":
-            return decode_depth(
-                msg, self.reference_size(), self.limits, encoding=self.cfg.encodings["depth"]
-            )
-        if sensor == "lidar":
-            T = self.extrinsic(msg)
-            decoded = decode_lidar(
-                msg, self.camera, T, self.limits, encoding=self.cfg.encodings["lidar"]
-            )
-            if not self.cfg.lidar_labelled or self.camera is None:
-                return decoded
-            # ~/lidar/labelled reads the labels back at the points projected with this camera/T
-            source = LidarSource(msg, self.camera, np.asarray(T, dtype=np.float64))
-            return CloudDecoded(decoded.image, decoded.header, source=source)
-        if kind == CLOUD_KIND:
-            return decode_event_cloud(
-                msg, self.reference_size(), self.cfg.encodings["event"], self.limits
-            )
+        settings = self.settings
         if kind in (EVENT_PACKET, EVENT_ARRAY):
             return self.events.add(msg, kind, self.reference_size())
-        return decode_event_image(msg, self.reference_size(), self.limits)
+        if sensor == "lidar":
+            if self.camera is None:
+                raise BadMessage(
+                    "lidar cloud arrived but no camera_info has been received (needed for K)"
+                )
+            _check_cloud(msg, "lidar cloud", self.limits.check_points)
+            T = self.extrinsic(msg)
+            return Pending.of(msg, sensor, kind, settings, camera=self.camera, extrinsic=T)
+        if kind == CLOUD_KIND:
+            reference = self.reference_size()
+            if reference is None:
+                raise BadMessage(
+                    "event cloud arrived before the image size is known (no camera_info, no "
+                    "camera image)"
+                )
+            _check_cloud(msg, "event cloud", self.limits.check_events)
+            return Pending.of(msg, sensor, kind, settings, reference_hw=reference)
+        reference = self.camera_size() if sensor == "rgb" else self.reference_size()
+        declared = declared_size(msg, sensor, self.limits)
+        check_aspect(declared, reference, sensor)
+        return Pending.of(msg, sensor, kind, settings, declared_hw=declared, reference_hw=reference)
+
+    def decode(self, sensor: str, msg: Any) -> Decoded:
+        """``sensor``'s message -> its network image at once (:meth:`admit`, then its decode);
+        raises :class:`BadMessage` when unusable."""
+        return decode_entry(self.admit(sensor, msg))
 
     def accept(self, sensor: str, decoded: Decoded) -> None:
         """Record an accepted message's size (the reference for depth and event images)."""
-        if not isinstance(decoded, EventSlice):
+        if isinstance(decoded, Pending):
+            if decoded.declared_hw is not None:
+                self.last_size[sensor] = decoded.declared_hw
+        elif not isinstance(decoded, EventSlice):
             self.last_size[sensor] = decoded.size_hw
 
     def decode_and_accept(self, sensor: str, msg: Any) -> Decoded:
@@ -207,26 +230,76 @@ class SensorDecoders:
         self.accept(sensor, decoded)
         return decoded
 
-    def complete(self, frames: Sequence[Frame]) -> list[Frame]:
-        """The synchroniser's released frames, with their event packets rendered.
+    def release(self, frames: Sequence[Frame]) -> list[Frame]:
+        """The synchroniser's released frames, each event-packet entry given its events.
 
-        A frame whose event entry is an :class:`~.event_stream.EventSlice` gets the image of
-        the events within ``sensors.event.window`` before its anchor's header stamp (the anchor
-        packet's own stamp when event packets anchor the frame). Other frames pass unchanged.
+        A frame whose event entry is an :class:`~.event_stream.EventSlice` gets the events
+        within ``sensors.event.window`` before its anchor's header stamp (the anchor packet's
+        own stamp when event packets anchor the frame), cut now (later packets cannot change
+        them) and rendered by the frame's decode. Other frames pass unchanged.
         """
         out = []
         for frame in frames:
             entry = frame.messages.get("event")
-            if isinstance(entry, EventSlice) and entry.pending:
+            if isinstance(entry, EventSlice) and entry.pending and entry.cut is None:
                 size = self.reference_size() or self.events.sensor_hw
                 if size is None:  # cannot happen: a packet is only accepted with a size
                     raise RuntimeError("event packets accepted before any camera size")
                 anchor = frame.messages[frame.anchor]
-                image = self.events.render(_stamp_ns(anchor.header, frame.stamp), size)
-                messages = {**frame.messages, "event": replace(entry, image=image)}
-                frame = replace(frame, messages=messages)
+                cut = self.events.cut(_stamp_ns(anchor.header, frame.stamp), size)
+                frame = replace(
+                    frame, messages={**frame.messages, "event": replace(entry, cut=cut)}
+                )
             out.append(frame)
         return out
+
+    def complete(self, frames: Sequence[Frame]) -> list[Frame]:
+        """:meth:`release`, with the event images rendered at once (frames decoded otherwise)."""
+        out = []
+        for frame in self.release(frames):
+            entry = frame.messages.get("event")
+            if isinstance(entry, EventSlice):
+                frame = replace(frame, messages={**frame.messages, "event": decode_entry(entry)})
+            out.append(frame)
+        return out
+
+
+def declared_size(msg: Any, sensor: str, limits: Limits) -> tuple[int, int]:
+    """The ``(height, width)`` an Image or CompressedImage of ``sensor`` declares, its fields
+    and header checked (nothing decoded); raises :class:`BadMessage`."""
+    if is_compressed(msg):
+        fmt = str(msg.format)
+        if sensor != "depth" and "compressedDepth" in fmt:
+            raise BadMessage(
+                f"{sensor} image: CompressedImage format {fmt!r} is a compressedDepth depth "
+                f"image; remap the {sensor} topic to the camera's colour stream"
+            )
+        try:
+            return compressed_size(msg, limits)
+        except CompressedImageError as exc:
+            raise BadMessage(f"{sensor} image: {exc}") from exc
+    if sensor == "depth" and str(msg.encoding) not in DEPTH_ENCODINGS:
+        raise BadMessage(
+            f"depth image encoding {msg.encoding!r} is not one of {list(DEPTH_ENCODINGS)}"
+        )
+    if int(msg.height) <= 0 or int(msg.width) <= 0:
+        raise BadMessage(f"{sensor} image is empty ({msg.height}x{msg.width})")
+    try:
+        return image_size(msg, limits)
+    except ValueError as exc:  # LimitError is one
+        raise BadMessage(
+            f"{sensor} image ({msg.encoding}, {msg.height}x{msg.width}): {exc}"
+        ) from exc
+
+
+def _check_cloud(msg: Any, what: str, budget: Callable[[str, int], None]) -> None:
+    count = int(msg.width) * int(msg.height)
+    if count == 0:
+        raise BadMessage(f"{what} is empty")
+    try:
+        budget(what, count)
+    except ValueError as exc:
+        raise BadMessage(f"{what}: {exc}") from exc
 
 
 def _stamp_ns(header: Any, fallback_s: float) -> int:

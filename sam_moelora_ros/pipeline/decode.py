@@ -14,7 +14,7 @@ compressed message is told apart by its ``format`` field.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -64,6 +64,8 @@ class Camera:
     D: np.ndarray | None
     frame_id: str
     distortion_model: str = ""
+    msg: Any = field(default=None, compare=False, repr=False)
+    """The CameraInfo message itself (``~/labels/camera_info`` is made from it)."""
 
 
 @dataclass(frozen=True)
@@ -276,6 +278,7 @@ def decode_camera_info(msg: Any, limits: Limits = DEFAULT_LIMITS) -> Camera:
         D=model.D,
         frame_id=frame,
         distortion_model=model.distortion_model,
+        msg=msg,
     )
 
 

@@ -6,9 +6,10 @@ camera frame. The synchroniser sees each packet as an event "message" (so the ev
 liveness, tolerance and waits work unchanged: a frame waits until a packet at or after its
 stamp arrived, i.e. until every event up to the anchor is in), while the events themselves go
 into one :class:`~sam_moelora_ros.sensors.event_window.EventWindow`. When the synchroniser
-releases a frame, :meth:`EventStream.render` cuts ``[anchor - window, anchor]`` out of it and
-renders it with the event-cloud representation (``sensors.events``), the rule the synthetic
-training data uses for its event frames.
+releases a frame, :meth:`EventStream.cut` copies ``[anchor - window, anchor]`` out of it (on the
+executor thread: cheap), and :func:`render_cut` renders that with the event-cloud representation
+(``sensors.events``), the rule the synthetic training data uses for its event frames, on the
+inference worker for the frames it segments.
 
 Alignment: events are pixel-aligned with the camera when the sensor's width x height equal the
 camera's. Another size is an error unless ``scale_to_camera``: then the image is rendered at the
@@ -36,6 +37,7 @@ from sam_moelora_ros.sensors.encodings import Encoding
 from sam_moelora_ros.sensors.event_packets import (
     EventPacketDecoder,
     EventPacketError,
+    Events,
     events_from_dvs_array,
     inside_sensor,
 )
@@ -45,7 +47,14 @@ from sam_moelora_ros.sensors.representation import encode_events
 
 KEEP_MARGIN_S = 0.25
 """Events are kept this long beyond the window, for anchors that arrive late."""
-__all__ = ["KEEP_MARGIN_S", "MAX_EVENTS", "EventSlice", "EventStream"]
+__all__ = [
+    "KEEP_MARGIN_S",
+    "MAX_EVENTS",
+    "EventCut",
+    "EventSlice",
+    "EventStream",
+    "render_cut",
+]
 _NO_IMAGE = np.zeros((0, 0, 3), np.uint8)
 _NO_IMAGE.setflags(write=False)
 
@@ -60,6 +69,8 @@ class EventSlice(Decoded):
     """
 
     events: int = 0
+    cut: EventCut | None = None
+    """The frame's events once the synchroniser released it (rendered on the worker)."""
 
     @property
     def pending(self) -> bool:
@@ -144,20 +155,53 @@ class EventStream:
             image=_NO_IMAGE, header=msg.header, events=int(events.t.size), outside=outside
         )
 
+    def cut(self, anchor_ns: int, camera_hw: tuple[int, int]) -> EventCut:
+        """The events of ``[anchor_ns - window, anchor_ns]``, copied out of the window.
+
+        Cheap (the events are concatenated, nothing is rendered), so the executor thread cuts
+        each released frame's events while the inference worker renders only the frames it
+        segments (:func:`render_cut`); the cut owns its arrays, so later packets cannot
+        change it.
+        """
+        return EventCut(
+            self._window.window(int(anchor_ns)),
+            int(anchor_ns),
+            self.window_ns,
+            self.sensor_hw or tuple(camera_hw),  # type: ignore[arg-type]
+            (int(camera_hw[0]), int(camera_hw[1])),
+            self.encoding,
+        )
+
     def render(self, anchor_ns: int, camera_hw: tuple[int, int]) -> np.ndarray:
         """The network image of the events in ``[anchor_ns - window, anchor_ns]``, camera size.
 
         No event in the window gives an all-zero frame (or a flat 128 voxel grid): the sensor
         is alive and saw no change, which is information too.
         """
-        hw = self.sensor_hw or camera_hw
-        ev = self._window.window(int(anchor_ns))
-        start = int(anchor_ns) - self.window_ns
-        t = ev.t - start  # small integers: the voxel bins are exact
-        image = encode_events(
-            ev.x, ev.y, t, ev.p, hw, self.encoding, t_range=(0.0, float(self.window_ns))
-        )
-        if hw != tuple(camera_hw):
-            size = (int(camera_hw[1]), int(camera_hw[0]))
-            image = cv2.resize(image, size, interpolation=cv2.INTER_NEAREST_EXACT)
-        return image
+        return render_cut(self.cut(anchor_ns, camera_hw))
+
+
+@dataclass(frozen=True)
+class EventCut:
+    """One frame's events and what rendering them needs (:meth:`EventStream.cut`)."""
+
+    events: Events
+    anchor_ns: int
+    window_ns: int
+    sensor_hw: tuple[int, int]
+    camera_hw: tuple[int, int]
+    encoding: Encoding
+
+
+def render_cut(cut: EventCut) -> np.ndarray:
+    """The network image of a cut: rendered at the sensor's size, resized to the camera's."""
+    ev, hw = cut.events, cut.sensor_hw
+    start = cut.anchor_ns - cut.window_ns
+    t = ev.t - start  # small integers: the voxel bins are exact
+    image = encode_events(
+        ev.x, ev.y, t, ev.p, hw, cut.encoding, t_range=(0.0, float(cut.window_ns))
+    )
+    if tuple(hw) != tuple(cut.camera_hw):
+        size = (int(cut.camera_hw[1]), int(cut.camera_hw[0]))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_NEAREST_EXACT)
+    return image

@@ -96,7 +96,8 @@ class Throttle:
 
 @dataclass
 class SensorHealth:
-    """Per-sensor decode counters for diagnostics (updated by the executor thread only)."""
+    """Per-sensor decode counters for diagnostics (updated by the executor thread on arrival and
+    by the inference worker for rejections of the full decode; ``lock`` keeps them apart)."""
 
     name: str
     received: int = 0
@@ -107,20 +108,24 @@ class SensorHealth:
     """Things dropped from accepted messages, by kind (``events_outside_sensor``)."""
     last_count: str = ""
     last_count_s: float | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def ok(self) -> None:
-        """Count a decoded message (its rate and liveness are the synchroniser's to report)."""
-        self.received += 1
+        """Count an admitted message (its rate and liveness are the synchroniser's to report)."""
+        with self.lock:
+            self.received += 1
 
     def drop(self, kind: str, n: int, note: str, now_s: float) -> None:
         """Count ``n`` parts of an accepted message dropped as ``kind``, with a note for WARN."""
-        self.counts[kind] += n
-        self.last_count, self.last_count_s = note, now_s
+        with self.lock:
+            self.counts[kind] += n
+            self.last_count, self.last_count_s = note, now_s
 
     def reject(self, reason: str, now_s: float) -> None:
-        self.rejected += 1
-        self.last_error = reason
-        self.last_error_s = now_s
+        with self.lock:
+            self.rejected += 1
+            self.last_error = reason
+            self.last_error_s = now_s
 
 
 PRESENCE_WINDOW = 10

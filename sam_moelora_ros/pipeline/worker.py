@@ -1,17 +1,20 @@
 """The inference worker: frames in from the executor thread, label images out. No rclpy.
 
 Why a thread of its own: subscription callbacks must stay fast (milliseconds) while a frame takes
-tens of ms to seconds to segment, so frames are handed over through
+tens of ms to seconds to segment, so frames (of admitted, not yet decoded messages: see
+``admission``) are handed over through
 :class:`~.runtime.LatestSlots` (a queue of one per camera, latest wins, replacements counted as
 drops) and one worker segments them; the frames of several cameras pending together share one
 batched forward pass. So a slow model never delays message handling, the labels are always for
-the newest frame, and memory does not grow with the input rate.
+the newest frame, and memory does not grow with the input rate. The worker decodes the messages
+of the frames it takes (:func:`prepare_frame`, which offline replay runs too), so a frame that is
+dropped costs no decode.
 
 Why here and not in the node: what the worker does with a frame (which header the labels carry,
 the order of the outputs, the statistics and router-weight history /diagnostics report, how a
 failing frame is counted) is policy, and kept pure it is tested without DDS. The node hands in
-one :class:`CameraOutput` per camera (how to publish its images: ``publish(key, message)``), its
-message class and its clock.
+one :class:`CameraOutput` per camera (its :class:`~.ports.FramePort`: where the images go and
+whom to tell of a message its decode rejects), its message class and its clock.
 """
 
 from __future__ import annotations
@@ -22,11 +25,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from sam_moelora_ros.pipeline.admission import DecodeProblem, Pending, decode_frame
 from sam_moelora_ros.pipeline.assembly import frame_inputs
+from sam_moelora_ros.pipeline.decode import Decoded
 from sam_moelora_ros.pipeline.diagnostics import Report, inference_report
 from sam_moelora_ros.pipeline.labelled_cloud import CloudDecoded, label_cloud
 from sam_moelora_ros.pipeline.outputs import (
@@ -35,6 +40,7 @@ from sam_moelora_ros.pipeline.outputs import (
     encode_outputs,
     label_camera_info,
 )
+from sam_moelora_ros.pipeline.ports import FramePort
 from sam_moelora_ros.pipeline.runtime import FramePresence, InferenceStats, LatestSlots, Throttle
 from sam_moelora_ros.sensors.messages import plain_header
 from sam_moelora_ros.sync.synchronizer import Frame
@@ -115,22 +121,54 @@ def output_header(frame: Frame, camera: Camera | None) -> Any:
     return header
 
 
+def frame_camera(frame: Frame) -> Camera | None:
+    """The camera model the frame's messages were admitted with (the anchor's first)."""
+    entries = [frame.messages[frame.anchor], *frame.messages.values()]
+    for entry in entries:
+        if isinstance(entry, Pending) and entry.camera is not None:
+            return entry.camera
+    return None
+
+
+class PreparedFrame(NamedTuple):
+    """A frame decoded for the model: the decoded frame, its inputs, anchor and camera."""
+
+    frame: Frame
+    present: tuple[str, ...]
+    images: dict[str, np.ndarray]
+    anchor: Decoded
+    camera: Camera | None
+
+
+def prepare_frame(
+    frame: Frame, modalities: Sequence[str]
+) -> tuple[PreparedFrame | None, list[DecodeProblem]]:
+    """Decode a released frame's messages and pick the model's inputs (node and replay alike).
+
+    None (with the problems) when the anchor's message failed its decode: there is nothing to
+    label. Other failing messages leave the frame (``absent``: ``rejected``).
+    """
+    camera = frame_camera(frame)
+    decoded, problems = decode_frame(frame)
+    if decoded is None:
+        return None, problems
+    present, images, anchor = frame_inputs(decoded, modalities)
+    return PreparedFrame(decoded, present, images, anchor, camera), problems
+
+
 @dataclass
 class CameraOutput:
     """One camera's share of the worker: where its images go and what /diagnostics says of it.
 
     Args:
         name: the camera group (``""`` in a node with one camera).
-        publish: ``publish(key, message)`` with ``key`` one of :data:`OUTPUT_KEYS`.
-        camera: the camera's latest CameraInfo (the header of LiDAR/event-anchored labels).
-        camera_info: the latest accepted CameraInfo message itself (``~/labels/camera_info``).
+        port: the camera's host (:class:`~.ports.FramePort`): ``publish(key, message)`` with
+            ``key`` one of :data:`OUTPUT_KEYS` and the other keys, ``decode_problems``.
     """
 
     name: str
-    publish: Callable[[str, Any], None]
-    camera: Callable[[], Camera | None] = lambda: None
+    port: FramePort
     router_window: int = ROUTER_WINDOW
-    camera_info: Callable[[], Any] = lambda: None
 
     def __post_init__(self) -> None:
         self.stats = InferenceStats()
@@ -254,58 +292,92 @@ class InferenceWorker:
         return self.process_batch({camera: frame})[camera]
 
     def process_batch(self, frames: Mapping[str, Frame]) -> dict[str, bool]:
-        """Segment one frame per camera in one batched forward pass, then publish each camera's
-        images (every camera's labels first, then the colour and confidence images).
+        """Decode one frame per camera (:func:`prepare_frame`), segment them in one batched
+        forward pass, then publish each camera's images (every camera's labels first, then the
+        colour and confidence images).
 
-        A failing batch is retried frame by frame, so one camera's bad frame costs the others
-        nothing; each failure is counted on its camera and logged (throttled), never raised.
-        Returns camera -> whether its frame was published.
+        A message that fails its decode is reported to its camera's port (``decode_problems``:
+        the node counts it as a rejection of its sensor); a frame whose anchor failed is not
+        segmented. A failing batch is retried frame by frame, so one camera's bad frame costs the
+        others nothing; each failure is counted on its camera and logged (throttled), never
+        raised. Returns camera -> whether its frame was published.
         """
         started = self._clock()
+        prepared: dict[str, PreparedFrame] = {}
+        for camera, frame in frames.items():
+            ready = self._prepare(camera, frame)
+            if ready is not None:
+                prepared[camera] = ready
+        published = self._segment_and_publish(prepared, started)
+        return {camera: camera in published for camera in frames}
+
+    def _prepare(self, camera: str, frame: Frame) -> PreparedFrame | None:
+        """The frame decoded, its problems reported; None when there is nothing to segment."""
         try:
-            inputs = {c: frame_inputs(f, self.segmenter.modalities) for c, f in frames.items()}
+            ready, problems = prepare_frame(frame, self.segmenter.modalities)
+        except Exception as exc:  # a failing frame must not end the worker
+            self._failed(camera, exc)
+            return None
+        if problems:
+            try:
+                self.outputs[camera].port.decode_problems(problems)
+            except Exception as exc:
+                _log.warning(f"reporting decode problems failed: {type(exc).__name__}: {exc}")
+        return ready
+
+    def _segment_and_publish(
+        self, prepared: Mapping[str, PreparedFrame], started: float
+    ) -> set[str]:
+        """Segment the prepared frames together and publish; the cameras that published."""
+        if not prepared:
+            return set()
+        try:
             results = self.segmenter.segment_batch(
-                [images for _, images, _ in inputs.values()],
-                [anchor.size_hw for _, _, anchor in inputs.values()],
+                [p.images for p in prepared.values()],
+                [p.anchor.size_hw for p in prepared.values()],
             )
         except Exception as exc:  # a failing frame must not end the worker
-            if len(frames) == 1:
-                (camera,) = frames
+            if len(prepared) == 1:
+                (camera,) = prepared
                 self._failed(camera, exc)
-                return {camera: False}
-            return {c: self.process(f, c) for c, f in frames.items()}
+                return set()
+            return {c for c, p in prepared.items() if self._segment_and_publish({c: p}, started)}
         segmented = self._clock()
-        done = dict(zip(frames, results, strict=True))
-        headers = {c: output_header(f, self.outputs[c].camera()) for c, f in frames.items()}
+        done = dict(zip(prepared, results, strict=True))
+        headers = {c: output_header(p.frame, p.camera) for c, p in prepared.items()}
         published: dict[str, float] = {}
-        for camera in frames:  # class ids first: their consumers need no colour
+        for camera in prepared:  # class ids first: their consumers need no colour
             labels = encode_outputs(done[camera].labels, headers[camera], self._image_type)
             try:
-                self.outputs[camera].publish("labels", labels["labels"])
+                self.outputs[camera].port.publish("labels", labels["labels"])
             except Exception as exc:  # a failed publish must not end the worker either
                 self._failed(camera, exc)
                 continue
             published[camera] = self._clock()
         for camera in list(published):
-            rgb = inputs[camera][1].get("rgb")
+            ready = prepared[camera]
             try:
-                self._publish_camera_info(camera, headers[camera], done[camera].labels.shape)
-                self._publish_extras(camera, headers[camera], done[camera], rgb)
-                self._publish_labelled_cloud(camera, frames[camera], done[camera])
+                self._publish_camera_info(camera, ready.camera, headers[camera], done[camera])
+                self._publish_extras(camera, headers[camera], done[camera], ready.images.get("rgb"))
+                self._publish_labelled_cloud(camera, ready.frame, done[camera])
             except Exception as exc:
                 self._failed(camera, exc)
                 published.pop(camera)
         for camera, at in published.items():
-            self._record(camera, frames[camera], done[camera], started, segmented, at, len(frames))
-        return {camera: camera in published for camera in frames}
+            frame = prepared[camera].frame
+            self._record(camera, frame, done[camera], started, segmented, at, len(prepared))
+        return set(published)
 
-    def _publish_camera_info(self, camera: str, header: Any, size_hw: tuple[int, ...]) -> None:
-        """``labels/camera_info``: the camera's CameraInfo with the labels' header and size."""
-        info = self.outputs[camera].camera_info()
+    def _publish_camera_info(
+        self, camera: str, model: Camera | None, header: Any, result: Segmentation
+    ) -> None:
+        """``labels/camera_info``: the frame's CameraInfo with the labels' header and size."""
+        info = None if model is None else model.msg
         if info is None or CAMERA_INFO not in self._types:
             return
-        msg = label_camera_info(info, header, (size_hw[0], size_hw[1]), self._types[CAMERA_INFO])
-        self.outputs[camera].publish(CAMERA_INFO, msg)
+        size_hw = (int(result.labels.shape[0]), int(result.labels.shape[1]))
+        msg = label_camera_info(info, header, size_hw, self._types[CAMERA_INFO])
+        self.outputs[camera].port.publish(CAMERA_INFO, msg)
 
     def _publish_labelled_cloud(self, camera: str, frame: Frame, result: Segmentation) -> None:
         """``lidar/labelled``: the frame's cloud with each point's label and confidence."""
@@ -323,7 +395,7 @@ class InferenceWorker:
             result.confidence,
             self._types[LABELLED_CLOUD],
         )
-        self.outputs[camera].publish(LABELLED_CLOUD, cloud)
+        self.outputs[camera].port.publish(LABELLED_CLOUD, cloud)
 
     def _publish_extras(
         self, camera: str, header: Any, result: Segmentation, rgb: np.ndarray | None
@@ -332,7 +404,7 @@ class InferenceWorker:
         out = self.options
         if out.labels_compressed and COMPRESSED in self._types:
             msg = compressed_labels(result.labels, header, self._types[COMPRESSED])
-            self.outputs[camera].publish(COMPRESSED, msg)
+            self.outputs[camera].port.publish(COMPRESSED, msg)
         if not (out.color or out.confidence):
             return
         color = colorize(result.labels, self.palette, rgb, out.color_alpha) if out.color else None
@@ -345,7 +417,7 @@ class InferenceWorker:
             include_labels=False,
         )
         for key, msg in extras.items():
-            self.outputs[camera].publish(key, msg)
+            self.outputs[camera].port.publish(key, msg)
 
     def _record(
         self,

@@ -1,13 +1,15 @@
-"""Offline replay: bag messages in stamp order through the node's decoders, Synchronizer, Segmenter.
+"""Offline replay: bag messages in stamp order through the node's frame path, then the Segmenter.
 
-One path with the node (docs/design.md): :mod:`sam_moelora_ros.pipeline.assembly` is what the node
-itself uses to configure its :class:`~sam_moelora_ros.sync.Synchronizer` from its parameters
-(:func:`~sam_moelora_ros.params.build_config`), to decode each sensor's message with the same
-reference sizes (:class:`~sam_moelora_ros.pipeline.assembly.SensorDecoders`) and to pick a frame's
-model inputs; the same :class:`~sam_moelora_ros.inference.Segmenter` segments. Replay pushes in
-stamp order with ``now = stamp`` (what :mod:`sam_moelora_ros.sync` documents for replay), so a run
-is deterministic: two runs give the same frames. The live-vs-offline ROS test checks the two paths
-give identical labels. No rclpy.
+One path with the node (docs/design.md): every message goes through the node's own
+:class:`~sam_moelora_ros.pipeline.intake.SensorIntake` (admission, stamp checks, the
+:class:`~sam_moelora_ros.sync.Synchronizer` configured from the node's parameters), whose port
+here is a :class:`~sam_moelora_ros.pipeline.ports.FrameCollector` (the clock is the bag's stamp,
+the extrinsic the bag's), and every released frame through the worker's per-frame core
+(:func:`~sam_moelora_ros.pipeline.worker.prepare_frame`: the full decode, the model's inputs);
+the same :class:`~sam_moelora_ros.inference.Segmenter` segments. Replay pushes in stamp order
+with ``now = stamp`` (what :mod:`sam_moelora_ros.sync` documents for replay) and segments every
+frame (the node keeps the newest), so a run is deterministic: two runs give the same frames. The
+live-vs-offline ROS test checks the two paths give identical labels. No rclpy.
 """
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ from sam_moelora_ros.bag import BagMessage, BagReader, header_stamp_ns
 from sam_moelora_ros.inference.segmenter import Segmenter
 from sam_moelora_ros.params import build_config
 from sam_moelora_ros.params.config import apply_model_encodings
-from sam_moelora_ros.pipeline.assembly import SensorDecoders, frame_inputs, sync_config
-from sam_moelora_ros.pipeline.decode import BadMessage, Decoded
-from sam_moelora_ros.pipeline.event_stream import EventSlice
+from sam_moelora_ros.pipeline.assembly import SensorDecoders, sync_config
+from sam_moelora_ros.pipeline.intake import SensorIntake
 from sam_moelora_ros.pipeline.labelled_cloud import CloudDecoded, LidarSource
+from sam_moelora_ros.pipeline.ports import FrameCollector
+from sam_moelora_ros.pipeline.worker import prepare_frame
 from sam_moelora_ros.replay.extrinsic import Extrinsic, bag_extrinsic, find_extrinsic
 from sam_moelora_ros.replay.inputs import check_topic_types, preflight
 from sam_moelora_ros.replay.scenarios import CORRUPT, DROP, Scenario, corrupt_message
@@ -225,10 +228,12 @@ class ReplayRunner:
         """
         sensors, cfg = self.prepare(reader, explicit_topics or set())
         extrinsic = cfg.extrinsic if self.extrinsic is None else self.extrinsic.matrix
-        decoders = SensorDecoders(cfg, extrinsic)
+        port = FrameCollector(extrinsic)
+        decoders = SensorDecoders(cfg, port.extrinsic)
+        self.sync = sync = Synchronizer(sync_config(cfg))
+        intake = SensorIntake(decoders, sync, port, sensors=MODALITIES)
         if self._camera_info is not None:  # the camera's calibration, known from the start
             decoders.camera_info(self._camera_info)
-        self.sync = sync = Synchronizer(sync_config(cfg))
         by_topic = {t: n for n, t in sensors.items()}
         extra = [self.topics[r] for r in ("camera_info", "labels", "condition")]
         read = [*sensors.values(), *(t for t in extra if t in reader.topics)]
@@ -237,6 +242,7 @@ class ReplayRunner:
         conditions: list[tuple[int, str]] = []
         pending: list[FrameResult] = []
         anchor_index: dict[int, int] = {}
+        received: dict[tuple[str, int], int] = {}  # (sensor, header stamp) -> bag receive time
         emitted = 0
         log = self.log
 
@@ -246,103 +252,108 @@ class ReplayRunner:
                 result.ground_truth = self._truth(result, truth, anchor_index)
                 result.condition = _condition_at(conditions, result.log_ns)
                 yield result
-            for stamp in [s for s in truth if upto_ns is not None and s < upto_ns - 4 * SETTLE_NS]:
+            old = None if upto_ns is None else upto_ns - 4 * SETTLE_NS
+            for stamp in [s for s in truth if old is not None and s < old]:
                 del truth[stamp]
+            for key in [k for k in received if old is not None and k[1] < old]:
+                del received[key]
+
+        def segment_released() -> None:
+            nonlocal emitted
+            for frame in port.take_frames():
+                if max_frames is not None and emitted >= max_frames:
+                    continue
+                result = self._segment(frame, port, received)
+                if result is not None:
+                    emitted += 1
+                    pending.append(result)
 
         for rec in reader.messages(read):
             if on_message is not None:
                 on_message(rec)
             log.messages[rec.topic] = log.messages.get(rec.topic, 0) + 1
-            frames: list[Frame] = []
+            port.now_s = rec.stamp_s
             if rec.topic == self.topics["labels"] and self.ground_truth == "topic":
                 self._store_truth(rec, truth)
             elif rec.topic == self.topics["condition"]:
                 if rec.msg is not None:
                     conditions.append((rec.log_ns, str(rec.msg.data)))
             elif rec.topic == self.topics["camera_info"]:
-                try:
-                    decoders.camera_info(rec.msg)
-                except (BadMessage, AttributeError) as exc:
-                    reason = str(exc) if rec.msg else (rec.error or "undecodable")
-                    log.reject("camera_info", rec.stamp_ns, reason)
+                if rec.msg is None:
+                    log.reject("camera_info", rec.stamp_ns, rec.error or "undecodable")
+                elif not intake.camera_info(rec.msg, rec.stamp_s):
+                    log.reject("camera_info", rec.stamp_ns, intake.camera_health.last_error)
             elif rec.topic in by_topic:
-                frames = self._push(
-                    rec, by_topic[rec.topic], decoders, sync, start_ns, anchor_index
-                )
-            for frame in frames:
-                if max_frames is not None and emitted >= max_frames:
-                    break
-                emitted += 1
-                pending.append(self._segment(frame))
+                self._push(rec, by_topic[rec.topic], intake, start_ns, anchor_index, received)
+            segment_released()
             yield from finalise(rec.stamp_ns)
             if max_frames is not None and emitted >= max_frames:
                 break
         else:
-            for frame in decoders.complete(sync.flush()):
-                if max_frames is None or emitted < max_frames:
-                    emitted += 1
-                    pending.append(self._segment(frame))
+            intake.flush()
+            segment_released()
         yield from finalise(None)
 
     def _push(
         self,
         rec: BagMessage,
         sensor: str,
-        decoders: SensorDecoders,
-        sync: Synchronizer,
+        intake: SensorIntake,
         start_ns: int,
         anchor_index: dict[int, int],
-    ) -> list[Frame]:
+        received: dict[tuple[str, int], int],
+    ) -> None:
+        """One sensor record into the node's intake, after the scenario's drop or corruption."""
         log = self.log
-        if sensor == sync.config.anchor:
+        if sensor == intake.sync.config.anchor:
             anchor_index.setdefault(rec.stamp_ns, len(anchor_index))
             log.anchor_messages += 1
         action = self.scenario.action(sensor, (rec.stamp_ns - start_ns) * 1e-9)
         if action == DROP:
             log.dropped_by_scenario[sensor] = log.dropped_by_scenario.get(sensor, 0) + 1
-            return decoders.complete(sync.poll(rec.stamp_s))
+            intake.poll(rec.stamp_s)
+            return
         msg = rec.msg
         if action == CORRUPT and msg is not None:
             log.corrupted_by_scenario[sensor] = log.corrupted_by_scenario.get(sensor, 0) + 1
             msg = corrupt_message(msg)
+        health = intake.health[sensor]
+        rejected = health.rejected
         start = time.perf_counter()
-        try:
-            decoded = decoders.decode_and_accept(sensor, msg)
-        except BadMessage as exc:
-            reason = f"{exc}" + (f" ({rec.error})" if rec.error else "")
+        admitted = intake.sensor(sensor, msg, rec.stamp_s)
+        log.decode_s += time.perf_counter() - start
+        if health.rejected > rejected and not admitted:
+            reason = health.last_error + (f" ({rec.error})" if rec.error else "")
             log.reject(sensor, rec.stamp_ns, reason)
-            return decoders.complete(sync.poll(rec.stamp_s))
-        except Exception as exc:  # as the node: one message never stops the replay
-            log.reject(sensor, rec.stamp_ns, f"{type(exc).__name__}: {exc}")
-            return decoders.complete(sync.poll(rec.stamp_s))
-        finally:
-            log.decode_s += time.perf_counter() - start
-        if isinstance(decoded, EventSlice):
-            decoded = _StampedSlice(
-                decoded.image,
-                decoded.header,
-                outside=decoded.outside,
-                events=decoded.events,
-                log_ns=rec.log_ns,
-            )
-        elif isinstance(decoded, CloudDecoded):
-            decoded = _StampedCloud(
-                decoded.image, decoded.header, source=decoded.source, log_ns=rec.log_ns
-            )
-        else:
-            decoded = _Stamped(decoded.image, decoded.header, log_ns=rec.log_ns)
-        return decoders.complete(sync.push(sensor, rec.stamp_s, decoded, rec.stamp_s))
+        if admitted:
+            received[(sensor, header_stamp_ns(msg) or rec.stamp_ns)] = rec.log_ns
+        else:  # as before the intake existed: a refused message still moves the clock on
+            intake.poll(rec.stamp_s)
 
-    def _segment(self, frame: Frame) -> FrameResult:
-        """As the node's ``InferenceWorker``: the present modalities, anchor's size."""
-        present, images, anchor = frame_inputs(frame, self.segmenter.modalities)
+    def _segment(
+        self, frame: Frame, port: FrameCollector, received: dict[tuple[str, int], int]
+    ) -> FrameResult | None:
+        """As the node's ``InferenceWorker``: the frame decoded, present modalities, anchor's
+        size; None when the anchor's message failed its decode (logged as a rejection)."""
+        start = time.perf_counter()
+        ready, problems = prepare_frame(frame, self.segmenter.modalities)
+        self.log.decode_s += time.perf_counter() - start
+        for problem in problems:
+            if problem.reason is not None:
+                stamp = header_stamp_ns(problem) or 0  # a DecodeProblem has the header
+                self.log.reject(problem.sensor, stamp, problem.reason)
+        port.decode_problems(problems)
+        if ready is None:
+            return None
+        decoded, present, images, anchor = ready.frame, ready.present, ready.images, ready.anchor
         result = self.segmenter(images, anchor.size_hw)
-        lidar = frame.messages.get("lidar")
+        lidar = decoded.messages.get("lidar")
+        stamp_ns = header_stamp_ns(anchor) or round(frame.stamp * 1e9)
         return FrameResult(
-            stamp_ns=header_stamp_ns(anchor) or round(frame.stamp * 1e9),
+            stamp_ns=stamp_ns,
             anchor=frame.anchor,
             present=present,
-            absent={k: str(v) for k, v in frame.absent.items()},
+            absent={k: str(v) for k, v in decoded.absent.items()},
             labels=result.labels,
             confidence=result.confidence,
             rgb=images.get("rgb"),
@@ -351,7 +362,7 @@ class ReplayRunner:
             inference_s=result.inference_s,
             wait_s=frame.wait_s,
             forced=frame.forced,
-            log_ns=getattr(anchor, "log_ns", 0),
+            log_ns=received.get((frame.anchor, stamp_ns), 0),
             inputs=dict(images) if self.keep_inputs else {},
             lidar=lidar.source if "lidar" in present and isinstance(lidar, CloudDecoded) else None,
         )
@@ -376,27 +387,6 @@ class ReplayRunner:
             near = [s for s in truth if abs(s - result.stamp_ns) <= GT_TOLERANCE_NS]
             hit = truth[min(near, key=lambda s: abs(s - result.stamp_ns))] if near else None
         return hit
-
-
-@dataclass(frozen=True)
-class _Stamped(Decoded):
-    """A decoded message plus the bag receive time of its record (for condition lookup)."""
-
-    log_ns: int = 0
-
-
-@dataclass(frozen=True)
-class _StampedCloud(CloudDecoded):
-    """A LiDAR cloud (with its source) plus the bag receive time of its record."""
-
-    log_ns: int = 0
-
-
-@dataclass(frozen=True)
-class _StampedSlice(EventSlice):
-    """An event packet plus the bag receive time of its record (when packets anchor frames)."""
-
-    log_ns: int = 0
 
 
 def _condition_at(conditions: list[tuple[int, str]], log_ns: int) -> str | None:

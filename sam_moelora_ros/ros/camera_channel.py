@@ -8,7 +8,12 @@ extrinsic), the synchroniser, the intake, the ``~/<camera>/<key>`` publishers an
 publishes ``~/<key>`` and names its statuses ``<node>: ...``, as the node always did.
 
 The node creates each piece inside its own phases (so its entity bookkeeping sees them); the
-channel only holds them and turns callbacks into calls of the pure pipeline.
+channel only holds them, turns callbacks into calls of the pure pipeline, and is the pipeline's
+:class:`~sam_moelora_ros.pipeline.ports.FramePort` for its camera: the clock, the LiDAR
+extrinsic (tf2 or ``lidar.extrinsic``), where released frames go (the worker), where label
+images go (its publishers) and whom the worker tells of a message its decode rejected (the
+intake's counts). The frame path enters ``ros/`` only at its two ends: the subscription callback
+and the publisher.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 from rclpy.node import Node
 from rclpy.publisher import Publisher
 from rclpy.qos import QoSProfile
@@ -23,6 +29,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from sam_moelora_ros import MODALITIES
 from sam_moelora_ros.params import NodeConfig
+from sam_moelora_ros.pipeline.admission import DecodeProblem
 from sam_moelora_ros.pipeline.assembly import SensorDecoders, sync_config
 from sam_moelora_ros.pipeline.diagnostics import Report, camera_info_report, sensor_reports
 from sam_moelora_ros.pipeline.intake import SensorIntake
@@ -38,7 +45,7 @@ from sam_moelora_ros.ros.label_info import LATCHED_QOS, label_info_message
 from sam_moelora_ros.ros.process import NODE_NAME
 from sam_moelora_ros.ros.subscriptions import SensorSubscriptions
 from sam_moelora_ros.ros.tf_static import TfSource
-from sam_moelora_ros.sync.synchronizer import Synchronizer
+from sam_moelora_ros.sync.synchronizer import Frame, Synchronizer
 
 PublisherFactory = Callable[[Any, str, QoSProfile | int], Publisher]
 """``make(msg_type, topic, qos)``: ``Node.create_publisher`` or a lifecycle publisher's."""
@@ -61,12 +68,12 @@ class CameraChannel:
         """Where the outputs go: ``<namespace>/labels`` ..."""
         self.pub: dict[str, Publisher] = {}
         self.label_info_pub: Publisher | None = None
-        self.camera_info_msg: Any = None
-        """The latest accepted CameraInfo (``~/labels/camera_info`` is made from it)."""
         self.subs: SensorSubscriptions | None = None
         self.decoders: SensorDecoders | None = None
         self.sync: Synchronizer | None = None
         self.intake: SensorIntake | None = None
+        self.worker: InferenceWorker | None = None
+        self.tf: TfSource | None = None
         self.extrinsic_chain: list[str] = []
 
     # ------------------------------------------------------------------ set-up
@@ -100,50 +107,72 @@ class CameraChannel:
             supported,
         )
 
-    def start(self, extrinsic: Callable[[CameraChannel, Any], Any]) -> CameraOutput:
+    def start(self, tf: TfSource | None) -> CameraOutput:
         """A fresh synchroniser and decoders; the worker's output for this camera.
 
-        ``extrinsic(channel, cloud)`` gives T_cam_from_lidar for a cloud (the node's tf lookup).
+        ``tf``: where T_cam_from_lidar is looked up per cloud (``lidar.use_tf``), else None.
         """
+        self.tf = tf
         self.sync = Synchronizer(sync_config(self.cfg))
-        self.decoders = SensorDecoders(self.cfg, lambda msg: extrinsic(self, msg))
-        pub = self.pub
-        decoders = self.decoders
-
-        def publish(key: str, msg: Any) -> None:
-            if key in pub:
-                pub[key].publish(msg)
-
-        return CameraOutput(
-            self.name, publish, lambda: decoders.camera, camera_info=lambda: self.camera_info_msg
-        )
+        self.decoders = SensorDecoders(self.cfg, self.extrinsic)
+        return CameraOutput(self.name, self)
 
     def connect(self, worker: InferenceWorker) -> None:
         """Frames of this camera's synchroniser go to ``worker`` (after :meth:`start`)."""
         assert self.decoders is not None and self.sync is not None
-        name = self.name
-        self.intake = SensorIntake(
-            self.decoders, self.sync, lambda frames: worker.submit(frames, name)
-        )
+        self.worker = worker
+        self.intake = SensorIntake(self.decoders, self.sync, self)
 
     def stop(self) -> None:
         """Forget the processing pieces (the node destroys the subscriptions it recorded)."""
-        self.subs = self.decoders = self.sync = self.intake = None
+        self.subs = self.decoders = self.sync = self.intake = self.worker = None
 
-    # ------------------------------------------------------------------ callbacks
-    def _now(self) -> float:
+    # ------------------------------------------------------------------ the pipeline's port
+    def now(self) -> float:
         return self.node.get_clock().now().nanoseconds * 1e-9
 
+    def extrinsic(self, cloud: Any) -> np.ndarray:
+        """T_cam_from_lidar for this camera: looked up per cloud when ``lidar.use_tf`` (the chain
+        logged once per camera), else the camera's ``lidar.extrinsic``."""
+        camera = self.decoders.camera if self.decoders is not None else None
+        if self.tf is None or camera is None:
+            return self.cfg.extrinsic
+        try:
+            matrix, chain = self.tf.lookup(camera.frame_id, cloud.header.frame_id)
+        except Exception as exc:
+            if self.intake is not None:
+                self.intake.warn(
+                    "lidar_tf", f"{self.tf.name} lookup failed ({exc}); using lidar.extrinsic"
+                )
+            return self.cfg.extrinsic
+        if chain != self.extrinsic_chain:
+            self.extrinsic_chain = chain
+            self.node.get_logger().info(
+                f"lidar.use_tf: T_cam_from_lidar from {self.tf.name}, chain {' -> '.join(chain)}"
+            )
+        return matrix
+
+    def submit(self, frames: Sequence[Frame]) -> None:
+        if self.worker is not None:
+            self.worker.submit(frames, self.name)
+
+    def publish(self, key: str, msg: Any) -> None:
+        if key in self.pub:
+            self.pub[key].publish(msg)
+
+    def decode_problems(self, problems: Sequence[DecodeProblem]) -> None:
+        intake = self.intake
+        if intake is not None:
+            intake.decode_problems(problems, self.now())
+
+    # ------------------------------------------------------------------ callbacks
     def on_sensor(self, sensor: str, msg: Any) -> None:
         if self.intake is not None:
-            self.intake.sensor(sensor, msg, self._now())
+            self.intake.sensor(sensor, msg)
 
     def on_camera_info(self, msg: Any) -> None:
-        if self.intake is not None and self.decoders is not None:
-            before = self.decoders.camera
-            self.intake.camera_info(msg, self._now())
-            if self.decoders.camera is not before:  # accepted (a rejected one keeps the camera)
-                self.camera_info_msg = msg
+        if self.intake is not None:
+            self.intake.camera_info(msg, self.now())
 
     def poll(self, now_s: float) -> None:
         if self.intake is not None:

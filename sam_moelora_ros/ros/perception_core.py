@@ -350,7 +350,7 @@ class PerceptionCore(Node):
         call starts afresh (new synchronisers and worker, so no frame of before is released).
         """
         assert self._output is not None, "the model is not loaded"
-        outputs = [channel.start(self._extrinsic) for channel in self._channels]
+        outputs = [channel.start(self._tf) for channel in self._channels]
         types = {CAMERA_INFO: CameraInfo, COMPRESSED: CompressedImage, LABELLED_CLOUD: PointCloud2}
         self._worker = InferenceWorker(
             self.segmenter,
@@ -409,27 +409,6 @@ class PerceptionCore(Node):
         now = self._now()
         for channel in self._channels:
             channel.poll(now)
-
-    def _extrinsic(self, channel: CameraChannel, msg: Any) -> Any:
-        """T_cam_from_lidar for ``channel``'s camera: looked up per cloud when ``lidar.use_tf``
-        (the chain logged once per camera), else the camera's ``lidar.extrinsic``."""
-        camera = channel.decoders.camera if channel.decoders is not None else None
-        if self._tf is None or camera is None:
-            return channel.cfg.extrinsic
-        try:
-            matrix, chain = self._tf.lookup(camera.frame_id, msg.header.frame_id)
-        except Exception as exc:
-            if channel.intake is not None:
-                channel.intake.warn(
-                    "lidar_tf", f"{self._tf.name} lookup failed ({exc}); using lidar.extrinsic"
-                )
-            return channel.cfg.extrinsic
-        if chain != channel.extrinsic_chain:
-            channel.extrinsic_chain = chain
-            self.get_logger().info(
-                f"lidar.use_tf: T_cam_from_lidar from {self._tf.name}, chain {' -> '.join(chain)}"
-            )
-        return matrix
 
     # ------------------------------------------------------------------ diagnostics
     def _publish_diagnostics(self) -> None:

@@ -375,3 +375,42 @@ def encode_compressed_depth(
     data = _HEADER.pack(kind, float(quant_a), float(quant_b)) + payload
     fmt = f"{original}; compressedDepth {codec}"
     return _message(msg_type, header, fmt, np.frombuffer(data, np.uint8), typestore)
+
+
+def compressed_size(msg: Any, limits: Limits = DEFAULT_LIMITS) -> tuple[int, int]:
+    """``(height, width)`` a CompressedImage declares, its format and header checked, not decoded.
+
+    Why: the node checks a message on arrival and decodes it only for the frames it segments.
+    This reads what the decoders read first (the format string, a JPEG's SOF / a PNG's IHDR with
+    the stream checks of ``image_header``, RVL's size prefix) and raises the same
+    :class:`CompressedImageError` for a bad format, a cut-off or lying header, or a size over
+    ``limits.max_image_pixels``.
+    """
+    fmt = str(msg.format)
+    data = message_bytes(msg.data)
+    if "compressedDepth" in fmt:
+        _, codec = _depth_format(fmt)
+        if data.size <= _HEADER.size:
+            raise _fail(fmt, f"data holds {data.size} bytes, no room for the 12-byte ConfigHeader")
+        payload = data[_HEADER.size :]
+        if codec == "rvl":
+            if payload.size < 8:
+                raise _fail(fmt, "RVL data lacks its 8-byte cols/rows prefix")
+            cols, rows = struct.unpack_from("<II", payload[:8].tobytes())
+            if cols == 0 or rows == 0:
+                raise _fail(fmt, f"RVL image reports an impossible size {cols} x {rows}")
+            try:
+                limits.check_image("RVL header", rows, cols)
+            except LimitError as exc:
+                raise _fail(fmt, str(exc)) from None
+            return int(rows), int(cols)
+        data = payload
+    else:
+        _parse(fmt)
+    if data.size == 0:
+        raise _fail(fmt, "data is empty")
+    try:
+        header = read_header(data, limits)
+    except (ImageHeaderError, LimitError) as exc:
+        raise _fail(fmt, str(exc)) from None
+    return header.height, header.width

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import cv2
 import numpy as np
@@ -115,18 +115,20 @@ def encoding_info(encoding: str) -> tuple[np.dtype, int]:
     )
 
 
-def image_to_numpy(msg: Any, *, raw: bool = False, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
-    """Decode an Image message (any object with its fields) into a native-endian array.
+class _Layout(NamedTuple):
+    encoding: str
+    height: int
+    width: int
+    step: int
+    dtype: np.dtype
+    channels: int
+    rows: int
+    needed: int
+    buf: np.ndarray
 
-    Returns ``H x W`` for one channel, ``H x W x C`` otherwise (see the module docstring for
-    YUV / Bayer / NV21). Little-endian data on a little-endian host, and 8-bit data always, come
-    back as a *view* of ``msg.data`` (read-only when ``data`` is ``bytes``; call ``.copy()`` to
-    own it); byte-swapped, unaligned (odd ``step``) and converted data are new arrays. Row
-    padding (``step`` larger than a row) is skipped by strides. Raises ValueError naming the
-    field and the numbers for an unknown encoding, a ``step`` smaller than a row, or ``data``
-    shorter than ``height * step``; :class:`~.limits.LimitError` for a ``height x width`` over
-    ``limits.max_image_pixels`` (checked first: conversions allocate at that size).
-    """
+
+def _layout(msg: Any, limits: Limits) -> _Layout:
+    """An Image message's fields checked against each other and the budget; nothing decoded."""
     encoding = str(msg.encoding)
     height, width, step = int(msg.height), int(msg.width), int(msg.step)
     dtype, channels = encoding_info(encoding)
@@ -151,6 +153,34 @@ def image_to_numpy(msg: Any, *, raw: bool = False, limits: Limits = DEFAULT_LIMI
             f"Image data holds {buf.size} bytes but {rows} rows x step {step} need {needed} "
             f"(encoding {encoding!r}, {height} x {width}); the message is truncated"
         )
+    return _Layout(encoding, height, width, step, dtype, channels, rows, needed, buf)
+
+
+def image_size(msg: Any, limits: Limits = DEFAULT_LIMITS) -> tuple[int, int]:
+    """``(height, width)`` of an Image message whose fields :func:`image_to_numpy` would accept.
+
+    Why: the node checks a message on arrival without decoding it (the decode happens only for
+    the frames it segments); this raises the same ValueError / LimitError the decode would for
+    an unknown encoding, a short ``step``, truncated data or a size over the budget.
+    """
+    layout = _layout(msg, limits)
+    return layout.height, layout.width
+
+
+def image_to_numpy(msg: Any, *, raw: bool = False, limits: Limits = DEFAULT_LIMITS) -> np.ndarray:
+    """Decode an Image message (any object with its fields) into a native-endian array.
+
+    Returns ``H x W`` for one channel, ``H x W x C`` otherwise (see the module docstring for
+    YUV / Bayer / NV21). Little-endian data on a little-endian host, and 8-bit data always, come
+    back as a *view* of ``msg.data`` (read-only when ``data`` is ``bytes``; call ``.copy()`` to
+    own it); byte-swapped, unaligned (odd ``step``) and converted data are new arrays. Row
+    padding (``step`` larger than a row) is skipped by strides. Raises ValueError naming the
+    field and the numbers for an unknown encoding, a ``step`` smaller than a row, or ``data``
+    shorter than ``height * step``; :class:`~.limits.LimitError` for a ``height x width`` over
+    ``limits.max_image_pixels`` (checked first: conversions allocate at that size).
+    """
+    encoding, _, width, step, dtype, channels, rows, needed, buf = _layout(msg, limits)
+    nv21 = encoding == "nv21"
     stored = dtype.newbyteorder(">" if msg.is_bigendian else "<")
     arr = np.ndarray(
         shape=(rows, width, channels),

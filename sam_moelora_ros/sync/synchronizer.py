@@ -106,6 +106,8 @@ class Absence(str, Enum):
     STALE = "stale"
     NEVER_SEEN = "never_seen"
     DISABLED = "disabled"
+    REJECTED = "rejected"
+    """Matched, but its message failed the full decode on the inference worker."""
 
     def __str__(self) -> str:
         return self.value

@@ -14,10 +14,12 @@ import pytest
 from rosbags.typesys import Stores, get_typestore
 
 from sam_moelora_ros.params import build_config
+from sam_moelora_ros.pipeline.admission import decode_entry
 from sam_moelora_ros.pipeline.assembly import SensorDecoders, sync_config
 from sam_moelora_ros.pipeline.decode import BadMessage, decode_camera_info, decode_lidar
 from sam_moelora_ros.pipeline.diagnostics import WARN, sensor_reports
 from sam_moelora_ros.pipeline.intake import SensorIntake
+from sam_moelora_ros.pipeline.ports import FrameCollector
 from sam_moelora_ros.pipeline.runtime import FramePresence
 from sam_moelora_ros.sensors.compressed import encode_compressed_image
 from sam_moelora_ros.sensors.event_packets import encode_mono
@@ -63,7 +65,7 @@ def intake() -> tuple[SensorIntake, list[Frame]]:
     cfg = build_config({"sensors.depth.enabled": False, "sensors.lidar.enabled": False})
     out: list[Frame] = []
     decoders = SensorDecoders(cfg, np.eye(4))
-    return SensorIntake(decoders, Synchronizer(sync_config(cfg)), out.extend), out
+    return SensorIntake(decoders, Synchronizer(sync_config(cfg)), FrameCollector(frames=out)), out
 
 
 def test_a_jpeg_bomb_is_one_rejection_and_labelling_goes_on(intake, caplog) -> None:
@@ -76,7 +78,7 @@ def test_a_jpeg_bomb_is_one_rejection_and_labelling_goes_on(intake, caplog) -> N
     assert health.last_error.startswith("rgb image: ")
     assert "16000x12000" in health.last_error and "limits.max_image_pixels" in health.last_error
     assert [f.stamp for f in frames] == [pytest.approx(1.1)]
-    assert frames[0].messages["rgb"].image.shape == (H, W, 3)
+    assert decode_entry(frames[0].messages["rgb"]).image.shape == (H, W, 3)
 
 
 def test_the_limits_parameters_reach_every_decoder() -> None:
@@ -146,7 +148,7 @@ def test_events_outside_the_sensor_are_counted_on_diagnostics() -> None:
     )
     out: list[Frame] = []
     sensors = SensorIntake(
-        SensorDecoders(cfg, np.eye(4)), Synchronizer(sync_config(cfg)), out.extend
+        SensorDecoders(cfg, np.eye(4)), Synchronizer(sync_config(cfg)), FrameCollector(frames=out)
     )
     sensors.sensor("rgb", jpeg(1.0), now_s=1.0)
     sensors.sensor("event", mono_packet(1.0, [1, 2, 64, 900]), now_s=1.0)

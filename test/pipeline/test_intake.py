@@ -11,6 +11,7 @@ import pytest
 from sam_moelora_ros.params import build_config
 from sam_moelora_ros.pipeline.assembly import SensorDecoders, sync_config
 from sam_moelora_ros.pipeline.intake import SensorIntake
+from sam_moelora_ros.pipeline.ports import FrameCollector
 from sam_moelora_ros.sensors.image import numpy_to_image
 from sam_moelora_ros.sensors.messages import plain_header
 from sam_moelora_ros.sync.synchronizer import Frame, Synchronizer
@@ -38,7 +39,7 @@ def intake() -> tuple[SensorIntake, list[Frame]]:
     cfg = build_config({})
     out: list[Frame] = []
     return SensorIntake(
-        SensorDecoders(cfg, np.eye(4)), Synchronizer(sync_config(cfg)), out.extend
+        SensorDecoders(cfg, np.eye(4)), Synchronizer(sync_config(cfg)), FrameCollector(frames=out)
     ), out
 
 

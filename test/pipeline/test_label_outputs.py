@@ -6,13 +6,17 @@ The labelled cloud is checked against a projection written out here (pinhole, pi
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import pytest
 
-from sam_moelora_ros.pipeline.decode import Camera, Decoded
+from sam_moelora_ros.params import build_config
+from sam_moelora_ros.pipeline.admission import DecodeSettings, Pending
+from sam_moelora_ros.pipeline.decode import Camera
+from sam_moelora_ros.pipeline.kinds import IMAGE
 from sam_moelora_ros.pipeline.labelled_cloud import CloudDecoded, LidarSource, label_cloud
 from sam_moelora_ros.pipeline.outputs import (
     class_table,
@@ -20,6 +24,7 @@ from sam_moelora_ros.pipeline.outputs import (
     label_camera_info,
     png_format,
 )
+from sam_moelora_ros.pipeline.ports import FrameCollector
 from sam_moelora_ros.pipeline.worker import (
     CAMERA_INFO,
     COMPRESSED,
@@ -29,6 +34,7 @@ from sam_moelora_ros.pipeline.worker import (
     OutputOptions,
 )
 from sam_moelora_ros.sensors.compressed import decode_compressed_image
+from sam_moelora_ros.sensors.image import numpy_to_image
 from sam_moelora_ros.sensors.lidar import FLOAT32, UINT16, create_cloud, make_fields, read_points
 from sam_moelora_ros.sensors.messages import plain_header
 from sam_moelora_ros.sync.synchronizer import Frame
@@ -195,23 +201,30 @@ def test_the_worker_publishes_camera_info_png_labels_and_the_labelled_cloud(segm
     cloud, points = lidar_cloud()
     lidar_image = np.zeros((H, W, 3), dtype=np.uint8)
     source = LidarSource(cloud, CAMERA, T)
+    rgb = numpy_to_image(
+        np.full((H, W, 3), 90, np.uint8), "rgb8", header=plain_header(7, 500, "camera_optical")
+    )
+    cfg = build_config({})
+    settings = DecodeSettings(cfg.encodings, cfg.limits, cfg.lidar_labelled)
+    # the rgb message as the executor thread admits it: raw, with the camera of its arrival
+    camera = replace(CAMERA, msg=camera_info())
     messages = {
-        "rgb": Decoded(np.full((H, W, 3), 90, np.uint8), plain_header(7, 500, "camera_optical")),
+        "rgb": Pending.of(rgb, "rgb", IMAGE, settings, camera=camera, declared_hw=(H, W)),
         "lidar": CloudDecoded(lidar_image, cloud.header, source=source),
     }
     frame = Frame("rgb", 7.0, messages, stamps={}, absent={}, arrival_s=1.0, emitted_s=1.0)
-    published: list[tuple[str, Any]] = []
+    port = FrameCollector()
+    published = port.published
     options = OutputOptions(color=False, color_alpha=1.0, confidence=False)
     worker = InferenceWorker(
         segmenter,
         np.zeros((25, 3), np.uint8),
-        [CameraOutput("", lambda key, msg: published.append((key, msg)))],
+        [CameraOutput("", port)],
         None,
         lambda: 2.0,
         options,
         message_types={CAMERA_INFO: None, COMPRESSED: None, LABELLED_CLOUD: None},
     )
-    worker.outputs[""].camera_info = camera_info
     assert worker.process(frame)
     assert [k for k, _ in published] == ["labels", CAMERA_INFO, LABELLED_CLOUD]
     labels_msg, info, labelled = (m for _, m in published)

@@ -76,6 +76,7 @@ def test_sensor_health_keeps_no_second_rate_estimate() -> None:
     """
     fields = {f.name for f in dataclasses.fields(SensorHealth)}
     assert fields == {
+        "lock",
         "name",
         "received",
         "rejected",

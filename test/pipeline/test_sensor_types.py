@@ -13,6 +13,7 @@ import pytest
 from rosbags.typesys import Stores, get_types_from_msg, get_typestore
 
 from sam_moelora_ros.params import build_config
+from sam_moelora_ros.pipeline.admission import decode_frame
 from sam_moelora_ros.pipeline.assembly import (
     SUPPORTED_TYPES,
     SensorDecoders,
@@ -23,6 +24,7 @@ from sam_moelora_ros.pipeline.decode import BadMessage
 from sam_moelora_ros.pipeline.event_stream import EventSlice
 from sam_moelora_ros.pipeline.intake import SensorIntake
 from sam_moelora_ros.pipeline.kinds import UnsupportedType, check_type, kind_of
+from sam_moelora_ros.pipeline.ports import FrameCollector
 from sam_moelora_ros.sensors.compressed import encode_compressed_depth, encode_compressed_image
 from sam_moelora_ros.sensors.event_packets import encode_mono
 from sam_moelora_ros.sensors.events import events_to_representation
@@ -241,15 +243,19 @@ def test_packets_before_the_camera_size_and_unrendered_frames_are_refused() -> N
         frame_inputs(frame, ("rgb", "event"))
 
 
-def test_intake_renders_event_packets_before_submitting() -> None:
+def test_intake_cuts_event_packets_and_the_frame_decode_renders_them() -> None:
     dec = decoders()
     submitted: list = []
-    intake = SensorIntake(dec, Synchronizer(sync_config(dec.cfg)), submitted.extend)
+    intake = SensorIntake(dec, Synchronizer(sync_config(dec.cfg)), FrameCollector(frames=submitted))
     for ms in range(5):
         ns = BASE + ms * 1_000_000
         intake.sensor("event", mono_packet(ns, [ms], [ms], [0], [1], seq=ms), ns * 1e-9)
     intake.sensor("rgb", rgb(BASE + 3_000_000), (BASE + 4_000_000) * 1e-9)
     assert len(submitted) == 1
-    event = submitted[0].messages["event"]
+    cut = submitted[0].messages["event"]
+    assert cut.pending and cut.cut is not None  # cut on release, rendered by the worker
+    frame, problems = decode_frame(submitted[0])
+    assert frame is not None and problems == []
+    event = frame.messages["event"]
     assert not event.pending and (event.image[:, :, 2] > 0).sum() == 4  # events at 0..3 ms
     assert intake.health["event"].rejected == 0

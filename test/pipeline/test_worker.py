@@ -15,6 +15,7 @@ import pytest
 
 from sam_moelora_ros.pipeline.decode import Camera, Decoded
 from sam_moelora_ros.pipeline.diagnostics import ERROR, OK, RECENT_FAILURE_S, WARN
+from sam_moelora_ros.pipeline.ports import FrameCollector
 from sam_moelora_ros.pipeline.worker import (
     CameraOutput,
     InferenceWorker,
@@ -66,10 +67,11 @@ def frames(
 
 @pytest.fixture
 def make_worker(segmenter):
-    def make(options: OutputOptions | None = None, camera: Camera | None = None):
-        published: list[tuple[str, object]] = []
+    def make(options: OutputOptions | None = None):
+        port = FrameCollector()
+        published = port.published
         clock = Clock()
-        output = CameraOutput("", lambda key, msg: published.append((key, msg)), lambda: camera)
+        output = CameraOutput("", port)
         worker = InferenceWorker(
             segmenter,
             np.arange(25 * 3, dtype=np.uint8).reshape(25, 3),
@@ -197,11 +199,9 @@ def test_router_history_averages_each_modality_over_the_frames_that_had_it() -> 
 
 def two_camera_worker(segmenter, clock: Clock):
     """A worker serving cameras ``front`` and ``rear``, each collecting its own images."""
-    published: dict[str, list[tuple[str, object]]] = {"front": [], "rear": []}
-    outputs = [
-        CameraOutput(name, lambda key, msg, name=name: published[name].append((key, msg)))
-        for name in published
-    ]
+    ports = {name: FrameCollector() for name in ("front", "rear")}
+    published = {name: port.published for name, port in ports.items()}
+    outputs = [CameraOutput(name, port) for name, port in ports.items()]
     worker = InferenceWorker(
         segmenter,
         np.arange(25 * 3, dtype=np.uint8).reshape(25, 3),
@@ -284,15 +284,16 @@ def test_a_publish_that_raises_is_a_failed_frame_not_a_dead_worker(segmenter) ->
     published: list[tuple[str, object]] = []
     refuse = [True]
 
-    def publish(key: str, msg: object) -> None:
-        if refuse[0]:
-            raise RuntimeError("Failed to publish: publisher's context is invalid")
-        published.append((key, msg))
+    class RefusingPort(FrameCollector):
+        def publish(self, key: str, msg: object) -> None:
+            if refuse[0]:
+                raise RuntimeError("Failed to publish: publisher's context is invalid")
+            published.append((key, msg))
 
     worker = InferenceWorker(
         segmenter,
         np.arange(25 * 3, dtype=np.uint8).reshape(25, 3),
-        [CameraOutput("", publish)],
+        [CameraOutput("", RefusingPort())],
         None,
         Clock(),
         OutputOptions(color=True, color_alpha=0.5, confidence=True),
