@@ -84,6 +84,22 @@ class ShardSampler(Sampler[int]):
         return len(self.indices)
 
 
+def eval_transform(model_cfg: Any) -> Any:
+    """The evaluation transform a model was validated with: the square letterbox, or for a
+    content-only model (``input_geometry: content``) the content box alone.
+
+    Validation during training and ``training.evaluate`` both take it from here: a
+    content-only model fed letterboxed squares sees half padding and position embeddings of
+    another grid (measured on the v2 recipe: 42 mIoU at validation, 18 on the same frames
+    through a square letterbox)."""
+    from sam_moelora_ros.datasets.augment import EvalTransform
+    from sam_moelora_ros.model.preprocess import content_multiple
+
+    geometry = getattr(model_cfg, "input_geometry", "letterbox")
+    multiple = content_multiple(geometry, int(getattr(model_cfg, "patch_size", 16)))
+    return EvalTransform(int(model_cfg.image_size), content_multiple=multiple)
+
+
 def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset | None]:
     """The training set (with :class:`TrainAugment`) and the validation set (letterbox).
 
@@ -91,7 +107,7 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset | None]:
     evaluation; ``data.cache_mb`` keeps the decoded training frames in memory when they fit.
     """
     from sam_moelora_ros.datasets import build_dataset
-    from sam_moelora_ros.datasets.augment import EvalTransform, TrainAugment
+    from sam_moelora_ros.datasets.augment import TrainAugment
     from sam_moelora_ros.model.preprocess import content_multiple
 
     model_cfg = cfg.model_config()
@@ -125,7 +141,7 @@ def build_datasets(cfg: TrainConfig) -> tuple[Dataset, Dataset | None]:
             d.dataset,
             d.val_root or d.root,
             d.val_split,
-            transform=EvalTransform(model_cfg.image_size, content_multiple=multiple),
+            transform=eval_transform(model_cfg),
             **common,
         )
         if dataset_encodings(val_set) != dataset_encodings(train_set):

@@ -34,7 +34,13 @@ from sam_moelora_ros.sensors.encodings import InputContract
 
 from . import distributed as D
 from .cli_errors import non_negative_int, one_line_errors, positive_int
-from .data import ShardSampler, dataset_encodings, evenly_spaced_subset, make_loader
+from .data import (
+    ShardSampler,
+    dataset_encodings,
+    eval_transform,
+    evenly_spaced_subset,
+    make_loader,
+)
 from .plots import robustness_plot, router_plot
 from .validate import run_inference, summarise
 
@@ -162,7 +168,7 @@ def encoding_mismatch(model: InputContract, data: InputContract, modalities: Seq
 def main(argv: Sequence[str] | None = None) -> int:
     """Exit 0 when the report is written; 2 with one line for a bad argument, adapter or
     dataset (argparse's usage errors are exit 2 as well)."""
-    from sam_moelora_ros.datasets import DatasetError, EvalTransform, build_dataset
+    from sam_moelora_ros.datasets import DatasetError, build_dataset
 
     args = parse_args(argv)
     info = D.setup(args.device)
@@ -198,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.dataset,
                 args.data,
                 args.split,
-                transform=EvalTransform(cfg.image_size),
+                transform=eval_transform(cfg),
                 **kwargs,
             )
         except DatasetError as exc:

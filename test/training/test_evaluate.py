@@ -11,10 +11,13 @@ import torch
 from torch import nn
 
 from sam_moelora_ros.model import ModelConfig, MoELoRASegmentor, save_adapter
+from training.data import ShardSampler, build_datasets, make_loader
 from training.distributed import DistInfo
 from training.evaluate import build_report
 from training.evaluate import main as evaluate_main
 from training.validate import run_inference
+
+from .conftest import SMALL_MODEL, run_config
 
 IGNORE = 255
 
@@ -94,3 +97,31 @@ def test_cli_rejects_unknown_modalities(deliver_tree: Path, tmp_path: Path) -> N
     adapter = save_adapter(MoELoRASegmentor(cfg), tmp_path / "m.safetensors", True)
     argv = ["--adapter", str(adapter), "--data", str(deliver_tree), "--modalities", "lidar"]
     assert evaluate_main(argv) == 2
+
+
+def test_cli_scores_a_content_only_model_as_its_validation_did(
+    deliver_tree: Path, tmp_path: Path
+) -> None:
+    """``evaluate`` feeds a content-only model the content box, as training's validation does:
+    the same frames give the same mIoU (a square letterbox gave 18 where validation said 42)."""
+    torch.manual_seed(0)
+    model_section = {**SMALL_MODEL, "overrides": {"window_size": 4, "input_geometry": "content"}}
+    cfg = run_config(deliver_tree, tmp_path / "run", model=model_section)
+    model = MoELoRASegmentor(cfg.model_config()).eval()
+    adapter = save_adapter(model, tmp_path / "content.safetensors", True)
+    _, val_set = build_datasets(cfg)
+    assert val_set is not None
+    first = val_set[0]["inputs"]["rgb"]
+    assert first.shape[-2] != first.shape[-1]  # 64 x 32 frames: content only, no square
+    loader = make_loader(val_set, ShardSampler(len(val_set), 1, 0), 2, 0, drop_last=False)
+    full = tuple(cfg.model_config().modalities)
+    validated = build_report(
+        run_inference(model, loader, [full], 25, torch.device("cpu"), DistInfo()),
+        full,
+        [str(i) for i in range(25)],
+    )["subsets"]["rgb+depth+event+lidar"]["miou"]
+    out = tmp_path / "eval"
+    argv = ["--adapter", str(adapter), "--data", str(deliver_tree), "--split", "val"]
+    assert evaluate_main([*argv, "--out", str(out), "--no-progress", "--full-only"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["subsets"]["rgb+depth+event+lidar"]["miou"] == pytest.approx(validated)
