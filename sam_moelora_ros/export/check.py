@@ -94,7 +94,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--sam-checkpoint", default="", help="official SAM weights, if needed")
     p.add_argument("--providers", default="CPUExecutionProvider", help="comma-separated")
     p.add_argument("--frames", type=int, default=2, help="frames per modality subset")
-    p.add_argument("--size", type=_size, default=(480, 640), help="frame size HxW")
+    p.add_argument(
+        "--size",
+        type=_size,
+        default=None,
+        help="frame size HxW (default 480x640; a content-only export: its content box)",
+    )
     p.add_argument("--min-agreement", type=float, default=99.9, help="percent of pixels")
     args = p.parse_args(argv)
 
@@ -128,7 +133,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ExportError, CheckpointError, SegmenterError, OSError) as exc:
         print(f"check: error: {exc}", file=sys.stderr)
         return 2
-    frames = synthetic_frames(manifest.modalities, args.frames, args.size)
+    # A content-only export takes one camera's box; a frame of exactly that size has that box.
+    square = manifest.input_hw == (manifest.image_size, manifest.image_size)
+    size = args.size or ((480, 640) if square else manifest.input_hw)
+    frames = synthetic_frames(manifest.modalities, args.frames, size)
     rows = compare(reference, candidate, frames)
     print(f"{manifest.root} ({candidate.describe()}) vs torch on {args.frames} frame(s) per subset")
     print(format_table(rows, float_format="{:.4g}"))

@@ -53,7 +53,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep every graph self-contained instead of sharing weights.bin",
     )
     p.add_argument("--no-verify", action="store_true", help="skip the ONNX Runtime vs torch check")
+    p.add_argument(
+        "--camera-hw",
+        type=frame_size,
+        default=None,
+        help="HxW of the camera's frames (e.g. 480x640); needed by content-only models, whose "
+        "graphs take that camera's content box",
+    )
     return p
+
+
+def frame_size(text: str) -> tuple[int, int]:
+    """``HxW`` (e.g. ``480x640``) as two positive ints (argparse type)."""
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH such as 480x640, got {text!r}")
+    return (int(parts[0]), int(parts[1]))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -94,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             exporter=args.exporter,
             share_weights=not args.inline_weights,
             verify=not args.no_verify,
+            camera_hw=args.camera_hw,
         )
     except (ExportError, CheckpointError, ModelConfigError, OSError) as exc:
         print(f"export: error: {exc}", file=sys.stderr)

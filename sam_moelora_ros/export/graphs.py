@@ -156,12 +156,15 @@ class FusionHead(nn.Module):
     ``forward(present, *levels)``: ``present`` is ``M`` float32 (1 present, 0 absent, in
     ``cfg.modalities`` order); ``levels`` are ``M * L`` maps, modality-major (``rgb`` level 0 ..
     L-1, then ``depth`` ...), each ``B x C x h x w``; an absent modality's maps may hold anything
-    (they are replaced by zeros). Returns ``(logits B x K x S x S, router weights M x B x L)``.
+    (they are replaced by zeros). Returns ``(logits B x K x H x W, router weights M x B x L)``,
+    ``H x W`` the encoders' input (``input_hw``: the square ``S x S`` unless content-only).
     """
 
-    def __init__(self, model: MoELoRASegmentor) -> None:
+    def __init__(self, model: MoELoRASegmentor, input_hw: tuple[int, int] | None = None) -> None:
         super().__init__()
         self.cfg = model.cfg
+        size = model.cfg.image_size
+        self.input_hw = (size, size) if input_hw is None else (int(input_hw[0]), int(input_hw[1]))
         self.encoder = model.encoder  # for decoder_inputs (ViT: SAM's frozen neck)
         self.routers = model.routers
         self.pyramid = model.pyramid
@@ -186,6 +189,5 @@ class FusionHead(nn.Module):
         pyramid = self.pyramid(fused)
         embedding, high_res_s8, high_res_s4 = self.encoder.decoder_inputs(fused, pyramid)
         logits = self.decoder(embedding, high_res_s8, high_res_s4)
-        size = self.cfg.image_size
-        logits = F.interpolate(logits, size=(size, size), mode="bilinear", align_corners=False)
+        logits = F.interpolate(logits, size=self.input_hw, mode="bilinear", align_corners=False)
         return logits, torch.stack(weights, dim=-1)

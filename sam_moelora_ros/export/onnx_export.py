@@ -12,8 +12,9 @@ See :mod:`.graphs` for what each graph computes and why the model is split this 
   without the projections of the window padding tokens (vit_b at 512 px: 8 of 12 blocks pad
   32 x 32 tokens to 42 x 42).
 * **Dynamic axes**: the batch dimension only (``batch`` on every input and output). The image
-  side is fixed at ``ModelConfig.image_size``: SAM's encoders have position embeddings for it, and
-  the Segmenter letterboxes every frame to it anyway.
+  is fixed: the ``ModelConfig.image_size`` square the Segmenter letterboxes every frame to, or,
+  for a content-only model, the content box of one camera's frames (``--camera-hw``;
+  :mod:`sam_moelora_ros.onnx_format.input_box`; recorded as ``info.input_hw``).
 * **Weights**: every distinct tensor is stored once in ``weights.bin`` (ONNX external data), so the
   frozen encoder, which all modality graphs share except for their merged ``qkv`` weights, is on
   disk once, not once per modality (vit_b: 0.4 GB instead of 1.5 GB). ``share_weights=False``
@@ -46,6 +47,7 @@ import sam_moelora_ros
 from sam_moelora_ros.classes import DELIVER_CLASSES, palette_for
 from sam_moelora_ros.model.segmentor import MoELoRASegmentor
 from sam_moelora_ros.onnx_format import ExportError
+from sam_moelora_ros.onnx_format.input_box import export_input_hw
 from sam_moelora_ros.onnx_format.manifest import (
     FORMAT,
     FORMAT_VERSION,
@@ -117,6 +119,7 @@ def export_onnx(
     exporter: str = "torchscript",
     share_weights: bool = True,
     verify: bool = True,
+    camera_hw: tuple[int, int] | None = None,
 ) -> Manifest:
     """Export ``model`` (LoRA merged here) to ``out_dir``; return the written manifest.
 
@@ -128,9 +131,12 @@ def export_onnx(
         exporter: ``"torchscript"`` (default) or ``"dynamo"`` (see the module docstring).
         share_weights: store each distinct weight once in ``weights.bin`` (default).
         verify: run the written graphs with ONNX Runtime against the torch model.
+        camera_hw: the camera's frame size; a content-only model (``input_geometry: content``)
+            needs it, its graphs take the content box of such frames (``onnx_format.input_box``).
     Raises:
-        ExportError: an unknown exporter, a failed export, a graph the ONNX checker rejects, or
-            (``verify``) outputs that differ from the torch model's.
+        ExportError: an unknown exporter, a failed export, a graph the ONNX checker rejects,
+            a content-only model without ``camera_hw``, or (``verify``) outputs that differ
+            from the torch model's.
     """
     if exporter not in EXPORTERS:
         raise ExportError(f"unknown exporter {exporter!r}; use one of {list(EXPORTERS)}")
@@ -142,8 +148,8 @@ def export_onnx(
     cfg = model.cfg
     modalities = tuple(cfg.modalities)
     generator = torch.Generator().manual_seed(0)
-    size = cfg.image_size
-    image = torch.randn(TRACE_BATCH, 3, size, size, generator=generator)
+    input_hw = export_input_hw(cfg, camera_hw)
+    image = torch.randn(TRACE_BATCH, 3, *input_hw, generator=generator)
     num_levels = len(model.routers)
     level_names = [f"level{i}" for i in range(num_levels)]
     batch = {0: "batch"}
@@ -177,7 +183,7 @@ def export_onnx(
         batched = BATCHED_FILE
         every = AllModalitiesEncoder(model).eval()
         images = tuple(
-            torch.randn(TRACE_BATCH, 3, size, size, generator=generator) for _ in modalities
+            torch.randn(TRACE_BATCH, 3, *input_hw, generator=generator) for _ in modalities
         )
         image_inputs = [image_input(m) for m in modalities]
         with lean_vit_blocks(model), torch.no_grad():
@@ -193,7 +199,7 @@ def export_onnx(
                 opset,
             )
         roles[batched] = {"role": "encoder", "modality": "+".join(modalities)}
-    fusion = FusionHead(model).eval()
+    fusion = FusionHead(model, input_hw).eval()
     present = torch.ones(len(modalities))
     flat = tuple(t for m in modalities for t in features[m])
     with torch.no_grad():
@@ -221,11 +227,12 @@ def export_onnx(
         "onnx": onnx.__version__,
         "package": sam_moelora_ros.__version__,
         "lora": "merged into each modality's qkv weights",
-        "inputs": "encoder_<m>: image B x 3 x S x S, normalised and letterboxed as "
+        "input_hw": list(input_hw),
+        "inputs": "encoder_<m>: image B x 3 x H x W (input_hw), normalised and letterboxed as "
         "model.preprocess.to_model_tensor makes it; encoder_all: <m>.image per modality; "
         "fusion: present (M float32, 1 = present) and <m>.level<i> per modality and level",
         "outputs": "encoder_<m>: level<i> B x C x h x w; encoder_all: <m>.level<i>; fusion: "
-        "logits B x K x S x S, router_weights M x B x L (0 for absent modalities)",
+        "logits B x K x H x W, router_weights M x B x L (0 for absent modalities)",
     }
     common = {
         "format": FORMAT,
@@ -456,8 +463,7 @@ def verify_export(
         subsets = [modalities] + ([modalities[1:]] if len(modalities) > 1 else [])
     runtime = OnnxRuntimeModel(manifest, providers=["CPUExecutionProvider"], verify_files=False)
     generator = torch.Generator().manual_seed(1)
-    size = model.cfg.image_size
-    images = {m: torch.randn(1, 3, size, size, generator=generator) for m in modalities}
+    images = {m: torch.randn(1, 3, *manifest.input_hw, generator=generator) for m in modalities}
     errors = {"logits": 0.0, "router_weights": 0.0}
     for subset in subsets:
         inputs = {m: images[m] for m in subset}

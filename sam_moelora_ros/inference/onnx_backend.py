@@ -138,13 +138,13 @@ class OnnxRuntimeModel(nn.Module):
             for m in manifest.modalities
             for i in range(self.num_levels)
         }
-        size = manifest.image_size
+        box = manifest.input_hw
         levels = {f"level{i}": manifest.levels[i] for i in range(self.num_levels)}
         self.encoders = {
             m: self._session(
                 ort,
                 manifest.encoders[m],
-                {"image": (3, size, size)},
+                {"image": (3, *box)},
                 "encoder",
                 modality=m,
                 outputs=levels,
@@ -153,12 +153,12 @@ class OnnxRuntimeModel(nn.Module):
         }
         self.batched: Any = None
         if manifest.batched:
-            images = {image_input(m): (3, size, size) for m in manifest.modalities}
+            images = {image_input(m): (3, *box) for m in manifest.modalities}
             modalities = "+".join(manifest.modalities)
             self.batched = self._session(
                 ort, manifest.batched, images, "encoder", modality=modalities, outputs=level_dims
             )
-        logits = {"logits": (manifest.num_classes, size, size)}
+        logits = {"logits": (manifest.num_classes, *box)}
         self.fusion = self._session(ort, manifest.fusion, level_dims, "fusion", outputs=logits)
         self.providers: list[str] = list(self.fusion.get_providers())
         on_gpu = any(p in GPU_PROVIDERS for p in self.providers)
@@ -256,9 +256,9 @@ class OnnxRuntimeModel(nn.Module):
             raise SegmenterError(f"need at least one modality of {list(self.modalities)}")
         first = inputs[present[0]]
         out_size = tuple(first.shape[-2:])
-        size = self.manifest.image_size
+        box = self.manifest.input_hw
         batch = int(first.shape[0])
-        images = {m: self._image(inputs[m], size) for m in present}  # alive until the runs end
+        images = {m: self._image(inputs[m], box) for m in present}  # alive until the runs end
         fusion = self.fusion.io_binding()
         if self.batched is not None and len(present) == len(self.modalities):
             binding = self.batched.io_binding()
@@ -292,7 +292,7 @@ class OnnxRuntimeModel(nn.Module):
         self.fusion.run_with_iobinding(fusion)
         logits_np, weights_np = fusion.copy_outputs_to_cpu()
         logits = torch.from_numpy(logits_np).to(first.device)
-        if out_size != (size, size):
+        if out_size != box:
             logits = F.interpolate(logits, size=out_size, mode="bilinear", align_corners=False)
         if not return_extras:
             return logits
@@ -300,12 +300,21 @@ class OnnxRuntimeModel(nn.Module):
         router = {m: weights[self.modalities.index(m)] for m in present}
         return logits, {"router_weights": router, "modalities": present}
 
-    @staticmethod
-    def _image(x: torch.Tensor, size: int) -> np.ndarray:
-        """A contiguous float32 ``B x 3 x S x S`` array (resized as the torch model would)."""
+    def _image(self, x: torch.Tensor, box: tuple[int, int]) -> np.ndarray:
+        """A contiguous float32 ``B x 3 x H x W`` array at the graphs' ``box`` (a square input
+        of another side is resized as the torch model would). A content-only export takes one
+        camera's content box only: any other shape is refused, naming the export to make."""
         x = x.detach()
-        if tuple(x.shape[-2:]) != (size, size):
-            x = F.interpolate(x.float(), size=(size, size), mode="bilinear", align_corners=False)
+        shape = (int(x.shape[-2]), int(x.shape[-1]))
+        if shape != box:
+            if self.cfg.input_geometry == "content":
+                raise SegmenterError(
+                    f"this ONNX export of a content-only model takes {box[0]}x{box[1]} content "
+                    f"boxes (the camera it was exported for), not {shape[0]}x{shape[1]}; "
+                    "export it again with --camera-hw set to this camera's frame size",
+                    input_name="adapter",
+                )
+            x = F.interpolate(x.float(), size=box, mode="bilinear", align_corners=False)
         return np.ascontiguousarray(x.cpu().numpy(), dtype=np.float32)
 
     def describe(self) -> str:
@@ -388,14 +397,17 @@ class OnnxRuntimeSegmenter(Segmenter):
 
     def warmup(
         self,
-        size_hw: tuple[int, int] = (64, 64),
+        size_hw: tuple[int, int] | None = None,
         modality_sets: Sequence[Sequence[str]] | None = None,
     ) -> float:
         """Blank frames through every graph: all modalities, then each alone (default).
 
         Every graph then has its session warm and, with TensorRT, its engine built or loaded
-        from the cache now rather than when a sensor first drops out.
+        from the cache now rather than when a sensor first drops out. The default frame size
+        is the graphs' own input (a content-only export takes no other box).
         """
+        if size_hw is None:
+            size_hw = self.runtime.manifest.input_hw
         if modality_sets is None:
             singles = [(m,) for m in self.modalities] if len(self.modalities) > 1 else []
             modality_sets = [self.modalities, *singles]

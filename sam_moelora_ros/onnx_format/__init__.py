@@ -1,5 +1,6 @@
 """The exported model folder's format: its ``manifest.json`` and the error for a folder that is
-not usable. Neither torch nor onnx.
+not usable. Neither torch nor onnx, except :mod:`.input_box` (the encoders' image shape), which
+reads the model's preprocessing geometry and is imported on its own.
 
 Its own package because two sides read it: :mod:`sam_moelora_ros.export` writes folders in this
 format and :mod:`sam_moelora_ros.inference.onnx_backend` loads them. Export imports inference (to

@@ -102,6 +102,16 @@ class Manifest:
         return int(self.config["image_size"])
 
     @property
+    def input_hw(self) -> tuple[int, int]:
+        """``(H, W)`` of the image every encoder graph takes: the ``S x S`` square, or for a
+        content-only model the content box of the camera it was exported for (``info``
+        ``input_hw``; a manifest without it is a square export)."""
+        recorded = self.info.get("input_hw")
+        if recorded is None:
+            return (self.image_size, self.image_size)
+        return (int(recorded[0]), int(recorded[1]))
+
+    @property
     def num_classes(self) -> int:
         return int(self.config["num_classes"])
 

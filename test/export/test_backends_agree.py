@@ -47,7 +47,8 @@ def shipped_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if adapter is None:  # pragma: no cover - the repository ships it
         pytest.skip("this install ships no default model")
     out = tmp_path_factory.mktemp("shipped_onnx")
-    export_onnx(load_segmentor(adapter), out, adapter_source(adapter))
+    # a content-only model: traced for the bag camera's 64 x 128 frames
+    export_onnx(load_segmentor(adapter), out, adapter_source(adapter), camera_hw=(64, 128))
     return out
 
 

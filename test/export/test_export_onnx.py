@@ -250,3 +250,31 @@ def test_check_cli_compares_every_sensor_subset(
     other = save_adapter(tiny_model(seed=1), tmp_path / "other.safetensors", True)
     assert check_main(["--model", str(root), "--adapter", str(other)]) == 2
     assert "is not the adapter" in capsys.readouterr().err
+
+
+def test_a_content_only_model_is_exported_for_one_cameras_content_box(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The graphs take the box the torch Segmenter feeds that camera (2:1 frames at 64 px:
+    64 x 32, not a 64 x 64 square), the labels agree with torch, another box is refused, and
+    without --camera-hw the export says what to pass."""
+    from segmenter_helpers import frame
+
+    from sam_moelora_ros.inference.onnx_backend import OnnxRuntimeSegmenter
+    from sam_moelora_ros.inference.segmenter import Segmenter
+
+    model = tiny_model(modalities=("rgb", "depth"), input_geometry="content").eval()
+    adapter = save_adapter(model, tmp_path / "content.safetensors", include_backbone=True)
+    argv = ["--adapter", str(adapter), "--out", str(tmp_path / "none")]
+    assert export_main(argv) == 2
+    assert "--camera-hw 480x640" in capsys.readouterr().err
+    out = tmp_path / "onnx"
+    argv = ["--adapter", str(adapter), "--out", str(out), "--camera-hw", "48x96"]
+    assert export_main(argv) == 0  # verify=True: ONNX Runtime matched torch on that box
+    assert Manifest.read(out).input_hw == (32, 64)
+    images = frame(48, 96, ("rgb", "depth"))
+    torch_labels = Segmenter(model, device="cpu")(images).labels
+    onnx_segmenter = OnnxRuntimeSegmenter(out)
+    assert float((onnx_segmenter(images).labels == torch_labels).mean()) > 0.999
+    with pytest.raises(SegmenterError, match="64x64.*--camera-hw"):
+        onnx_segmenter(frame(64, 64, ("rgb", "depth")))

@@ -28,7 +28,8 @@ def test_a_linear_router_content_model_exports_and_matches_torch(tmp_path: Path)
             if "lora_B" in name:
                 param.normal_(0, 0.02)
     # verify=True: ONNX Runtime's logits and router weights must match the torch model's on the
-    # square letterbox input the graphs are traced at, or the export is refused.
-    manifest = export_onnx(model, tmp_path, weights_source(model, "tiny"))
+    # content box the graphs are traced at (2:1 frames at 64 px: 32 x 64), or it is refused.
+    manifest = export_onnx(model, tmp_path, weights_source(model, "tiny"), camera_hw=(48, 96))
+    assert manifest.input_hw == (32, 64)
     assert manifest.config["router_scores"] == "linear"
     assert manifest.config["input_geometry"] == "content"
