@@ -222,6 +222,15 @@ def within_noise(a: Sequence[float], b: Sequence[float]) -> bool:
     return abs(ma - mb) <= math.sqrt(sa**2 + sb**2)
 
 
+def noise_verdict(a: Sequence[float], b: Sequence[float]) -> str:
+    """``within noise`` / ``beyond noise`` (:func:`within_noise`), or, while either side has
+    a single seed and so no spread, ``1 seed: noise unknown``: a gap is not beyond a spread
+    nobody measured."""
+    if min(len(a), len(b)) < 2:
+        return "1 seed: noise unknown"
+    return "within noise" if within_noise(a, b) else "beyond noise"
+
+
 def fmt(values: Sequence[float]) -> str:
     mean, std = mean_std(values)
     return f"{mean:.1f} ± {std:.1f}"
@@ -323,7 +332,7 @@ def markdown(study: Study, summary: dict[str, Any]) -> str:
             a = ref["miou"][ref["full"]][c]["values"]
             b = base["miou"][base["full"]][c]["values"]
             gain = mean_std(a)[0] - mean_std(b)[0]
-            noise = "within noise" if within_noise(a, b) else "beyond noise"
+            noise = noise_verdict(a, b)
             row = {"condition": c, study.reference: fmt(a), str(study.baseline): fmt(b)}
             rows.append(row | {"gain": f"{gain:+.1f}", "verdict": noise})
         lines += [f"## {study.reference} vs {study.baseline}", "", format_table(rows), ""]
@@ -346,9 +355,7 @@ def markdown(study: Study, summary: dict[str, Any]) -> str:
         a = variants[first]["miou"][variants[first]["full"]]["all"]["values"]
         for name in fusion:
             b = variants[name]["miou"][variants[name]["full"]]["all"]["values"]
-            verdict = (
-                "" if name == first else ("within noise" if within_noise(a, b) else "beyond noise")
-            )
+            verdict = "" if name == first else noise_verdict(a, b)
             rows.append({"fusion": name, "all": fmt(b), f"vs {first}": verdict})
         lines += ["## Fusion ablation (all sensors)", "", format_table(rows), ""]
     router_rows = []

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from training.config import TrainConfigError
-from training.study import Study, main, mean_std, within_noise
+from training.study import Study, main, mean_std, noise_verdict, within_noise
 
 from .conftest import run_config
 
@@ -22,6 +22,12 @@ def test_mean_std_is_the_sample_standard_deviation() -> None:
         math.sqrt(((1 - 7 / 3) ** 2 + (2 - 7 / 3) ** 2 + (4 - 7 / 3) ** 2) / 2)
     )
     assert mean_std([5.0]) == (5.0, 0.0)
+
+
+def test_one_seed_has_no_spread_so_no_verdict_of_noise() -> None:
+    assert noise_verdict([39.4], [30.8]) == "1 seed: noise unknown"
+    assert noise_verdict([40.0, 41.0], [30.0, 31.0]) == "beyond noise"
+    assert noise_verdict([40.0, 41.0], [40.5, 41.5]) == "within noise"
 
 
 def test_within_noise_compares_the_gap_with_both_spreads() -> None:
