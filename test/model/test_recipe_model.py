@@ -18,6 +18,10 @@ from sam_moelora_ros.model.vit import position_embedding
 from .conftest import perturb_lora, small_config
 
 GOLDEN = Path(__file__).parent / "golden" / "default_tiny_labels.png"
+V1_MODEL = Path(__file__).parent / "golden" / "v1_tiny.safetensors"
+"""The default model shipped before the v2 recipe (sigmoid router, letterboxed squares, fusion
+`both`): a real file trained before router_scores and input_geometry existed."""
+V1_GOLDEN = Path(__file__).parent / "golden" / "v1_tiny_labels.png"
 
 
 def test_content_box_pads_only_to_two_patches_and_the_square_stays_the_default():
@@ -122,16 +126,36 @@ def test_old_config_dicts_keep_the_old_router_and_geometry():
         small_config(router_scores="softplus")
 
 
-def test_the_shipped_adapter_gives_the_labels_it_gave_before_these_changes():
-    """Labels of the pre-change code (test/model/golden/default_tiny_labels.png, same frame)."""
-    seg = Segmenter.from_files(None, device="cpu")
-    assert (seg.config.router_scores, seg.config.input_geometry) == ("sigmoid", "letterbox")
+def golden_frame() -> dict[str, np.ndarray]:
+    """A fixed smooth random 384 x 192 frame for every modality."""
     rng = np.random.default_rng(25)
     frame = {}
     for m in ("rgb", "depth", "event", "lidar"):
         base = rng.integers(0, 256, (12, 24, 3), dtype=np.uint8)
         frame[m] = cv2.resize(base, (384, 192), interpolation=cv2.INTER_LINEAR)
-    labels = seg(frame).labels
-    golden = cv2.imread(str(GOLDEN), cv2.IMREAD_UNCHANGED)
+    return frame
+
+
+def assert_golden_labels(seg: Segmenter, golden_png: Path) -> None:
+    labels = seg(golden_frame()).labels
+    golden = cv2.imread(str(golden_png), cv2.IMREAD_UNCHANGED)
     assert labels.shape == golden.shape
     assert float((labels == golden).mean()) > 0.999  # float rounding may flip a tie, no more
+
+
+def test_the_shipped_adapter_gives_the_labels_it_gave_when_it_was_shipped():
+    """Labels the shipped model gave on this frame when it was exported (the v2 recipe: linear
+    router scores, content-only input; test/model/golden/default_tiny_labels.png): a change to
+    preprocessing, the content geometry or the router that moves them shows here."""
+    seg = Segmenter.from_files(None, device="cpu")
+    assert (seg.config.router_scores, seg.config.input_geometry) == ("linear", "content")
+    assert_golden_labels(seg, GOLDEN)
+
+
+def test_a_model_trained_before_the_v2_recipe_gives_the_labels_it_always_gave():
+    """The previous default model (no router_scores / input_geometry in its config) still
+    loads with the sigmoid router and the square letterbox, and labels this frame as the code
+    of its day did."""
+    seg = Segmenter.from_files(V1_MODEL, device="cpu")
+    assert (seg.config.router_scores, seg.config.input_geometry) == ("sigmoid", "letterbox")
+    assert_golden_labels(seg, V1_GOLDEN)
