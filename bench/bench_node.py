@@ -19,7 +19,13 @@ mono8 event frame and a 130 k-point cloud with CameraInfo.
   frames alone gave 1.07-1.09.
 * **sustained**: every sensor at its nominal rate (camera, depth and events 20 Hz, LiDAR 10 Hz)
   for the run's length; labels rate, frames dropped (the node's diagnostics), label latency
-  (arrival - anchor stamp) and the node's resident memory sampled through the run.
+  (arrival - anchor stamp) and the node's resident memory sampled through the run; the CPU
+  share of the node's executor thread (its main thread, ``/proc/<pid>/task/<tid>/stat``) and of
+  the whole process over the run.
+* **throughput vs bare**: right after, the bare Segmenter runs the same frame's network images
+  back to back in this process (same threads, the node idle); ``sustained.
+  throughput_ratio_vs_bare`` is the node's sustained labels/s over those frames/s (target
+  >= 0.95: the node's own work costs the robot at most one frame in twenty).
 """
 
 from __future__ import annotations
@@ -209,6 +215,7 @@ def run_node(
             ratios = _latency(harness, bare, msgs, images, 4 if quick else 20, wait_until, figures)
             duration = duration_s or (10.0 if quick else 120.0)
             ratios += _sustained(harness, node, msgs, duration, rate_scale, figures)
+            ratios += _throughput_vs_bare(bare, images, duration, figures)
         finally:
             harness.close()
             code, took = node.stop()
@@ -302,6 +309,36 @@ def _latency(harness, bare, msgs, images, frames, wait_until, figures) -> list[R
     ]
 
 
+def thread_cpu_s(pid: int) -> dict[int, float]:
+    """CPU seconds (user + system) of every thread of process ``pid``, by thread id (Linux
+    ``/proc/<pid>/task/<tid>/stat``: fields 14 and 15, in clock ticks)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[int, float] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except OSError:  # the thread ended between listing and reading
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+        out[int(task.name)] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def _cpu_shares(
+    pid: int, before: dict[int, float], after: dict[int, float], elapsed: float
+) -> dict[str, Any]:
+    """Cores' worth of CPU over ``elapsed``: the executor (the process's main thread, where
+    ``spin_interruptibly`` runs the subscriptions) and the whole node process."""
+    spent = {tid: after[tid] - before.get(tid, 0.0) for tid in after}
+    return {
+        "executor_cpu_share": spent.get(pid, 0.0) / elapsed,
+        "process_cpu_cores": sum(spent.values()) / elapsed,
+        "busiest_threads_cpu_share": sorted((v / elapsed for v in spent.values()), reverse=True)[
+            :4
+        ],
+    }
+
+
 def _sustained(harness, node, msgs, duration, rate_scale, figures) -> list[Ratio]:
     before = _inference_values(harness)
     harness.clear()
@@ -316,6 +353,7 @@ def _sustained(harness, node, msgs, duration, rate_scale, figures) -> list[Ratio
     publisher = threading.Thread(
         target=publish_at_rates, args=(msgs, send, stop, rate_scale), daemon=True
     )
+    cpu_before = thread_cpu_s(node.proc.pid)
     start = time.monotonic()
     publisher.start()
     while time.monotonic() - start < duration:
@@ -324,6 +362,7 @@ def _sustained(harness, node, msgs, duration, rate_scale, figures) -> list[Ratio
     stop.set()
     publisher.join(5)
     elapsed = time.monotonic() - start
+    cpu = _cpu_shares(node.proc.pid, cpu_before, thread_cpu_s(node.proc.pid), elapsed)
     time.sleep(1.5)  # the last diagnostics
     after = _inference_values(harness)
     labels = harness.arrivals("labels")
@@ -359,6 +398,7 @@ def _sustained(harness, node, msgs, duration, rate_scale, figures) -> list[Ratio
         "rss_mb": [(round(t, 1), round(m, 1)) for t, m in rss],
         "rss_steady_trend_mb": growth,
         "rss_steady_min_max_mb": [min(m for _, m in steady), max(m for _, m in steady)],
+        **cpu,
     }
     rate = len(labels) / elapsed
     p50 = figures["sustained"]["latency_p50_ms"]
@@ -372,6 +412,14 @@ def _sustained(harness, node, msgs, duration, rate_scale, figures) -> list[Ratio
             f"latency p50 {p50 or 0:.0f} ms",
         ),
         Ratio(
+            "node executor thread CPU share, sustained (cores)",
+            cpu["executor_cpu_share"],
+            "(info)",
+            None,
+            f"whole node process {cpu['process_cpu_cores']:.2f} cores; busiest threads "
+            + ", ".join(f"{v:.2f}" for v in cpu["busiest_threads_cpu_share"]),
+        ),
+        Ratio(
             "node RSS trend, steady part of the run (MB)",
             growth,
             "flat (<20)",
@@ -380,6 +428,33 @@ def _sustained(harness, node, msgs, duration, rate_scale, figures) -> list[Ratio
             f"{min(m for _, m in steady):.0f}..{max(m for _, m in steady):.0f} MB; first sample "
             f"{rss[0][1]:.0f} MB (after start-up {figures['rss_mb_after_startup']:.0f} MB)",
         ),
+    ]
+
+
+def _throughput_vs_bare(bare, images, duration, figures) -> list[Ratio]:
+    """The bare Segmenter's frames/s on the same frame's network images, back to back, in this
+    process right after the sustained run (the node idle, same thread count), and the node's
+    sustained labels/s over it: what the node's own work (admission, decode, publishing) costs
+    the robot in frames."""
+    sustained = figures["sustained"]
+    frames, start = 0, time.perf_counter()
+    while time.perf_counter() - start < max(5.0, min(30.0, duration / 4)):
+        bare(images, (H, W))
+        frames += 1
+    bare_hz = frames / (time.perf_counter() - start)
+    ratio = sustained["labels_hz"] / bare_hz
+    sustained["bare_frames"] = frames
+    sustained["bare_frames_hz"] = bare_hz
+    sustained["throughput_ratio_vs_bare"] = ratio
+    return [
+        Ratio(
+            "node sustained labels/s / bare Segmenter frames/s",
+            ratio,
+            ">= 0.95",
+            ratio >= 0.95,
+            f"node {sustained['labels_hz']:.2f} labels/s, bare {bare_hz:.2f} frames/s "
+            f"({frames} frames back to back, same images and threads)",
+        )
     ]
 
 
