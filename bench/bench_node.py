@@ -48,7 +48,7 @@ sys.path.insert(0, str(HERE.parent / "test" / "ros"))
 from bench_model import K_CAM, H, W, build_model, lidar_cloud  # noqa: E402
 from common import REPO, Ratio, percentile  # noqa: E402
 
-STAGES = ("wait_ms", "publish_ms", "latency_ms")
+STAGES = ("wait_ms", "decode_ms", "publish_ms", "latency_ms")
 """The node's diagnostics values that split its share of the end-to-end latency."""
 RATES_HZ = {"rgb": 20.0, "depth": 20.0, "event": 20.0, "lidar": 10.0, "camera_info": 1.0}
 COLD_FRAMES = 2
@@ -283,7 +283,8 @@ def _latency(harness, bare, msgs, images, frames, wait_until, figures) -> list[R
         "inner_ratio_vs_bare": statistics.median(inner_s[i] / bare_s[i] for i in full),
         **cold,
         # The node's own split of its part (diagnostics, ms): anchor arrival -> worker start,
-        # labels encoded and handed to DDS, and arrival -> published; the rest is transport.
+        # the worker's decode of the frame's messages, labels encoded and handed to DDS, and
+        # arrival -> published; the rest is transport.
         "node_stages_ms": stages,
         "node_stages_p50_ms": stage_p50,
     }

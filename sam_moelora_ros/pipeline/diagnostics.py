@@ -139,6 +139,7 @@ def inference_report(
             "max_latency_ms": f"{stats.max_latency_s * 1e3:.1f}",
             "inference_ms": f"{stats.last_inference_s * 1e3:.1f}",
             "wait_ms": f"{stats.last_wait_s * 1e3:.1f}",
+            "decode_ms": f"{stats.last_decode_s * 1e3:.1f}",
             "publish_ms": f"{stats.last_publish_s * 1e3:.1f}",
             "batch_size": str(stats.last_batch_size),
             "frames_in": str(stats.frames_in),

@@ -182,6 +182,8 @@ class InferenceStats:
     last_inference_s: float = 0.0
     last_wait_s: float = 0.0
     """Anchor arrival -> the worker starts the frame (waiting for late sensors, the queue)."""
+    last_decode_s: float = 0.0
+    """The worker's decode of the frame's messages (of every camera's frame in its batch)."""
     last_publish_s: float = 0.0
     """Segmenter done -> ``~/labels`` handed to the middleware (encoding, publish call)."""
     last_batch_size: int = 0

@@ -308,7 +308,7 @@ class InferenceWorker:
             ready = self._prepare(camera, frame)
             if ready is not None:
                 prepared[camera] = ready
-        published = self._segment_and_publish(prepared, started)
+        published = self._segment_and_publish(prepared, started, self._clock())
         return {camera: camera in published for camera in frames}
 
     def _prepare(self, camera: str, frame: Frame) -> PreparedFrame | None:
@@ -326,7 +326,7 @@ class InferenceWorker:
         return ready
 
     def _segment_and_publish(
-        self, prepared: Mapping[str, PreparedFrame], started: float
+        self, prepared: Mapping[str, PreparedFrame], started: float, decoded: float
     ) -> set[str]:
         """Segment the prepared frames together and publish; the cameras that published."""
         if not prepared:
@@ -341,7 +341,11 @@ class InferenceWorker:
                 (camera,) = prepared
                 self._failed(camera, exc)
                 return set()
-            return {c for c, p in prepared.items() if self._segment_and_publish({c: p}, started)}
+            return {
+                c
+                for c, p in prepared.items()
+                if self._segment_and_publish({c: p}, started, decoded)
+            }
         segmented = self._clock()
         done = dict(zip(prepared, results, strict=True))
         headers = {c: output_header(p.frame, p.camera) for c, p in prepared.items()}
@@ -365,7 +369,8 @@ class InferenceWorker:
                 published.pop(camera)
         for camera, at in published.items():
             frame = prepared[camera].frame
-            self._record(camera, frame, done[camera], started, segmented, at, len(prepared))
+            times = (started, decoded, segmented, at)
+            self._record(camera, frame, done[camera], times, len(prepared))
         return set(published)
 
     def _publish_camera_info(
@@ -424,11 +429,12 @@ class InferenceWorker:
         camera: str,
         frame: Frame,
         result: Segmentation,
-        started: float,
-        segmented: float,
-        published: float,
+        times: tuple[float, float, float, float],
         batch: int,
     ) -> None:
+        """The frame's statistics; ``times``: the worker started it, had decoded its batch,
+        had segmented it, had published its labels (the worker's clock)."""
+        started, decoded, segmented, published = times
         output = self.outputs[camera]
         latency = published - frame.arrival_s
         with output.stats.lock:
@@ -441,6 +447,7 @@ class InferenceWorker:
             stats.max_latency_s = max(stats.max_latency_s, latency)
             stats.last_inference_s = result.inference_s
             stats.last_wait_s = started - frame.arrival_s
+            stats.last_decode_s = decoded - started
             stats.last_publish_s = published - segmented
             stats.last_batch_size = batch
         output.router.add(result.router_weights)

@@ -123,12 +123,13 @@ def test_all_four_sensors_give_labels_with_the_anchor_header(harness: Harness) -
     assert abs(sum(weights) - 1.0) < 0.05
     assert diag["anchor"] == "rgb"
     assert diag["device"].startswith("cpu")
-    # where the node's latency goes (one frame's values): waiting + segmenting + publishing
-    wait, inference, publish, latency = (
-        float(diag[k]) for k in ("wait_ms", "inference_ms", "publish_ms", "latency_ms")
+    # where the node's latency goes (one frame's values): waiting + decoding (the worker's, of
+    # the four messages) + segmenting + publishing
+    wait, decode, inference, publish, latency = (
+        float(diag[k]) for k in ("wait_ms", "decode_ms", "inference_ms", "publish_ms", "latency_ms")
     )
-    assert min(wait, publish) >= 0 and inference > 0
-    assert wait + inference + publish <= latency + 0.2  # each is rounded to 0.1 ms
+    assert min(wait, publish) >= 0 and inference > 0 and decode > 0
+    assert wait + decode + inference + publish <= latency + 0.3  # each is rounded to 0.1 ms
     for name in ALL:
         status = harness.latest_status(f": sensor {name}")
         assert status is not None and values(status)["state"] == "ok", values(status)
