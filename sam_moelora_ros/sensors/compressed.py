@@ -232,15 +232,7 @@ def decode_compressed_depth(msg: Any, limits: Limits = DEFAULT_LIMITS) -> tuple[
             )
         image = _imdecode(payload, fmt, limits)
     else:
-        if payload.size < 8:
-            raise _fail(fmt, "RVL data lacks its 8-byte cols/rows prefix")
-        cols, rows = struct.unpack_from("<II", payload[:8].tobytes())
-        if cols == 0 or rows == 0:
-            raise _fail(fmt, f"RVL image reports an impossible size {cols} x {rows}")
-        try:
-            limits.check_image("RVL header", rows, cols)
-        except LimitError as exc:
-            raise _fail(fmt, str(exc)) from None
+        rows, cols = _rvl_size(payload, fmt, limits)
         most = RVL_MAX_BYTES_PER_PIXEL * cols * rows + 16
         if payload.size - 8 > most:
             raise _fail(
@@ -377,6 +369,20 @@ def encode_compressed_depth(
     return _message(msg_type, header, fmt, np.frombuffer(data, np.uint8), typestore)
 
 
+def _rvl_size(payload: np.ndarray, fmt: str, limits: Limits) -> tuple[int, int]:
+    """``(rows, cols)`` from an RVL stream's 8-byte prefix, checked against ``limits``."""
+    if payload.size < 8:
+        raise _fail(fmt, "RVL data lacks its 8-byte cols/rows prefix")
+    cols, rows = struct.unpack_from("<II", payload[:8].tobytes())
+    if cols == 0 or rows == 0:
+        raise _fail(fmt, f"RVL image reports an impossible size {cols} x {rows}")
+    try:
+        limits.check_image("RVL header", rows, cols)
+    except LimitError as exc:
+        raise _fail(fmt, str(exc)) from None
+    return int(rows), int(cols)
+
+
 def compressed_size(msg: Any, limits: Limits = DEFAULT_LIMITS) -> tuple[int, int]:
     """``(height, width)`` a CompressedImage declares, its format and header checked, not decoded.
 
@@ -394,16 +400,7 @@ def compressed_size(msg: Any, limits: Limits = DEFAULT_LIMITS) -> tuple[int, int
             raise _fail(fmt, f"data holds {data.size} bytes, no room for the 12-byte ConfigHeader")
         payload = data[_HEADER.size :]
         if codec == "rvl":
-            if payload.size < 8:
-                raise _fail(fmt, "RVL data lacks its 8-byte cols/rows prefix")
-            cols, rows = struct.unpack_from("<II", payload[:8].tobytes())
-            if cols == 0 or rows == 0:
-                raise _fail(fmt, f"RVL image reports an impossible size {cols} x {rows}")
-            try:
-                limits.check_image("RVL header", rows, cols)
-            except LimitError as exc:
-                raise _fail(fmt, str(exc)) from None
-            return int(rows), int(cols)
+            return _rvl_size(payload, fmt, limits)
         data = payload
     else:
         _parse(fmt)
