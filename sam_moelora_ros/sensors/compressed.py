@@ -114,14 +114,19 @@ def _parse(fmt: str) -> tuple[str | None, str, str | None]:
     return original, _CODECS[tokens[0].lower()], target
 
 
-def _imdecode(data: np.ndarray, fmt: str, limits: Limits) -> np.ndarray:
-    """Header read and checked against the budget first, then decoded, then size-checked."""
+def _checked_header(data: np.ndarray, fmt: str, limits: Limits) -> Any:
+    """A JPEG/PNG stream's header (``image_header.read_header``), checked against ``limits``."""
     if data.size == 0:
         raise _fail(fmt, "data is empty")
     try:
-        header = read_header(data, limits)
+        return read_header(data, limits)
     except (ImageHeaderError, LimitError) as exc:
         raise _fail(fmt, str(exc)) from None
+
+
+def _imdecode(data: np.ndarray, fmt: str, limits: Limits) -> np.ndarray:
+    """Header read and checked against the budget first, then decoded, then size-checked."""
+    header = _checked_header(data, fmt, limits)
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise _fail(
@@ -404,10 +409,5 @@ def compressed_size(msg: Any, limits: Limits = DEFAULT_LIMITS) -> tuple[int, int
         data = payload
     else:
         _parse(fmt)
-    if data.size == 0:
-        raise _fail(fmt, "data is empty")
-    try:
-        header = read_header(data, limits)
-    except (ImageHeaderError, LimitError) as exc:
-        raise _fail(fmt, str(exc)) from None
+    header = _checked_header(data, fmt, limits)
     return header.height, header.width
