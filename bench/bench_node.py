@@ -144,8 +144,13 @@ def run_node(
     preset: str = "tiny",
     duration_s: float | None = None,
     rate_scale: float = 1.0,
+    labels_only: bool = False,
 ) -> tuple[list[Ratio], dict[str, Any]]:
-    """Both node benchmarks; skipped (with a message) outside a private network namespace."""
+    """Both node benchmarks; skipped (with a message) outside a private network namespace.
+
+    ``labels_only``: the node publishes ``~/labels`` (and its camera_info) only, none of the
+    colour, confidence and labelled-cloud outputs: what those outputs cost, against the
+    shipped configuration (all on)."""
     if not isolated():
         message = (
             "node benchmarks need a private network namespace (only loopback): run `make bench`"
@@ -178,6 +183,7 @@ def run_node(
         "device": device,
         "preset": preset,
         "size": [H, W],
+        "outputs": "labels only" if labels_only else "shipped (labels, colour, confidence, cloud)",
     }
     # the harness in this process reads the node's DDS settings
     with tempfile.TemporaryDirectory() as tmp, ros_environment(env):
@@ -197,6 +203,11 @@ def run_node(
             "anchor_timeout:=3600.0",
             # ... and a loaded CPU can delay a callback past the 0.5 s default staleness.
             *(f"sensors.{n}.stale_timeout:=5.0" for n in ("rgb", "depth", "event", "lidar")),
+            *(
+                f"output.{name}:=false"
+                for name in ("color", "confidence", "lidar_labelled")
+                if labels_only
+            ),
         ):
             args += ["-p", p]
         node = NodeProcess(args, env)
@@ -325,13 +336,28 @@ def thread_cpu_s(pid: int) -> dict[int, float]:
     return out
 
 
+def machine_busy_s() -> float:
+    """CPU seconds every core of this machine has spent busy since boot (``/proc/stat``'s
+    ``cpu`` line: all fields but idle and iowait, in clock ticks)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields[:8]) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def _cpu_shares(
-    pid: int, before: dict[int, float], after: dict[int, float], elapsed: float
+    pid: int,
+    before: dict[int, float],
+    after: dict[int, float],
+    elapsed: float,
+    others: dict[str, float],
 ) -> dict[str, Any]:
     """Cores' worth of CPU over ``elapsed``: the executor (the process's main thread, where
-    ``spin_interruptibly`` runs the subscriptions) and the whole node process."""
+    ``spin_interruptibly`` runs the subscriptions), the whole node process, this bench process
+    (the harness publishing the sensors: on a robot, the drivers' share) and the whole machine;
+    ``others`` holds this process's and the machine's busy seconds over the same window."""
     spent = {tid: after[tid] - before.get(tid, 0.0) for tid in after}
     return {
+        "harness_cpu_cores": others["harness_s"] / elapsed,
+        "machine_busy_cores": others["machine_s"] / elapsed,
         "executor_cpu_share": spent.get(pid, 0.0) / elapsed,
         "process_cpu_cores": sum(spent.values()) / elapsed,
         "busiest_threads_cpu_share": sorted((v / elapsed for v in spent.values()), reverse=True)[
@@ -355,6 +381,7 @@ def _sustained(harness, node, msgs, duration, rate_scale, figures) -> list[Ratio
         target=publish_at_rates, args=(msgs, send, stop, rate_scale), daemon=True
     )
     cpu_before = thread_cpu_s(node.proc.pid)
+    own_before, machine_before = time.process_time(), machine_busy_s()
     start = time.monotonic()
     publisher.start()
     while time.monotonic() - start < duration:
@@ -363,7 +390,11 @@ def _sustained(harness, node, msgs, duration, rate_scale, figures) -> list[Ratio
     stop.set()
     publisher.join(5)
     elapsed = time.monotonic() - start
-    cpu = _cpu_shares(node.proc.pid, cpu_before, thread_cpu_s(node.proc.pid), elapsed)
+    others = {
+        "harness_s": time.process_time() - own_before,
+        "machine_s": machine_busy_s() - machine_before,
+    }
+    cpu = _cpu_shares(node.proc.pid, cpu_before, thread_cpu_s(node.proc.pid), elapsed, others)
     time.sleep(1.5)  # the last diagnostics
     after = _inference_values(harness)
     labels = harness.arrivals("labels")
@@ -417,8 +448,9 @@ def _sustained(harness, node, msgs, duration, rate_scale, figures) -> list[Ratio
             cpu["executor_cpu_share"],
             "(info)",
             None,
-            f"whole node process {cpu['process_cpu_cores']:.2f} cores; busiest threads "
-            + ", ".join(f"{v:.2f}" for v in cpu["busiest_threads_cpu_share"]),
+            f"whole node process {cpu['process_cpu_cores']:.2f} cores, harness "
+            f"{cpu['harness_cpu_cores']:.2f}, machine busy {cpu['machine_busy_cores']:.2f}; "
+            "busiest threads " + ", ".join(f"{v:.2f}" for v in cpu["busiest_threads_cpu_share"]),
         ),
         Ratio(
             "node RSS trend, steady part of the run (MB)",
@@ -478,10 +510,18 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--duration", type=float, default=None)
+    parser.add_argument(
+        "--labels-only",
+        action="store_true",
+        help="the node publishes labels only (no colour, confidence or labelled cloud)",
+    )
     args = parser.parse_args()
-    ratios, figures = run_node(args.quick, args.threads, duration_s=args.duration)
+    ratios, figures = run_node(
+        args.quick, args.threads, duration_s=args.duration, labels_only=args.labels_only
+    )
     print_table(ratios)
-    print(write_json("node-cpu", machine(), ratios, figures))
+    kind = "node-cpu-labels-only" if args.labels_only else "node-cpu"
+    print(write_json(kind, machine(), ratios, figures))
 
 
 if __name__ == "__main__":
