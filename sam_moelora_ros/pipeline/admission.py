@@ -126,7 +126,7 @@ def decode_entry(entry: Decoded) -> Decoded:
         if not settings.lidar_labelled or entry.camera is None:
             return decoded
         # ~/lidar/labelled reads the labels back at the points projected with this camera/T
-        source = LidarSource(msg, entry.camera, T)
+        source = LidarSource(msg, entry.camera, T, decoded.hits)
         return CloudDecoded(decoded.image, decoded.header, source=source)
     if entry.kind == CLOUD:
         return decode_event_cloud(msg, entry.reference_hw, encodings["event"], limits)

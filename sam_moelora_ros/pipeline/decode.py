@@ -33,7 +33,7 @@ from sam_moelora_ros.sensors.image import converts_to_rgb, decoded_channel_order
 from sam_moelora_ros.sensors.lidar import lidar_returns
 from sam_moelora_ros.sensors.limits import DEFAULT_LIMITS, Limits
 from sam_moelora_ros.sensors.network_input import event_frame_to_network_image, to_network_image
-from sam_moelora_ros.sensors.projection import project_point_indices, project_points
+from sam_moelora_ros.sensors.projection import nearest_per_pixel, project_pixel_depths
 from sam_moelora_ros.sensors.representation import encode_depth, encode_events, encode_lidar
 
 ASPECT_TOLERANCE = 0.02
@@ -282,6 +282,25 @@ def decode_camera_info(msg: Any, limits: Limits = DEFAULT_LIMITS) -> Camera:
     )
 
 
+@dataclass(frozen=True)
+class LidarHits:
+    """Where a cloud's returns land in the camera image it was decoded for: every return that
+    projects (not only the nearest per pixel), its linear pixel ``row * W + col`` in an image of
+    ``size_hw`` and its index in the cloud (``row * width + column``). The labelled cloud reads
+    its labels back at these pixels instead of projecting the cloud a second time."""
+
+    size_hw: tuple[int, int]
+    pixel: np.ndarray
+    cloud_index: np.ndarray
+
+
+@dataclass(frozen=True)
+class LidarDecoded(Decoded):
+    """A decoded LiDAR cloud with the :class:`LidarHits` its image was made from."""
+
+    hits: LidarHits | None = None
+
+
 def decode_lidar(
     msg: Any,
     camera: Camera | None,
@@ -289,7 +308,7 @@ def decode_lidar(
     limits: Limits = DEFAULT_LIMITS,
     *,
     encoding: Encoding = DEFAULT_CONTRACT["lidar"],
-) -> Decoded:
+) -> LidarDecoded:
     """LiDAR PointCloud2 -> projected range (+ intensity) network image at the camera size.
 
     Points as drivers publish them: only real returns are used (``sensors.lidar.lidar_returns``:
@@ -304,7 +323,8 @@ def decode_lidar(
     without intensity): the closest the model can get, though it was trained with intensity.
 
     Rejected: no camera_info yet, empty clouds, clouds without one return, and clouds of which
-    no point lands in the image (usually a wrong extrinsic; diagnostics shows why).
+    no point lands in the image (usually a wrong extrinsic; diagnostics shows why). The result
+    keeps every projected point's pixel (:class:`LidarHits`) for the labelled cloud.
     """
     if camera is None:
         raise BadMessage("lidar cloud arrived but no camera_info has been received (needed for K)")
@@ -313,7 +333,7 @@ def decode_lidar(
     has_intensity = any(str(f.name) == "intensity" for f in msg.fields)
     names = ("x", "y", "z", "intensity") if has_intensity else ("x", "y", "z")
     try:
-        points, _ = lidar_returns(msg, names, limits=limits)
+        points, grid = lidar_returns(msg, names, limits=limits)
     except Exception as exc:
         raise BadMessage(f"lidar cloud: {exc}") from exc
     if points.shape[0] == 0:
@@ -326,28 +346,28 @@ def decode_lidar(
     model = camera.distortion_model or None
     T = np.asarray(T_cam_from_lidar, dtype=np.float64)
     try:
-        if has_intensity:
-            index = project_point_indices(
-                xyz, camera.K, T, size, D=camera.D, distortion_model=model
-            )
-            hit = index >= 0
-        else:
-            sparse, hit = project_points(xyz, camera.K, T, size, D=camera.D, distortion_model=model)
+        pixel, z, point = project_pixel_depths(
+            xyz, camera.K, T, size, D=camera.D, distortion_model=model
+        )
     except Exception as exc:
         raise BadMessage(f"lidar projection: {exc}") from exc
-    if not hit.any():
+    if pixel.size == 0:
         raise BadMessage(
             f"no lidar point projects into the {camera.height}x{camera.width} camera image "
             "(check lidar.extrinsic: it is T_cam_from_lidar)"
         )
-    if not has_intensity:
-        return Decoded(image=encode_lidar(sparse, None, encoding), header=msg.header)
-    pixels = np.flatnonzero(hit)
-    winners = index.reshape(-1)[pixels]
-    # The winners' camera-frame depth, computed as the generator does (float64, then float32).
-    cam = xyz[winners] @ T[:3, :3].T + T[:3, 3]
+    pixels, first = nearest_per_pixel(pixel, z)
     sparse = np.full(size, np.nan, dtype=np.float32)
-    sparse.reshape(-1)[pixels] = cam[:, 2]
-    intensity = np.full(size, np.nan, dtype=np.float32)
-    intensity.reshape(-1)[pixels] = points[winners, 3]
-    return Decoded(image=encode_lidar(sparse, intensity, encoding), header=msg.header)
+    intensity = None
+    if has_intensity:
+        winners = point[first]
+        # The winners' camera-frame depth, computed as the generator does (float64, then float32).
+        cam = xyz[winners] @ T[:3, :3].T + T[:3, 3]
+        sparse.reshape(-1)[pixels] = cam[:, 2]
+        intensity = np.full(size, np.nan, dtype=np.float32)
+        intensity.reshape(-1)[pixels] = points[winners, 3]
+    else:
+        sparse.reshape(-1)[pixels] = z[first]
+    hits = LidarHits(size, pixel, grid[point])
+    image = encode_lidar(sparse, intensity, encoding)
+    return LidarDecoded(image=image, header=msg.header, hits=hits)

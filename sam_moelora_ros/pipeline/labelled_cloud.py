@@ -9,7 +9,8 @@ Why the cloud travels with its decoded image (:class:`CloudDecoded`): the synchr
 decoded messages, and the labels are produced on the inference worker later, possibly after
 camera_info or the tf lookup changed. So the decoder attaches the cloud with the camera and the
 ``T_cam_from_lidar`` it was projected with (:class:`LidarSource`), and the labelled cloud is
-computed from exactly those.
+computed from exactly those; with them come the pixels the decode found every point at
+(``decode.LidarHits``), so the cloud is projected once per frame, not twice.
 
 The points are the cloud's real returns (``sensors.lidar.lidar_returns``) that project into the
 image, every one of them: where several points share a pixel (an occluded point behind a nearer
@@ -27,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from sam_moelora_ros.pipeline.decode import Camera, Decoded
+from sam_moelora_ros.pipeline.decode import Camera, Decoded, LidarHits
 from sam_moelora_ros.sensors.lidar import (
     DATATYPES,
     FLOAT32,
@@ -47,11 +48,14 @@ ADDED_FIELDS = ("label", "confidence")
 
 @dataclass(frozen=True)
 class LidarSource:
-    """What a LiDAR image was made from: the cloud message, the camera and T_cam_from_lidar."""
+    """What a LiDAR image was made from: the cloud message, the camera and T_cam_from_lidar,
+    and where the decode found the cloud's points in that camera (``hits``: None, projected
+    again when needed)."""
 
     cloud: Any
     camera: Camera
     T_cam_from_lidar: np.ndarray
+    hits: LidarHits | None = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,23 @@ def _added_fields(fields: list[Any], point_step: int, label_type: int) -> tuple[
     return kept, confidence_at + 4
 
 
+def _project_cloud(
+    cloud: Any, camera: Camera, T_cam_from_lidar: np.ndarray, size_hw: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(pixel, cloud index) of every return of ``cloud`` that lands in an image of ``size_hw``."""
+    view = scale_camera(camera, size_hw)
+    xyz, grid = lidar_returns(cloud, ("x", "y", "z"))
+    pixel, point = project_pixels(
+        xyz,
+        view.K,
+        T_cam_from_lidar,
+        size_hw,
+        D=view.D,
+        distortion_model=view.distortion_model or None,
+    )
+    return pixel, grid[point]
+
+
 def label_cloud(
     cloud: Any,
     camera: Camera,
@@ -106,14 +127,17 @@ def label_cloud(
     msg_type: Any = None,
     *,
     typestore: Any = None,
+    hits: LidarHits | None = None,
 ) -> Any:
     """The points of ``cloud`` that project into the label image, with ``label`` and
     ``confidence`` read at each point's pixel; a PointCloud2 of ``msg_type``'s flavour (None:
     plain namespaces) with the cloud's header, unorganised (height 1).
 
     ``labels`` / ``confidence``: ``H x W`` images of the camera's view; when their size is not
-    the camera's, the camera is scaled to it (:func:`scale_camera`). Raises ValueError for a
-    cloud without x, y, z or images of different sizes.
+    the camera's, the camera is scaled to it (:func:`scale_camera`). ``hits``: the decode's
+    projection of this cloud with this camera and transform (``decode.LidarHits``), used when it
+    is at the images' size instead of projecting the cloud again. Raises ValueError for a cloud
+    without x, y, z or images of different sizes.
     """
     labels = np.asarray(labels)
     confidence = np.asarray(confidence, dtype=np.float32)
@@ -122,19 +146,13 @@ def label_cloud(
             f"label image {labels.shape} and confidence image {confidence.shape} must be the "
             "same H x W"
         )
-    view = scale_camera(camera, labels.shape)
-    xyz, grid = lidar_returns(cloud, ("x", "y", "z"))
-    pixel, point = project_pixels(
-        xyz,
-        view.K,
-        T_cam_from_lidar,
-        labels.shape,
-        D=view.D,
-        distortion_model=view.distortion_model or None,
-    )
+    if hits is not None and hits.size_hw == labels.shape:
+        pixel, cloud_index = hits.pixel, hits.cloud_index
+    else:
+        pixel, cloud_index = _project_cloud(cloud, camera, T_cam_from_lidar, labels.shape)
     label_type = UINT8 if labels.dtype == np.uint8 else UINT16
     fields, point_step = _added_fields(list(cloud.fields), int(cloud.point_step), label_type)
-    points = read_points(cloud, reshape_organized=False)[grid[point]]
+    points = read_points(cloud, reshape_organized=False)[cloud_index]
     out = np.zeros(points.shape[0], dtype=dtype_from_fields(fields, point_step))
     for name in out.dtype.names or ():
         if name not in ADDED_FIELDS:

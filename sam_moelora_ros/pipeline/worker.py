@@ -399,6 +399,7 @@ class InferenceWorker:
             result.labels,
             result.confidence,
             self._types[LABELLED_CLOUD],
+            hits=src.hits,
         )
         self.outputs[camera].port.publish(LABELLED_CLOUD, cloud)
 

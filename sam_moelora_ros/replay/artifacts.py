@@ -169,6 +169,7 @@ class OutputBag:
                 result.confidence,
                 self.cloud_t,
                 typestore=self.writer.typestore,
+                hits=src.hits,
             )
             topic = f"{OUTPUT_NS}/lidar/labelled"
             self.writer.add_topic(topic, "sensor_msgs/msg/PointCloud2")

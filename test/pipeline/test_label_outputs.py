@@ -15,7 +15,7 @@ import pytest
 
 from sam_moelora_ros.params import build_config
 from sam_moelora_ros.pipeline.admission import DecodeSettings, Pending
-from sam_moelora_ros.pipeline.decode import Camera
+from sam_moelora_ros.pipeline.decode import Camera, decode_lidar
 from sam_moelora_ros.pipeline.kinds import IMAGE
 from sam_moelora_ros.pipeline.labelled_cloud import CloudDecoded, LidarSource, label_cloud
 from sam_moelora_ros.pipeline.outputs import (
@@ -138,6 +138,25 @@ def test_a_label_image_of_another_size_reads_the_scaled_camera() -> None:
     index = [int(i) for i in got["intensity"]]
     assert index == sorted(want)
     np.testing.assert_array_equal(got["label"], labels.reshape(-1)[[want[i] for i in index]])
+
+
+def test_the_decodes_projection_labels_the_cloud_as_a_second_projection_would() -> None:
+    # the worker passes the pixels the decode found (no second projection per frame); they must
+    # give the very cloud a projection of its own gives, and a label image of another size must
+    # not read them
+    cloud, _ = lidar_cloud()
+    decoded = decode_lidar(cloud, CAMERA, T)
+    assert decoded.hits is not None and decoded.hits.size_hw == (H, W)
+    for size in ((H, W), (H // 2, W // 2)):
+        labels, confidence = images(size)
+        reused = label_cloud(cloud, CAMERA, T, labels, confidence, hits=decoded.hits)
+        projected = label_cloud(cloud, CAMERA, T, labels, confidence)
+        assert bytes(reused.data) == bytes(projected.data) and reused.width == projected.width
+    labels, confidence = images((H, W))
+    projected = read_points(label_cloud(cloud, CAMERA, T, labels, confidence))
+    wrong = replace(decoded.hits, pixel=decoded.hits.pixel[::-1].copy())
+    out = read_points(label_cloud(cloud, CAMERA, T, labels, confidence, hits=wrong))
+    assert not np.array_equal(out["label"], projected["label"])  # the hits are what is read
 
 
 def test_more_than_256_classes_label_as_uint16_and_an_old_label_field_is_replaced() -> None:

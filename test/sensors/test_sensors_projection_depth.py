@@ -142,3 +142,13 @@ def test_points_on_the_last_pixel_edge_never_wrap_into_the_next_row(edge: str) -
         assert mask[:, w - 1].any() and not mask[:, : w - 1].any()
     else:
         assert mask[h - 1].any() and not mask[: h - 1].any()
+
+
+def test_points_at_equal_depth_in_one_pixel_go_to_the_lower_index() -> None:
+    # three points on one ray at the same depth, one nearer point elsewhere: ties are decided
+    # by the point index, as the synthetic generator's training images were made
+    pts = np.array([[3.0, 0.0, 30.0], [1.0, 0.5, 10.0], [1.0, 0.5, 10.0], [1.0, 0.5, 10.0]])
+    idx = project_point_indices(pts, K, np.eye(4), SIZE)
+    assert idx[50, 60] == 1 and (idx >= 0).sum() == 2
+    idx = project_point_indices(pts[[0, 3, 2, 1]], K, np.eye(4), SIZE)
+    assert idx[50, 60] == 1
