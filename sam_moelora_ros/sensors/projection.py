@@ -144,9 +144,9 @@ def nearest_per_pixel(pixel: np.ndarray, depth: np.ndarray) -> tuple[np.ndarray,
 
     ``pixel`` and ``depth`` as :func:`project_pixel_depths` returns them (its positions ascend
     with the point index, so ties go to the lower point index). Two unbuffered passes, a
-    minimum depth per pixel and then the lowest position among the points at it: about 4x
-    faster than sorting by (pixel, depth) for the 65 k points of a 130 k-point cloud in front
-    of a camera, with the same answer.
+    minimum depth per pixel and then the lowest position among the points at it: the same
+    answer as sorting by (pixel, depth), 3.05 -> 0.56 ms for the 22 k points of the node
+    benchmark's 130 k-point cloud that land in its 640x480 camera (2-core development VM).
     """
     if pixel.size == 0:
         empty = np.zeros(0, dtype=np.int64)
