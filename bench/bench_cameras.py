@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "test" / "ros"))
 
 from bench_model import build_model  # noqa: E402
-from bench_node import _messages, isolated, publish_at_rates  # noqa: E402
+from bench_node import _messages, isolated, sensors_at_rates  # noqa: E402
 from common import REPO, Ratio  # noqa: E402
 
 NODE = "sam_moelora_perception"
@@ -63,24 +62,22 @@ def _run_groups(
         for camera in cameras:  # LiDAR needs K first
             harness.pubs[f"{camera}/camera_info"].publish(msgs["camera_info"])
         time.sleep(0.5)
-        stop = threading.Event()
 
         def send(name: str) -> None:
             for camera in cameras:
                 harness.pubs[f"{camera}/{name}"].publish(msgs[name])
 
-        publisher = threading.Thread(target=publish_at_rates, args=(msgs, send, stop), daemon=True)
-        publisher.start()
-        for camera in cameras:  # every group running before the clock starts
-            wait_until(lambda c=camera: harness.count(f"{c}/labels") > 0, 120, f"{camera} labels")
-        harness.clear()
-        rss = [node.rss_mb()]
-        start = time.monotonic()
-        while time.monotonic() - start < duration:
-            time.sleep(min(2.0, duration / 5))
-            rss.append(node.rss_mb())
-        stop.set()
-        publisher.join(5)
+        with sensors_at_rates(msgs, send):
+            for camera in cameras:  # every group running before the clock starts
+                wait_until(
+                    lambda c=camera: harness.count(f"{c}/labels") > 0, 120, f"{camera} labels"
+                )
+            harness.clear()
+            rss = [node.rss_mb()]
+            start = time.monotonic()
+            while time.monotonic() - start < duration:
+                time.sleep(min(2.0, duration / 5))
+                rss.append(node.rss_mb())
         elapsed = time.monotonic() - start
         time.sleep(1.0)
         batches: dict[str, int] = {}

@@ -35,12 +35,14 @@ mono8 event frame and a 130 k-point cloud with CameraInfo.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,9 +59,9 @@ STAGES = ("wait_ms", "decode_ms", "publish_ms", "latency_ms")
 """The node's diagnostics values that split its share of the end-to-end latency."""
 RATES_HZ = {"rgb": 20.0, "depth": 20.0, "event": 20.0, "lidar": 10.0, "camera_info": 1.0}
 COLD_FRAMES = 2
+"""Latency frames sent before the timed ones, so both sides are compared warm (docstring)."""
 CYCLES, NODE_WINDOW_S, BARE_WINDOW_S, SETTLE_S = 6, 8.0, 4.0, 1.0
 """The throughput windows: node and bare in turn (``--quick``: two cycles)."""
-"""Latency frames sent before the timed ones, so both sides are compared warm (docstring)."""
 
 
 def isolated() -> bool:
@@ -135,6 +137,21 @@ def publish_at_rates(
                 period = 1.0 / (RATES_HZ[name] * rate_scale)
                 due[name] = when + period if when + period >= now else now + period
         time.sleep(max(0.0, min(due.values()) - time.monotonic()))
+
+
+@contextlib.contextmanager
+def sensors_at_rates(msgs: dict[str, Any], send: Any, rate_scale: float = 1.0) -> Iterator[None]:
+    """While the block runs, :func:`publish_at_rates` on a thread of its own; stopped after."""
+    stop = threading.Event()
+    sender = threading.Thread(
+        target=publish_at_rates, args=(msgs, send, stop, rate_scale), daemon=True
+    )
+    sender.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        sender.join(5)
 
 
 def _inference_values(harness: Any) -> dict[str, str]:
@@ -377,7 +394,6 @@ def _cpu_shares(
 def _sustained(harness, node, msgs, duration, rate_scale, figures) -> list[Ratio]:
     before = _inference_values(harness)
     harness.clear()
-    stop = threading.Event()
     published = dict.fromkeys(msgs, 0)
 
     def send(name: str) -> None:
@@ -385,18 +401,13 @@ def _sustained(harness, node, msgs, duration, rate_scale, figures) -> list[Ratio
         published[name] += 1
 
     rss = [(0.0, node.rss_mb())]
-    publisher = threading.Thread(
-        target=publish_at_rates, args=(msgs, send, stop, rate_scale), daemon=True
-    )
     cpu_before = thread_cpu_s(node.proc.pid)
     own_before, machine_before = time.process_time(), machine_busy_s()
     start = time.monotonic()
-    publisher.start()
-    while time.monotonic() - start < duration:
-        time.sleep(min(5.0, duration / 6))
-        rss.append((time.monotonic() - start, node.rss_mb()))
-    stop.set()
-    publisher.join(5)
+    with sensors_at_rates(msgs, send, rate_scale):
+        while time.monotonic() - start < duration:
+            time.sleep(min(5.0, duration / 6))
+            rss.append((time.monotonic() - start, node.rss_mb()))
     elapsed = time.monotonic() - start
     others = {
         "harness_s": time.process_time() - own_before,
@@ -475,22 +486,12 @@ def _sustained(harness, node, msgs, duration, rate_scale, figures) -> list[Ratio
 def _node_window_hz(harness, msgs, rate_scale) -> float:
     """The node's labels/s with every sensor at its rate, over :data:`NODE_WINDOW_S` after a
     settling second (the first frame of a window waits for its sensors)."""
-    stop = threading.Event()
-    sender = threading.Thread(
-        target=publish_at_rates,
-        args=(msgs, lambda name: harness.pubs[name].publish(msgs[name]), stop, rate_scale),
-        daemon=True,
-    )
-    sender.start()
-    try:
+    with sensors_at_rates(msgs, lambda name: harness.pubs[name].publish(msgs[name]), rate_scale):
         time.sleep(SETTLE_S)
         harness.clear()
         start = time.time()
         time.sleep(NODE_WINDOW_S)
         end = time.time()
-    finally:
-        stop.set()
-        sender.join(5)
     labels = sum(1 for at, _ in harness.arrivals("labels") if start <= at <= end)
     time.sleep(0.5)  # the frame in hand finishes before the bare window starts
     return labels / (end - start)
@@ -513,14 +514,14 @@ def _throughput_vs_bare(harness, bare, msgs, images, cycles, rate_scale, figures
     for _ in range(cycles):
         node_hz = _node_window_hz(harness, msgs, rate_scale)
         windows.append((node_hz, _bare_window_hz(bare, images)))
-    ratio = statistics.median(node / bare_hz for node, bare_hz in windows)
+    ratios = [node / bare_hz for node, bare_hz in windows]
+    ratio = statistics.median(ratios)
     sustained = figures["sustained"]
     sustained["throughput_windows"] = [
         {"node_labels_hz": node, "bare_frames_hz": bare_hz} for node, bare_hz in windows
     ]
     sustained["bare_frames_hz"] = statistics.median(b for _, b in windows)
     sustained["throughput_ratio_vs_bare"] = ratio
-    ratios = [node / bare_hz for node, bare_hz in windows]
     return [
         Ratio(
             "node sustained labels/s / bare Segmenter frames/s",
