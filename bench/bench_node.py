@@ -55,6 +55,7 @@ sys.path.insert(0, str(HERE.parent / "test" / "ros"))
 from bench_model import K_CAM, H, W, build_model, lidar_cloud  # noqa: E402
 from common import REPO, Ratio, percentile  # noqa: E402
 
+NODE_NS = "/sam_moelora_perception"
 STAGES = ("wait_ms", "decode_ms", "publish_ms", "latency_ms")
 """The node's diagnostics values that split its share of the end-to-end latency."""
 RATES_HZ = {"rgb": 20.0, "depth": 20.0, "event": 20.0, "lidar": 10.0, "camera_info": 1.0}
@@ -174,7 +175,8 @@ def run_node(
 
     ``labels_only``: the node publishes ``~/labels`` (and its camera_info) only, none of the
     colour, confidence and labelled-cloud outputs: what those outputs cost, against the
-    shipped configuration (all on)."""
+    shipped configuration (all on, each with a subscriber in the harness: the node builds an
+    output only while someone subscribes to it)."""
     if not isolated():
         message = (
             "node benchmarks need a private network namespace (only loopback): run `make bench`"
@@ -183,6 +185,7 @@ def run_node(
         return [Ratio("node benchmarks", None, "", None, message)], {"skipped": message}
     import torch
     from ros_harness import TOPICS, TYPES, Harness, NodeProcess, wait_until
+    from sensor_msgs.msg import PointCloud2
 
     from sam_moelora_ros.inference.segmenter import Segmenter
     from sam_moelora_ros.model import save_adapter
@@ -236,6 +239,8 @@ def run_node(
             args += ["-p", p]
         node = NodeProcess(args, env)
         harness = Harness(domain)
+        if not labels_only:  # every shipped output has a consumer, so each is built
+            harness.subscribe("labelled", PointCloud2, f"{NODE_NS}/lidar/labelled")
         try:
             node.wait_for_log("warm-up took", timeout=300)
             figures["rss_mb_after_startup"] = node.rss_mb()

@@ -2,8 +2,8 @@
 
 Why: one frame goes from a sensor message to published labels through pure code (intake,
 synchroniser, admission, worker), and the few things that code cannot know itself -- the time,
-the LiDAR extrinsic of a cloud, where released frames go, where the label images go, whom to
-tell when a message fails its decode -- used to reach it as lambdas set in the ROS layer. They
+the LiDAR extrinsic of a cloud, where released frames go, where the label images go and
+whether anyone receives them, whom to tell when a message fails its decode -- used to reach it as lambdas set in the ROS layer. They
 are the methods of :class:`FramePort` now: the ROS camera channel
 (:class:`~sam_moelora_ros.ros.camera_channel.CameraChannel`) implements it for the node, and
 :class:`FrameCollector` for offline replay and tests, so the node and replay run the same code
@@ -47,6 +47,12 @@ class FramePort(Protocol):
         """One output message, ``key`` one of the worker's output keys."""
         ...
 
+    def wants(self, key: str) -> bool:
+        """Whether an output message of ``key`` would reach anyone now (the node: its publisher
+        has a subscriber). The worker builds no colour, confidence, compressed, camera_info or
+        labelled-cloud message nobody wants; ``labels`` is always published."""
+        ...
+
     def decode_problems(self, problems: Sequence[DecodeProblem]) -> None:
         """What a frame's decode found wrong (rejections, events outside the image)."""
         ...
@@ -60,6 +66,7 @@ class FrameCollector:
             ``lidar.extrinsic`` parameter).
         now_s: the clock's start value; the host moves it (:attr:`now_s`) as it reads.
         frames: the list submitted frames are appended to (a new one by default).
+        unwanted: output keys :meth:`wants` says no to (none by default: replay keeps all).
     """
 
     def __init__(
@@ -67,12 +74,14 @@ class FrameCollector:
         extrinsic: np.ndarray | None = None,
         now_s: float = 0.0,
         frames: list[Frame] | None = None,
+        unwanted: Sequence[str] = (),
     ) -> None:
         self.T = np.eye(4) if extrinsic is None else np.asarray(extrinsic, dtype=np.float64)
         self.now_s = now_s
         self.frames: list[Frame] = [] if frames is None else frames
         self.published: list[tuple[str, Any]] = []
         self.problems: list[DecodeProblem] = []
+        self.unwanted = frozenset(unwanted)
 
     def now(self) -> float:
         return self.now_s
@@ -85,6 +94,9 @@ class FrameCollector:
 
     def publish(self, key: str, msg: Any) -> None:
         self.published.append((key, msg))
+
+    def wants(self, key: str) -> bool:
+        return key not in self.unwanted
 
     def decode_problems(self, problems: Sequence[DecodeProblem]) -> None:
         self.problems.extend(problems)

@@ -378,7 +378,7 @@ class InferenceWorker:
     ) -> None:
         """``labels/camera_info``: the frame's CameraInfo with the labels' header and size."""
         info = None if model is None else model.msg
-        if info is None or CAMERA_INFO not in self._types:
+        if info is None or not self._wanted(camera, CAMERA_INFO):
             return
         size_hw = (int(result.labels.shape[0]), int(result.labels.shape[1]))
         msg = label_camera_info(info, header, size_hw, self._types[CAMERA_INFO])
@@ -389,7 +389,7 @@ class InferenceWorker:
         entry = frame.messages.get("lidar") if "lidar" in frame.present else None
         if not isinstance(entry, CloudDecoded) or entry.source is None:
             return
-        if LABELLED_CLOUD not in self._types:
+        if not self._wanted(camera, LABELLED_CLOUD):
             return
         src = entry.source
         cloud = label_cloud(
@@ -408,22 +408,31 @@ class InferenceWorker:
     ) -> None:
         """``labels_color``, ``confidence`` and ``labels/compressed`` when the options ask."""
         out = self.options
-        if out.labels_compressed and COMPRESSED in self._types:
+        if out.labels_compressed and self._wanted(camera, COMPRESSED):
             msg = compressed_labels(result.labels, header, self._types[COMPRESSED])
             self.outputs[camera].port.publish(COMPRESSED, msg)
-        if not (out.color or out.confidence):
+        want_color = out.color and self._wanted(camera, "labels_color")
+        want_confidence = out.confidence and self._wanted(camera, "confidence")
+        if not (want_color or want_confidence):
             return
-        color = colorize(result.labels, self.palette, rgb, out.color_alpha) if out.color else None
+        color = colorize(result.labels, self.palette, rgb, out.color_alpha) if want_color else None
         extras = encode_outputs(
             result.labels,
             header,
             self._image_type,
             color=color,
-            confidence=result.confidence if out.confidence else None,
+            confidence=result.confidence if want_confidence else None,
             include_labels=False,
         )
         for key, msg in extras.items():
             self.outputs[camera].port.publish(key, msg)
+
+    def _wanted(self, camera: str, key: str) -> bool:
+        """``key`` is published by this worker (an Image key, or one with a class in
+        ``message_types``) and ``camera``'s port has someone for it (:meth:`FramePort.wants`)."""
+        if key not in OUTPUT_KEYS and key not in self._types:
+            return False
+        return self.outputs[camera].port.wants(key)
 
     def _record(
         self,

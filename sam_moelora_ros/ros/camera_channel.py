@@ -160,6 +160,12 @@ class CameraChannel:
         if key in self.pub:
             self.pub[key].publish(msg)
 
+    def wants(self, key: str) -> bool:
+        """A subscriber is matched to ``<namespace>/<key>`` (image_pipeline's lazy outputs: a
+        topic nobody listens to costs no work; ``ros2 topic echo`` or a bag recording it counts)."""
+        publisher = self.pub.get(key)
+        return publisher is not None and publisher.get_subscription_count() > 0
+
     def decode_problems(self, problems: Sequence[DecodeProblem]) -> None:
         intake = self.intake
         if intake is not None:

@@ -257,3 +257,8 @@ def test_the_worker_publishes_camera_info_png_labels_and_the_labelled_cloud(segm
     published.clear()
     worker.process(frame)
     assert [k for k, _ in published] == ["labels", CAMERA_INFO, COMPRESSED, LABELLED_CLOUD]
+    # nobody subscribed to the cloud and the compressed labels: neither is built
+    port.unwanted = frozenset({LABELLED_CLOUD, COMPRESSED})
+    published.clear()
+    worker.process(frame)
+    assert [k for k, _ in published] == ["labels", CAMERA_INFO]

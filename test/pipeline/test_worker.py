@@ -13,6 +13,7 @@ import time
 import numpy as np
 import pytest
 
+from sam_moelora_ros.pipeline import worker as worker_module
 from sam_moelora_ros.pipeline.decode import Camera, Decoded
 from sam_moelora_ros.pipeline.diagnostics import ERROR, OK, RECENT_FAILURE_S, WARN
 from sam_moelora_ros.pipeline.ports import FrameCollector
@@ -110,6 +111,31 @@ def test_labels_go_out_first_with_the_anchor_header_then_the_extras(make_worker)
     assert stats.last_latency_s == pytest.approx(0.5) and stats.last_wait_s == pytest.approx(0.5)
     means = only(worker).router.means()
     assert set(means) == {"rgb", "depth", "lidar"} and sum(means.values()) == pytest.approx(1.0)
+
+
+def test_images_nobody_subscribed_to_are_not_built(make_worker, monkeypatch) -> None:
+    """image_pipeline's lazy outputs: ``labels`` always, the rest while someone listens."""
+    worker, published, _ = make_worker()
+    port = only(worker).port
+    assert isinstance(port, FrameCollector)
+    painted: list[int] = []
+    real_colorize = worker_module.colorize
+    monkeypatch.setattr(
+        worker_module, "colorize", lambda *a: painted.append(1) or real_colorize(*a)
+    )
+    first, second, third = frames([1.0, 2.0, 3.0])
+    port.unwanted = frozenset({"labels_color"})
+    worker.process(first)
+    assert [key for key, _ in published] == ["labels", "confidence"] and not painted
+    port.unwanted = frozenset({"labels_color", "confidence"})
+    published.clear()
+    worker.process(second)
+    assert [key for key, _ in published] == ["labels"]
+    port.unwanted = frozenset()  # a viewer subscribed: the next frame has its colour again
+    published.clear()
+    worker.process(third)
+    assert [key for key, _ in published] == ["labels", "labels_color", "confidence"]
+    assert painted == [1]
 
 
 def test_output_options_apply_to_the_next_frame(make_worker) -> None:

@@ -8,7 +8,8 @@ ros_msgs/, so these are the real types a robot's nodes exchange:
 - ``~/lidar/labelled`` carries, at each point's pixel, the label of the label image of the same
   stamp (known camera, identity extrinsic: the pixel is computed here by hand), beside
   ``~/labels/camera_info`` and the lossless ``~/labels/compressed``;
-- EventPacket topics, evt3 and mono, are decoded and used in frames.
+- EventPacket topics, evt3 and mono, are decoded and used in frames;
+- an output topic is built for while a subscriber is matched to it, and only then.
 """
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+import rclpy
 from event_camera_msgs.msg import EventPacket
+from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from ros_harness import (
+    RELIABLE,
     H,
     Harness,
     K,
@@ -43,7 +47,8 @@ from ros_harness import (
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from vision_msgs.msg import LabelInfo
 
-from sam_moelora_ros.params import load_palette
+from sam_moelora_ros.params import build_config, load_palette
+from sam_moelora_ros.ros.camera_channel import CameraChannel
 from sam_moelora_ros.sensors.compressed import decode_compressed_image
 from sam_moelora_ros.sensors.event_packets import encode_mono
 from sam_moelora_ros.sensors.evt3 import encode_evt3
@@ -208,3 +213,25 @@ def test_event_packets_arrive_decode_and_join_frames(
     finally:
         h.node.destroy_publisher(publisher)
         h.pubs.pop(name)
+
+
+def test_an_output_is_wanted_while_a_subscriber_is_matched(ros_env: dict[str, str]) -> None:
+    """The worker asks the channel (``wants``) before it builds colour, confidence, PNG or
+    labelled-cloud messages: a topic nobody listens to costs the robot no CPU."""
+    context = rclpy.Context()
+    rclpy.init(context=context, domain_id=domain_of(ros_env))
+    node = Node("lazy_outputs_probe", context=context)
+    try:
+        channel = CameraChannel(node, "", build_config({}))
+        channel.create_outputs(node.create_publisher, RELIABLE)
+        assert not any(channel.wants(key) for key in channel.pub)
+        assert not channel.wants("no/such/output")
+        topic = "/lazy_outputs_probe/labels_color"
+        viewer = node.create_subscription(Image, topic, lambda _: None, RELIABLE)
+        wait_until(lambda: channel.wants("labels_color"), 20, f"a subscriber matched on {topic}")
+        assert not channel.wants("confidence") and not channel.wants("lidar/labelled")
+        node.destroy_subscription(viewer)
+        wait_until(lambda: not channel.wants("labels_color"), 20, "the viewer to leave")
+    finally:
+        node.destroy_node()
+        rclpy.shutdown(context=context)
