@@ -170,6 +170,7 @@ def run_node(
     duration_s: float | None = None,
     rate_scale: float = 1.0,
     labels_only: bool = False,
+    executor: str = "events",
 ) -> tuple[list[Ratio], dict[str, Any]]:
     """Both node benchmarks; skipped (with a message) outside a private network namespace.
 
@@ -211,6 +212,7 @@ def run_node(
         "preset": preset,
         "size": [H, W],
         "outputs": "labels only" if labels_only else "shipped (labels, colour, confidence, cloud)",
+        "executor": executor,
     }
     # the harness in this process reads the node's DDS settings
     with tempfile.TemporaryDirectory() as tmp, ros_environment(env):
@@ -223,6 +225,7 @@ def run_node(
             f"model.device:={device}",
             f"model.dtype:={dtype}",
             f"model.torch_threads:={threads}",
+            f"executor:={executor}",
             "qos.profile:=reliable",
             "diagnostics.period:=0.5",
             # One frame at a time leaves the camera silent between frames; without this the
@@ -564,12 +567,23 @@ def main() -> None:
         action="store_true",
         help="the node publishes labels only (no colour, confidence or labelled cloud)",
     )
+    parser.add_argument(
+        "--executor",
+        choices=("events", "single_threaded"),
+        default="events",
+        help="the node's executor parameter (default: the shipped events)",
+    )
     args = parser.parse_args()
     ratios, figures = run_node(
-        args.quick, args.threads, duration_s=args.duration, labels_only=args.labels_only
+        args.quick,
+        args.threads,
+        duration_s=args.duration,
+        labels_only=args.labels_only,
+        executor=args.executor,
     )
     print_table(ratios)
     kind = "node-cpu-labels-only" if args.labels_only else "node-cpu"
+    kind += "" if args.executor == "events" else f"-{args.executor}"
     print(write_json(kind, machine(), ratios, figures))
 
 

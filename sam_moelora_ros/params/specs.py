@@ -107,6 +107,8 @@ def _one_of(options: tuple[str, ...]) -> Callable[[Any], str | None]:
     return check
 
 
+EXECUTOR_NAMES = ("events", "single_threaded")
+"""``executor``'s values (``ros.startup.make_executor``)."""
 SUBSTITUTIONS = ("node", "ns", "namespace")
 """The ``{...}`` substitutions rcl expands in topic names."""
 MAX_QOS_DEPTH = 1000
@@ -333,6 +335,14 @@ PARAMETERS: tuple[ParamSpec, ...] = (
         ["depth", "lidar", "event"],
         "Sensors that take over as anchor, in order, when the anchor is stale. Names of "
         "disabled sensors are ignored.",
+    ),
+    ParamSpec(
+        "executor",
+        "events",
+        f"The rclpy executor that runs the callbacks: {list(EXECUTOR_NAMES)}. events: rclpy's "
+        "EventsExecutor (C++, about half the executor thread's CPU of single_threaded; where "
+        "rclpy lacks it, as on Humble, single_threaded with a log line).",
+        check=_one_of(EXECUTOR_NAMES),
     ),
     ParamSpec(
         "anchor_timeout",

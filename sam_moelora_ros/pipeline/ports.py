@@ -3,11 +3,11 @@
 Why: one frame goes from a sensor message to published labels through pure code (intake,
 synchroniser, admission, worker), and the few things that code cannot know itself -- the time,
 the LiDAR extrinsic of a cloud, where released frames go, where the label images go and
-whether anyone receives them, whom to tell when a message fails its decode -- used to reach it as lambdas set in the ROS layer. They
-are the methods of :class:`FramePort` now: the ROS camera channel
-(:class:`~sam_moelora_ros.ros.camera_channel.CameraChannel`) implements it for the node, and
-:class:`FrameCollector` for offline replay and tests, so the node and replay run the same code
-from message to labels and differ only in their port. No rclpy.
+whether anyone receives them, whom to tell when a message fails its decode -- used to reach it
+as lambdas set in the ROS layer. They are the methods of :class:`FramePort` now: the ROS camera
+channel (:class:`~sam_moelora_ros.ros.camera_channel.CameraChannel`) implements it for the
+node, and :class:`FrameCollector` for offline replay and tests, so the node and replay run the
+same code from message to labels and differ only in their port. No rclpy.
 """
 
 from __future__ import annotations

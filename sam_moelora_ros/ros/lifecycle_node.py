@@ -26,13 +26,17 @@ import time
 from typing import Any
 
 import rclpy
-from rclpy.executors import SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNodeMixin, LifecycleState, TransitionCallbackReturn
 from rclpy.lifecycle.publisher import LifecyclePublisher
 from rclpy.publisher import Publisher
 
 from sam_moelora_ros.ros.perception_core import PerceptionCore
-from sam_moelora_ros.ros.startup import StartupError, run_node, signals_stop_the_spin
+from sam_moelora_ros.ros.startup import (
+    StartupError,
+    make_executor,
+    run_node,
+    signals_stop_the_spin,
+)
 
 __all__ = ["FLUSH_S", "PerceptionLifecycleNode", "main"]
 
@@ -132,7 +136,7 @@ def _reason(exc: Exception) -> str:
 
 def _spin_until_finalized(node: PerceptionCore) -> None:
     assert isinstance(node, PerceptionLifecycleNode)
-    executor = SingleThreadedExecutor()
+    executor = make_executor(node)
     executor.add_node(node)
     try:
         with signals_stop_the_spin() as stopped:

@@ -20,15 +20,22 @@ from typing import Protocol, TypeVar
 import rclpy
 import rclpy.logging
 from rclpy._rclpy_pybind11 import RCLError
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import Executor, ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
 from sam_moelora_ros.errors import SamMoeLoraError
 from sam_moelora_ros.params.params_file import ParamsFileError, check_params_files
+from sam_moelora_ros.params.specs import EXECUTOR_NAMES
 from sam_moelora_ros.ros.process import NODE_NAME
 
-__all__ = ["StartupError", "run_node", "signals_stop_the_spin", "spin_interruptibly"]
+__all__ = [
+    "StartupError",
+    "make_executor",
+    "run_node",
+    "signals_stop_the_spin",
+    "spin_interruptibly",
+]
 
 SPIN_WAKE_S = 0.1
 """Longest the executor waits in rcl before Python sees a pending Ctrl-C (see run_node)."""
@@ -83,10 +90,36 @@ def signals_stop_the_spin() -> Iterator[Callable[[], bool]]:
         _SPINNING.clear()
 
 
+def make_executor(node: Node) -> Executor:
+    """The executor the node's ``executor`` parameter names, for its context.
+
+    Why ``events`` by default: rclpy's Python executors rebuild their wait set in Python for
+    every callback they run; on a node taking ~70 sensor messages a second that was 70 % of its
+    executor thread's samples (py-spy), and every one of them held the interpreter lock the
+    inference worker's forward pass needs. rclpy's EventsExecutor (``rclpy.experimental``, C++)
+    halved the executor thread's CPU in ``bench/bench_node.py`` (README, "Performance"). Humble's
+    rclpy has none: the single-threaded executor then, said once in the log.
+    """
+    kind = node.get_parameter("executor").value if node.has_parameter("executor") else "events"
+    if kind not in EXECUTOR_NAMES:
+        raise StartupError(f"parameter 'executor': {kind!r} must be one of {list(EXECUTOR_NAMES)}")
+    if kind == "events":
+        try:
+            from rclpy.experimental import EventsExecutor
+        except ImportError:
+            node.get_logger().info(
+                "executor: this rclpy has no EventsExecutor (it came after Humble); "
+                "using single_threaded"
+            )
+        else:
+            return EventsExecutor(context=node.context)
+    return SingleThreadedExecutor(context=node.context)
+
+
 def spin_interruptibly(node: Node) -> None:
     """Spin until the context ends or a signal asks to stop, waking every :data:`SPIN_WAKE_S`
     so that the request is seen even when no timer fires."""
-    executor = SingleThreadedExecutor(context=node.context)
+    executor = make_executor(node)
     executor.add_node(node)
     try:
         with signals_stop_the_spin() as stopped:

@@ -48,6 +48,7 @@ def assert_refused(proc: NodeProcess, expected: str) -> None:
             r"parameter 'sensors.event.window' = 1000000000000.0: must be",
         ),
         (["model.torch_threads:=100000"], r"parameter 'model.torch_threads' = 100000: must be"),
+        (["executor:=multi"], r"parameter 'executor' = 'multi': must be one of"),
         (
             ["model.sam_checkpoint:=/nonexistent/sam.pth"],
             r"parameter 'model.sam_checkpoint' = '/nonexistent/sam.pth': SAM checkpoint",
