@@ -55,7 +55,6 @@ sys.path.insert(0, str(HERE.parent / "test" / "ros"))
 from bench_model import K_CAM, H, W, build_model, lidar_cloud  # noqa: E402
 from common import REPO, Ratio, percentile  # noqa: E402
 
-NODE_NS = "/sam_moelora_perception"
 STAGES = ("wait_ms", "decode_ms", "publish_ms", "latency_ms")
 """The node's diagnostics values that split its share of the end-to-end latency."""
 RATES_HZ = {"rgb": 20.0, "depth": 20.0, "event": 20.0, "lidar": 10.0, "camera_info": 1.0}
@@ -191,6 +190,7 @@ def run_node(
     from sam_moelora_ros.inference.segmenter import Segmenter
     from sam_moelora_ros.model import save_adapter
     from sam_moelora_ros.ros.dds_profile import ros_environment, with_large_message_profile
+    from sam_moelora_ros.ros.process import NODE_NAME
 
     threads = threads or (os.cpu_count() or 1)
     torch.set_num_threads(threads)
@@ -243,7 +243,7 @@ def run_node(
         node = NodeProcess(args, env)
         harness = Harness(domain)
         if not labels_only:  # every shipped output has a consumer, so each is built
-            harness.subscribe("labelled", PointCloud2, f"{NODE_NS}/lidar/labelled")
+            harness.subscribe("labelled", PointCloud2, f"/{NODE_NAME}/lidar/labelled")
         try:
             node.wait_for_log("warm-up took", timeout=300)
             figures["rss_mb_after_startup"] = node.rss_mb()

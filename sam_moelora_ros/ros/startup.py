@@ -26,7 +26,7 @@ from rclpy.signals import SignalHandlerOptions
 
 from sam_moelora_ros.errors import SamMoeLoraError
 from sam_moelora_ros.params.params_file import ParamsFileError, check_params_files
-from sam_moelora_ros.params.specs import EXECUTOR_NAMES
+from sam_moelora_ros.params.specs import SPECS, ParameterError
 from sam_moelora_ros.ros.process import NODE_NAME
 
 __all__ = [
@@ -100,9 +100,11 @@ def make_executor(node: Node) -> Executor:
     halved the executor thread's CPU in ``bench/bench_node.py`` (README, "Performance"). Humble's
     rclpy has none: the single-threaded executor then, said once in the log.
     """
-    kind = node.get_parameter("executor").value if node.has_parameter("executor") else "events"
-    if kind not in EXECUTOR_NAMES:
-        raise StartupError(f"parameter 'executor': {kind!r} must be one of {list(EXECUTOR_NAMES)}")
+    spec = SPECS["executor"]
+    kind = node.get_parameter(spec.name).value if node.has_parameter(spec.name) else spec.default
+    problem = spec.check(kind) if spec.check is not None else None
+    if problem is not None:  # the lifecycle node validates its parameters only on configure
+        raise StartupError(str(ParameterError(spec.name, kind, problem)))
     if kind == "events":
         try:
             from rclpy.experimental import EventsExecutor

@@ -217,56 +217,53 @@ def test_event_packets_arrive_decode_and_join_frames(
         h.pubs.pop(name)
 
 
-def test_an_output_is_wanted_while_a_subscriber_is_matched(ros_env: dict[str, str]) -> None:
-    """The worker asks the channel (``wants``) before it builds colour, confidence, PNG or
-    labelled-cloud messages: a topic nobody listens to costs the robot no CPU."""
+@pytest.fixture
+def probe(ros_env: dict[str, str]) -> Iterator[Node]:
+    """A plain rclpy node in a context of its own, on the module's domain."""
     context = rclpy.Context()
     rclpy.init(context=context, domain_id=domain_of(ros_env))
-    node = Node("lazy_outputs_probe", context=context)
+    node = Node("probe", context=context)
     try:
-        channel = CameraChannel(node, "", build_config({}))
-        channel.create_outputs(node.create_publisher, RELIABLE)
-        assert not any(channel.wants(key) for key in channel.pub)
-        assert not channel.wants("no/such/output")
-        topic = "/lazy_outputs_probe/labels_color"
-        viewer = node.create_subscription(Image, topic, lambda _: None, RELIABLE)
-        wait_until(lambda: channel.wants("labels_color"), 20, f"a subscriber matched on {topic}")
-        assert not channel.wants("confidence") and not channel.wants("lidar/labelled")
-        node.destroy_subscription(viewer)
-        wait_until(lambda: not channel.wants("labels_color"), 20, "the viewer to leave")
+        yield node
     finally:
         node.destroy_node()
         rclpy.shutdown(context=context)
+
+
+def test_an_output_is_wanted_while_a_subscriber_is_matched(probe: Node) -> None:
+    """The worker asks the channel (``wants``) before it builds colour, confidence, PNG or
+    labelled-cloud messages: a topic nobody listens to costs the robot no CPU."""
+    channel = CameraChannel(probe, "", build_config({}))
+    channel.create_outputs(probe.create_publisher, RELIABLE)
+    assert not any(channel.wants(key) for key in channel.pub)
+    assert not channel.wants("no/such/output")
+    topic = "/probe/labels_color"
+    viewer = probe.create_subscription(Image, topic, lambda _: None, RELIABLE)
+    wait_until(lambda: channel.wants("labels_color"), 20, f"a subscriber matched on {topic}")
+    assert not channel.wants("confidence") and not channel.wants("lidar/labelled")
+    probe.destroy_subscription(viewer)
+    wait_until(lambda: not channel.wants("labels_color"), 20, "the viewer to leave")
 
 
 @pytest.mark.parametrize(
     ("kind", "expected"),
     [("events", "EventsExecutor"), ("single_threaded", "SingleThreadedExecutor")],
 )
-def test_the_executor_parameter_picks_the_executor(
-    ros_env: dict[str, str], kind: str, expected: str
-) -> None:
+def test_the_executor_parameter_picks_the_executor(probe: Node, kind: str, expected: str) -> None:
     """``executor``: rclpy's C++ EventsExecutor by default (this rclpy has it), else the Python
     one; a value validation missed (the lifecycle node reads it before configure) is refused."""
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=domain_of(ros_env))
-    node = Node("executor_probe", context=context)
-    try:
-        node.declare_parameter("executor", kind)
-        executor = make_executor(node)
-        assert type(executor).__name__ == expected
-        executor.add_node(node)
-        fired: list[int] = []
-        timer = node.create_timer(0.01, lambda: fired.append(1))
-        deadline = time.monotonic() + 10
-        while not fired and time.monotonic() < deadline:
-            executor.spin_once(timeout_sec=0.1)
-        assert fired, f"{expected} ran no timer callback"
-        node.destroy_timer(timer)
-        executor.remove_node(node)
-        node.set_parameters([Parameter("executor", value="many")])
-        with pytest.raises(StartupError, match=r"'executor': 'many' must be one of"):
-            make_executor(node)
-    finally:
-        node.destroy_node()
-        rclpy.shutdown(context=context)
+    probe.declare_parameter("executor", kind)
+    executor = make_executor(probe)
+    assert type(executor).__name__ == expected
+    executor.add_node(probe)
+    fired: list[int] = []
+    timer = probe.create_timer(0.01, lambda: fired.append(1))
+    deadline = time.monotonic() + 10
+    while not fired and time.monotonic() < deadline:
+        executor.spin_once(timeout_sec=0.1)
+    assert fired, f"{expected} ran no timer callback"
+    probe.destroy_timer(timer)
+    executor.remove_node(probe)
+    probe.set_parameters([Parameter("executor", value="many")])
+    with pytest.raises(StartupError, match=r"parameter 'executor' = 'many': must be one of"):
+        make_executor(probe)
